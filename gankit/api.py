@@ -1,0 +1,62 @@
+"""The Python API: ``train``, ``load``, ``sample``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import Config, resolve, validate
+from .sampling import Run, load
+from .sampling import sample as _sample
+
+# Short keyword names for the overrides people use most; `lr` sets both learning rates;
+# anything else is section__key.
+SHORT_KEYS = {
+    "epochs": "train.epochs", "steps": "train.steps", "minutes": "train.minutes",
+    "batch_size": "train.batch_size", "seed": "train.seed", "device": "train.device",
+    "data": "data.name", "image_size": "data.image_size", "channels": "data.channels",
+}
+
+
+def keyword_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``epochs=1, optim__lr_g=1e-4`` -> ``{"train.epochs": 1, "optim.lr_g": 1e-4}``."""
+    dotted: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if key == "lr":
+            dotted["optim.lr_g"] = dotted["optim.lr_d"] = value
+        elif key in SHORT_KEYS:
+            dotted[SHORT_KEYS[key]] = value
+        else:
+            dotted[key.replace("__", ".", 1)] = value
+    return dotted
+
+
+def train(config_or_preset: Config | str = "default", out: str | Path | None = None,
+          resume: bool = False, progress: bool = False, **overrides: Any) -> Path:
+    """Train and return the run directory.
+
+    ``config_or_preset`` is a preset name or a :class:`~gankit.config.Config`; keyword
+    overrides are short names (``epochs``, ``steps``, ``minutes``, ``batch_size``, ``seed``,
+    ``device``, ``data``, ``lr``) or ``section__key`` (``optim__beta1=0.5``).
+    """
+    from .config import apply_overrides
+    from .loop import train as _train
+
+    dotted = keyword_overrides(overrides)
+    if isinstance(config_or_preset, Config):
+        cfg = apply_overrides(config_or_preset, dotted)
+        validate(cfg)
+    else:
+        cfg = resolve(config_or_preset, overrides=dotted)
+    out = Path(out) if out is not None else Path("runs") / cfg.preset
+    return _train(cfg, out, resume=resume, progress=progress)
+
+
+def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True) -> torch.Tensor:
+    """n images from a run (or run directory) as uint8 (n, C, H, W)."""
+    return _sample(run, n=n, seed=seed, ema=ema)
+
+
+__all__ = ["train", "load", "sample"]

@@ -1,0 +1,382 @@
+"""One frozen configuration tree: presets, dotted overrides, validation, JSON round trip.
+
+A run is fully described by a :class:`Config`. It is resolved once (preset, then config
+file, then command-line flags, then ``--set`` overrides), validated, printed at start,
+saved as ``run_dir/config.json`` and stored inside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images to train on and how they are scaled."""
+
+    name: str = "mnist5k"  # a registered data set name, or a path to a folder of images
+    root: str = "data"  # where torchvision data sets are looked for (and downloaded to)
+    image_size: int = 0  # 0 keeps the data set's own size; folders need one
+    channels: int = 0  # 0 keeps the data set's own; 1 grayscale, 3 RGB
+    value_range: str = "tanh"  # "tanh": pixels in [-1, 1]; "unit": pixels in [0, 1] (Keras recipe)
+    download: bool = True  # try to download torchvision sets that are missing
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Generator and discriminator architecture (see ``gankit list models``)."""
+
+    name: str = "dcgan"
+    latent_dim: int = 100
+    g_hidden: tuple[int, ...] = (256, 512, 1024)  # mlp: hidden widths of G
+    d_hidden: tuple[int, ...] = (512, 256)  # mlp: hidden widths of D
+    d_activation: str = "leaky_relu"  # mlp: "leaky_relu" (slope 0.2) or "relu"
+    g_channels: int = 64  # conv nets: channels of G's last hidden layer
+    d_channels: int = 64  # conv nets: channels of D's first layer
+    output: str = "tanh"  # G's last activation: "tanh" for [-1, 1] data, "sigmoid" for [0, 1]
+    init: str = "default"  # "default" (PyTorch), "glorot" (Keras), "dcgan" (N(0, 0.02))
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Adversarial loss on D's logits (see ``gankit list losses``)."""
+
+    name: str = "ns"
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam for both networks."""
+
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Budgets, schedule and bookkeeping of the training loop."""
+
+    batch_size: int = 64
+    epochs: int = 0  # 0: no epoch limit
+    steps: int = 0  # 0: no step limit
+    minutes: float = 0.0  # 0: no time limit
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    drop_last: bool = True  # the tutorial's DataLoader keeps the last partial batch (False)
+    d_updates: str = "joint"  # "joint": one D update on real+fake; "separate": Keras' two
+    g_fresh_noise: bool = False  # draw new z for the G step (Keras) or reuse the D step's fakes
+    ema_kimg: float = 0.0  # half-life of the EMA of G in thousands of images; 0: no EMA
+    log_every: int = 50  # steps between JSONL log lines
+    sample_every: int = 500  # steps between sample grids; 0: only at the end
+    checkpoint_every: int = 1000  # steps between checkpoints; 0: only at the end
+    keep_checkpoints: int = 3
+    print_every_epochs: int = 1  # the tutorial's "Epoch [e/E], Loss D, Loss G" line
+    grid_size: int = 64  # images in each sample grid
+    tensorboard: bool = True  # write TensorBoard events when tensorboard is installed
+
+
+@dataclass(frozen=True)
+class Config:
+    preset: str = "default"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+SECTIONS = ("data", "model", "loss", "optim", "train")
+
+
+# --- presets ------------------------------------------------------------------------------
+
+def _seed_mlp() -> Config:
+    return Config(
+        preset="seed-mlp",
+        description="tutorial §4: MLP G 100-256-512-1024-784, D 784-512-256-1, BCE, Adam 2e-4, "
+        "batch 64, 100 epochs",
+        model=ModelConfig(name="mlp", g_hidden=(256, 512, 1024), d_hidden=(512, 256),
+                          d_activation="leaky_relu", output="tanh", init="default"),
+        loss=LossConfig(name="bce"),
+        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.9, beta2=0.999, eps=1e-8),
+        train=TrainConfig(batch_size=64, epochs=100, drop_last=False, grid_size=16,
+                          sample_every=0, checkpoint_every=0, log_every=20),
+    )
+
+
+def _seed_keras() -> Config:
+    return Config(
+        preset="seed-keras",
+        description="tutorial §5 (Keras): Dense G 100-128-784 sigmoid, D 784-128-1, data in "
+        "[0, 1], Adam 1e-3, two D updates then G through the frozen D",
+        data=DataConfig(value_range="unit"),
+        model=ModelConfig(name="mlp", g_hidden=(128,), d_hidden=(128,), d_activation="relu",
+                          output="sigmoid", init="glorot"),
+        loss=LossConfig(name="bce"),
+        # Keras Adam defaults: lr 1e-3, beta 0.9/0.999, epsilon 1e-7.
+        optim=OptimConfig(lr_g=1e-3, lr_d=1e-3, beta1=0.9, beta2=0.999, eps=1e-7),
+        train=TrainConfig(batch_size=64, epochs=100, drop_last=False, d_updates="separate",
+                          g_fresh_noise=True, grid_size=16, sample_every=0, checkpoint_every=0,
+                          log_every=20),
+    )
+
+
+def _seed_tutorial() -> Config:
+    return Config(
+        preset="seed-tutorial",
+        description="tutorial §6: MLP G 100-128-784 tanh, D 784-128-1, BCE, Adam 2e-4, "
+        "batch 128, 200 epochs, loss printed every 10 epochs",
+        model=ModelConfig(name="mlp", g_hidden=(128,), d_hidden=(128,), d_activation="relu",
+                          output="tanh", init="default"),
+        loss=LossConfig(name="bce"),
+        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.9, beta2=0.999, eps=1e-8),
+        train=TrainConfig(batch_size=128, epochs=200, drop_last=False, print_every_epochs=10,
+                          grid_size=16, sample_every=0, checkpoint_every=0, log_every=10),
+    )
+
+
+def _default() -> Config:
+    return Config(
+        preset="default",
+        description="DCGAN with EMA, non-saturating loss on logits, Adam(0.5, 0.999); makes "
+        "recognisable digits of all classes from the 5,000 embedded digits in ~6 CPU minutes",
+        model=ModelConfig(name="dcgan", g_channels=64, d_channels=64, init="dcgan"),
+        loss=LossConfig(name="ns"),
+        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999),
+        train=TrainConfig(batch_size=64, steps=6000, minutes=8.0, ema_kimg=10.0,
+                          sample_every=500, checkpoint_every=1000, log_every=50),
+    )
+
+
+def _dcgan() -> Config:
+    base = _default()
+    return replace(
+        base, preset="dcgan",
+        description="plain DCGAN: two conv layers each side, Adam 2e-4 (0.5, 0.999), batch 64, "
+        "no EMA",
+        train=replace(base.train, steps=0, minutes=0.0, epochs=25, ema_kimg=0.0),
+    )
+
+
+PRESETS: dict[str, Any] = {
+    "default": _default,
+    "dcgan": _dcgan,
+    "seed-mlp": _seed_mlp,
+    "seed-keras": _seed_keras,
+    "seed-tutorial": _seed_tutorial,
+}
+
+
+def preset(name: str) -> Config:
+    """Return the named preset's config; unknown names raise :class:`UserError`."""
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]()
+
+
+# --- overrides and files ------------------------------------------------------------------
+
+def _coerce(value: Any, kind: Any, key: str) -> Any:
+    """Turn ``value`` (often a string from the command line) into the field's type."""
+    text = value if isinstance(value, str) else None
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if text is not None and text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text is not None and text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value) if not isinstance(value, str) else int(text.replace("_", ""))
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError
+            return number
+        if kind is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+        if kind == tuple[int, ...]:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(_coerce(item, int, key) for item in items if str(item).strip() != "")
+    except (ValueError, TypeError, AttributeError):
+        pass
+    type_name = getattr(kind, "__name__", "list of integers")
+    raise UserError(f"bad value {value!r} for {key}: expected {type_name}")
+
+
+def _field_types(section_cls: type) -> dict[str, Any]:
+    return get_type_hints(section_cls)
+
+
+def valid_keys() -> list[str]:
+    """Every ``section.key`` that ``--set`` accepts."""
+    keys = []
+    for section in SECTIONS:
+        section_cls = type(getattr(Config(), section))
+        keys += [f"{section}.{f.name}" for f in fields(section_cls)]
+    return keys
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """Return ``cfg`` with dotted keys (``train.batch_size``) set; unknown keys are errors."""
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if section not in SECTIONS or not name:
+            raise UserError(f"unknown config key {key!r}; keys look like train.batch_size "
+                            f"(see `gankit train --dry-run`)")
+        section_obj = getattr(cfg, section)
+        types = _field_types(type(section_obj))
+        if name not in types:
+            names = ", ".join(types)
+            raise UserError(f"unknown config key {key!r}; {section} has: {names}")
+        section_obj = replace(section_obj, **{name: _coerce(value, types[name], key)})
+        cfg = replace(cfg, **{section: section_obj})
+    return cfg
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 1}}`` -> ``{"train.lr": 1}`` (lists are leaves)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML, TOML or JSON config file into flat dotted overrides.
+
+    The file may name a ``preset`` at its top; the other top-level keys are sections.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix in (".toml",):
+            tree = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            tree = yaml.safe_load(text) or {}
+        elif path.suffix == ".json":
+            tree = json.loads(text)
+        else:
+            raise UserError(f"config file {path} must end in .yaml, .yml, .toml or .json")
+    except UserError:
+        raise
+    except Exception as exc:  # any parser's error is the user's file being malformed
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"cannot parse config file {path}: {first_line}") from None
+    if not isinstance(tree, dict):
+        raise UserError(f"config file {path} must hold a mapping of sections")
+    return flatten(tree)
+
+
+def from_dict(tree: dict[str, Any]) -> Config:
+    """Rebuild a :class:`Config` from :meth:`Config.to_dict` output (JSON round trip)."""
+    flat = flatten({k: v for k, v in tree.items() if k in SECTIONS})
+    cfg = Config(preset=str(tree.get("preset", "default")),
+                 description=str(tree.get("description", "")))
+    return apply_overrides(cfg, flat)
+
+
+def resolve(preset_name: str = "default", file_overrides: dict[str, Any] | None = None,
+            overrides: dict[str, Any] | None = None) -> Config:
+    """Preset, then config-file keys, then explicit overrides; validated."""
+    file_overrides = dict(file_overrides or {})
+    preset_name = str(file_overrides.pop("preset", preset_name))
+    cfg = preset(preset_name)
+    file_overrides.pop("description", None)
+    cfg = apply_overrides(cfg, file_overrides)
+    cfg = apply_overrides(cfg, overrides or {})
+    validate(cfg)
+    return cfg
+
+
+# --- validation ---------------------------------------------------------------------------
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise UserError(message)
+
+
+def validate(cfg: Config) -> None:
+    """Reject values no run could use; names are checked against the registries."""
+    from .losses import LOSSES
+    from .models import MODELS
+
+    d, m, o, t = cfg.data, cfg.model, cfg.optim, cfg.train
+    _check(d.value_range in ("tanh", "unit"), f"data.value_range must be tanh or unit, "
+           f"not {d.value_range!r}")
+    _check(d.image_size >= 0, f"data.image_size must be >= 0, not {d.image_size}")
+    _check(d.channels in (0, 1, 3), f"data.channels must be 1 or 3 (0 = native), "
+           f"not {d.channels}")
+    _check(m.name in MODELS, f"unknown model {m.name!r}; choose one of: "
+           f"{', '.join(sorted(MODELS))}")
+    _check(m.latent_dim > 0, f"model.latent_dim must be > 0, not {m.latent_dim}")
+    _check(all(w > 0 for w in m.g_hidden) and all(w > 0 for w in m.d_hidden),
+           "model.g_hidden and model.d_hidden widths must be > 0")
+    _check(m.g_channels > 0 and m.d_channels > 0, "model.g_channels and model.d_channels "
+           "must be > 0")
+    _check(m.d_activation in ("leaky_relu", "relu"), f"model.d_activation must be leaky_relu "
+           f"or relu, not {m.d_activation!r}")
+    _check(m.output in ("tanh", "sigmoid"), f"model.output must be tanh or sigmoid, "
+           f"not {m.output!r}")
+    _check(m.init in ("default", "glorot", "dcgan"), f"model.init must be default, glorot or "
+           f"dcgan, not {m.init!r}")
+    _check(cfg.loss.name in LOSSES, f"unknown loss {cfg.loss.name!r}; choose one of: "
+           f"{', '.join(sorted(LOSSES))}")
+    _check(o.lr_g > 0 and o.lr_d > 0, f"learning rates must be > 0 (lr_g={o.lr_g}, "
+           f"lr_d={o.lr_d})")
+    _check(0 <= o.beta1 < 1 and 0 <= o.beta2 < 1, f"Adam betas must lie in [0, 1) "
+           f"(beta1={o.beta1}, beta2={o.beta2})")
+    _check(o.eps > 0, f"optim.eps must be > 0, not {o.eps}")
+    _check(t.batch_size > 0, f"batch size must be > 0, not {t.batch_size}")
+    for name in ("epochs", "steps", "log_every", "sample_every", "checkpoint_every"):
+        _check(getattr(t, name) >= 0, f"train.{name} must be >= 0, not {getattr(t, name)}")
+    _check(t.minutes >= 0, f"train.minutes must be >= 0, not {t.minutes}")
+    _check(t.epochs or t.steps or t.minutes, "give a budget: train.epochs, train.steps or "
+           "train.minutes must be > 0")
+    _check(t.ema_kimg >= 0, f"train.ema_kimg must be >= 0, not {t.ema_kimg}")
+    _check(t.keep_checkpoints >= 1, f"train.keep_checkpoints must be >= 1, "
+           f"not {t.keep_checkpoints}")
+    _check(t.print_every_epochs >= 1, "train.print_every_epochs must be >= 1")
+    _check(t.grid_size >= 1, f"train.grid_size must be >= 1, not {t.grid_size}")
+    _check(t.d_updates in ("joint", "separate"), f"train.d_updates must be joint or "
+           f"separate, not {t.d_updates!r}")
+    _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
+           f"device must be auto, cpu or cuda[:N], not {t.device!r}")
+    if m.output == "sigmoid" and d.value_range == "tanh":
+        raise UserError("model.output=sigmoid makes images in [0, 1]: set data.value_range=unit")
+    if m.output == "tanh" and d.value_range == "unit":
+        raise UserError("data.value_range=unit needs model.output=sigmoid")

@@ -1,0 +1,11 @@
+"""Generator/discriminator pairs by name (``gankit list models``).
+
+Every generator maps z (B, latent_dim) to images (B, C, H, W); every discriminator maps
+images (B, C, H, W) to logits (B,). The Sigmoid of the tutorial's D lives in the loss
+(``binary_cross_entropy_with_logits``), which is the same function, computed stably.
+"""
+
+from .registry import MODELS, build_models, count_parameters
+from . import mlp, dcgan  # noqa: F401  (register themselves)
+
+__all__ = ["MODELS", "build_models", "count_parameters"]

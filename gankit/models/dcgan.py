@@ -1,0 +1,84 @@
+"""DCGAN (Radford et al. 2015) for square images whose side halves down to 7 or 4 px.
+
+28 px: G 7 -> 14 -> 28, D 28 -> 14 -> 7 (two conv layers each side);
+32 px: 4 -> 8 -> 16 -> 32; 64 px: 4 -> ... -> 64.
+G uses BatchNorm; D does not, so real and fake can share one forward pass.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+from .registry import check_images, output_activation, register
+
+
+def halvings(size: int) -> int:
+    """How many stride-2 layers take ``size`` down to a 7 or 4 px base."""
+    count = 0
+    while size > 7 and size % 2 == 0:
+        size //= 2
+        count += 1
+    if size not in (4, 7) or count == 0:
+        raise UserError(f"conv models need an image side of 7 or 4 times a power of two "
+                        f"(28, 32, 64, ...), not {size * 2 ** count}")
+    return count
+
+
+class DCGANGenerator(nn.Module):
+    """z (B, latent_dim) -> images (B, C, H, W)."""
+
+    def __init__(self, latent_dim: int, image_shape: tuple[int, int, int], channels: int = 64,
+                 output: str = "tanh"):
+        super().__init__()
+        c, h, w = image_shape
+        if h != w:
+            raise UserError(f"conv models need square images, not {h}x{w}")
+        self.latent_dim, self.image_shape = latent_dim, image_shape
+        n_up = halvings(h)
+        self.base = h // 2 ** n_up
+        widths = [channels * 2 ** (n_up - 1 - i) for i in range(n_up)]  # e.g. [128, 64]
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim, widths[0] * self.base ** 2, bias=False),
+            nn.Unflatten(1, (widths[0], self.base, self.base)),
+            nn.BatchNorm2d(widths[0]), nn.ReLU(),
+        )
+        layers: list[nn.Module] = []
+        for w_in, w_out in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(w_out), nn.ReLU()]
+        layers += [nn.ConvTranspose2d(widths[-1], c, 4, 2, 1), output_activation(output)]
+        self.upsample = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.upsample(self.project(z))
+
+
+class DCGANDiscriminator(nn.Module):
+    """images (B, C, H, W) -> logits (B,)."""
+
+    def __init__(self, image_shape: tuple[int, int, int], channels: int = 64):
+        super().__init__()
+        c, h, _ = image_shape
+        self.image_shape = image_shape
+        n_down = halvings(h)
+        base = h // 2 ** n_down
+        layers: list[nn.Module] = []
+        width_in = c
+        for i in range(n_down):
+            width_out = channels * 2 ** i
+            layers += [nn.Conv2d(width_in, width_out, 4, 2, 1), nn.LeakyReLU(0.2)]
+            width_in = width_out
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(width_in * base * base, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, self.image_shape)
+        return self.head(self.features(x).flatten(1)).squeeze(1)
+
+
+@register("dcgan", "DCGAN conv G (BatchNorm) and D (LeakyReLU) for 28/32/64 px images")
+def build_dcgan(cfg, image_shape, num_classes=0):
+    return (DCGANGenerator(cfg.latent_dim, image_shape, cfg.g_channels, cfg.output),
+            DCGANDiscriminator(image_shape, cfg.d_channels))
