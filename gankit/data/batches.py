@@ -1,0 +1,60 @@
+"""Mini-batches sliced from the in-memory data set, normalised on the device.
+
+The order of epoch ``e`` is a permutation drawn from a generator seeded with
+``(seed, e)``, so a resumed run sees exactly the same batches without storing RNG state.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+
+def to_model_range(images_u8: torch.Tensor, value_range: str) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> float32 in [-1, 1] ("tanh") or [0, 1] ("unit").
+
+    "tanh" computes ``(x / 255 - 0.5) / 0.5`` exactly as ToTensor + Normalize(0.5, 0.5) do.
+    """
+    unit = images_u8.to(torch.float32) / 255.0
+    return unit if value_range == "unit" else (unit - 0.5) / 0.5
+
+
+def to_uint8(images: torch.Tensor, value_range: str) -> torch.Tensor:
+    """Model-range float (B, C, H, W) -> uint8, clamped."""
+    unit = images if value_range == "unit" else images * 0.5 + 0.5
+    return (unit.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator)
+
+
+class EpochBatches:
+    """Shuffled batches of one epoch.
+
+    images: uint8 (N, C, H, W), already on the training device.
+    labels: int64 (N,) on the same device, or None.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int,
+                 drop_last: bool, seed: int, value_range: str):
+        if drop_last and images.shape[0] < batch_size:
+            # Too few images for one full batch: use a smaller batch rather than none.
+            drop_last = False
+        self.images, self.labels = images, labels
+        self.batch_size, self.drop_last = batch_size, drop_last
+        self.seed, self.value_range = seed, value_range
+
+    def __len__(self) -> int:
+        n = self.images.shape[0]
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Yield (images float (B, C, H, W), labels (B,) or None) from batch ``start`` on."""
+        order = epoch_permutation(self.images.shape[0], self.seed, epoch).to(self.images.device)
+        for index in range(start, len(self)):
+            rows = order[index * self.batch_size:(index + 1) * self.batch_size]
+            labels = self.labels[rows] if self.labels is not None else None
+            yield to_model_range(self.images[rows], self.value_range), labels
