@@ -54,9 +54,13 @@ def train(config_or_preset: Config | str = "default", out: str | Path | None = N
     return _train(cfg, out, resume=resume, progress=progress)
 
 
-def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True) -> torch.Tensor:
-    """n images from a run (or run directory) as uint8 (n, C, H, W)."""
-    return _sample(run, n=n, seed=seed, ema=ema)
+def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,
+           truncation: float = 1.0) -> torch.Tensor:
+    """n images from a run (or run directory) as uint8 (n, C, H, W).
+
+    ``truncation``: the truncation trick's psi, z -> z * psi (1: none; see gankit.latent).
+    """
+    return _sample(run, n=n, seed=seed, ema=ema, truncation=truncation)
 
 
 __all__ = ["train", "load", "sample"]

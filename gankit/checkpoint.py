@@ -105,6 +105,9 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if "weights only load failed" in first.lower():
+            # torch's text would advise weights_only=False, i.e. running the file's code
+            first = "it holds Python objects other than tensors and plain data (refused)"
         raise UserError(f"cannot load checkpoint {path}: {first[:200]}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path} is not a gankit checkpoint")

@@ -24,7 +24,28 @@ EXAMPLES = {
     "sample": """examples:
   gankit sample runs/default -n 64 --out grid.png
   gankit sample runs/default -n 5000 --format npz --out samples.npz
-  gankit sample runs/default -n 100 --format png --out samples/""",
+  gankit sample runs/default -n 100 --format png --out samples/
+  gankit sample runs/default -n 64 --truncation 0.7    # fewer odd samples, less variety""",
+    "eval": """examples:
+  gankit eval runs/default -n 5000 --json e.json      # the run's EMA generator vs its data
+  gankit eval --samples samples.npz --data mnist5k    # any images (npz or folder)
+  gankit eval runs/default --metrics fid,modes --extractor mnist-cnn""",
+    "extractor": """examples:
+  gankit extractor train --data mnist5k --out gankit/metrics/weights/mnist_cnn.pt""",
+    "interpolate": """examples:
+  gankit interpolate runs/default                         # 8 rows x 10 steps -> runs/default/interp.png
+  gankit interpolate runs/default --steps 16 --rows 4 --out walk.png --gif   # also walk.gif
+  gankit interpolate runs/default --truncation 0.7 --seed 3""",
+    "export": """examples:
+  gankit export runs/default --out G.onnx                    # ONNX, dynamic batch axis
+  gankit export runs/default --format torchscript --out G.pt""",
+    "watch": """examples:
+  gankit watch runs/default                  # refresh every 5 s until Ctrl-C
+  gankit watch runs/default --interval 30
+  gankit watch runs/default --once           # print once and exit""",
+    "report": """examples:
+  gankit report runs/default                          # writes runs/default/report.html
+  gankit report runs/default --out ~/report.html --neighbours 16""",
     "list": """examples:
   gankit list presets
   gankit list models""",
@@ -68,6 +89,33 @@ def _nonnegative_float(text: str) -> float:
     return value
 
 
+def _truncation(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0 (1 = none), got {text}")
+    return value
+
+
+def _at_least_two(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be >= 2 (both ends of the path), got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gankit", description="Train, sample and evaluate GANs.")
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
@@ -97,6 +145,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     train.add_argument("--dry-run", action="store_true", help="print the config and stop")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
+                       help="autocast precision (default fp32: the exact maths; fp16 adds a "
+                       "GradScaler)")
+    train.add_argument("--compile", action="store_true", default=None,
+                       help="torch.compile G and D (falls back to eager where unavailable)")
+    train.add_argument("--threads", type=_nonnegative_int,
+                       help="CPU threads (default 0: the cores not already busy)")
+    train.add_argument("--deterministic", action="store_true", default=None,
+                       help="PyTorch's deterministic algorithms (train.deterministic)")
+    train.add_argument("--keep", type=_positive_int, metavar="K",
+                       help="checkpoints to keep (train.keep_checkpoints, default 3)")
+    train.add_argument("--eval-every", type=_nonnegative_int, metavar="N",
+                       help="log FID and mode counts every N steps (train.eval_every)")
+    train.add_argument("--target", metavar="SCORE=VALUE", help="stop when a score reaches "
+                       "VALUE, e.g. fid=20 (train.target; needs --eval-every)")
 
     sample = command("sample", "draw images from a trained run")
     sample.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
@@ -109,10 +172,83 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                         help="use the EMA generator when the run has one (default)")
     sample.add_argument("--show", action="store_true", help="show the grid with matplotlib")
+    sample.add_argument("--truncation", type=_truncation, default=1.0, metavar="PSI",
+                        help="truncation trick: z -> z * PSI (1: none; 0.5-0.8 typical)")
     sample.add_argument("--device", default="cpu")
 
-    listing = command("list", "list presets, models, losses or datasets")
-    listing.add_argument("what", choices=("presets", "models", "losses", "datasets"))
+    evaluate = command("eval", "score generated images: FID, KID, IS, precision/recall, "
+                       "density/coverage, mode counts")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="run to sample from")
+    evaluate.add_argument("--samples", metavar="FILE.npz|FOLDER", help="score these images instead")
+    evaluate.add_argument("--data", metavar="NAME|FOLDER", help="real reference set (default: "
+                          "the run's data)")
+    evaluate.add_argument("-n", type=_positive_int, help="images to generate (5000) or to take "
+                          "from --samples (all)")
+    evaluate.add_argument("--metrics", default="fid,kid,is,pr,dc,modes",
+                          help="comma-separated (gankit list metrics)")
+    evaluate.add_argument("--reference", choices=("train", "test"), default="train",
+                          help="split of the real set to compare with")
+    evaluate.add_argument("--json", metavar="PATH", help="write scores and provenance here")
+    evaluate.add_argument("--extractor", help="feature extractor (gankit list extractors); "
+                          "default mnist-cnn for small gray images, else inception")
+    evaluate.add_argument("--extractor-weights", metavar="PATH", help="weights file for the "
+                          "extractor (offline Inception)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--root", default="data", help="where torchvision data sets live")
+
+    extractor = command("extractor", "train gankit's own feature extractor")
+    extractor.add_argument("action", choices=("train",))
+    extractor.add_argument("--data", default="mnist5k", help="labelled 28x28 gray data set")
+    extractor.add_argument("--out", required=True, metavar="PATH", help="weights file to write")
+    extractor.add_argument("--epochs", type=_positive_int, default=30)
+    extractor.add_argument("--seed", type=int, default=0)
+
+    interp = command("interpolate", "images along spherical paths between random latents: "
+                     "one row per pair (and an animated GIF)")
+    interp.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
+    interp.add_argument("--steps", type=_at_least_two, default=10, help="images per row (10)")
+    interp.add_argument("--rows", type=_positive_int, default=8, help="pairs of latents (8)")
+    interp.add_argument("--out", metavar="PATH", help="grid PNG (default RUN_DIR/interp.png)")
+    interp.add_argument("--gif", action="store_true", help="also write an animation, OUT "
+                        "with the suffix .gif (one frame per step)")
+    interp.add_argument("--seed", type=int, default=0)
+    interp.add_argument("--truncation", type=_truncation, default=1.0, metavar="PSI",
+                        help="truncation trick: z -> z * PSI (1: none)")
+    interp.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                        help="use the EMA generator when the run has one (default)")
+    interp.add_argument("--device", default="cpu")
+
+    export = command("export", "write the (EMA) generator as ONNX or TorchScript: z (batch, "
+                     "latent_dim) -> images (batch, C, H, W), dynamic batch axis")
+    export.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
+    export.add_argument("--format", choices=("onnx", "torchscript"), help="default: from the "
+                        "--out suffix (.pt/.ts: torchscript), else onnx")
+    export.add_argument("--out", metavar="PATH", help="file to write (default RUN_DIR/G.onnx "
+                        "or RUN_DIR/G.pt)")
+    export.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                        help="export the EMA generator when the run has one (default)")
+
+    watch = command("watch", "follow a run in the terminal: newest grid, loss plot and "
+                    "sparklines of the recent losses")
+    watch.add_argument("run_dir", metavar="RUN_DIR", help="run directory")
+    watch.add_argument("--interval", type=_positive_float, default=5.0, metavar="S",
+                       help="seconds between refreshes (5)")
+    watch.add_argument("--once", action="store_true", help="print once and exit")
+    watch.add_argument("--width", type=_positive_int, default=40, help="sparkline length (40)")
+
+    report = command("report", "write one self-contained HTML page about a run: config, "
+                     "losses, metrics, samples, nearest real neighbours, collapse warnings")
+    report.add_argument("run_dir", metavar="RUN_DIR", help="run directory")
+    report.add_argument("--out", metavar="PATH", help="HTML file (default RUN_DIR/report.html)")
+    report.add_argument("--neighbours", type=_nonnegative_int, default=8, metavar="N",
+                        help="samples in the memorisation check (8; 0 skips it)")
+    report.add_argument("--seed", type=int, default=0, help="seed of those samples")
+    report.add_argument("--device", default="cpu")
+
+    listing = command("list", "list presets, models, losses, datasets, metrics or extractors")
+    listing.add_argument("what", choices=("presets", "models", "losses", "datasets", "metrics",
+                                          "extractors"))
     return parser
 
 
@@ -133,7 +269,12 @@ def _flag_overrides(args) -> dict[str, object]:
              "data.channels": args.channels, "train.epochs": args.epochs,
              "train.steps": args.steps, "train.minutes": args.minutes,
              "train.batch_size": args.batch_size, "train.seed": args.seed,
-             "train.device": args.device}
+             "train.device": args.device, "train.deterministic": args.deterministic,
+             "train.keep_checkpoints": args.keep}
+    flags.update({"train.precision": args.precision, "train.compile": args.compile,
+                  "train.threads": args.threads})
+    flags.update({"train.eval_every": getattr(args, "eval_every", None),
+                  "train.target": getattr(args, "target", None)})
     return {k: v for k, v in flags.items() if v is not None}
 
 
@@ -188,7 +329,8 @@ def cmd_sample(args) -> int:
     from .sampling import load, sample, save_grid, save_npz, save_png_folder, show
 
     run = load(args.run_dir, device=args.device)
-    images = sample(run, n=args.n, seed=args.seed, ema=args.ema)
+    images = sample(run, n=args.n, seed=args.seed, ema=args.ema,
+                    truncation=args.truncation)
     base = Path(args.run_dir) if Path(args.run_dir).is_dir() else Path(args.run_dir).parent.parent
     default_out = {"grid": base / "sample.png", "npz": base / "samples.npz",
                    "png": base / "samples"}[args.format]
@@ -210,6 +352,109 @@ def cmd_sample(args) -> int:
     return 0
 
 
+# --- eval and extractor ---------------------------------------------------------------------
+
+def cmd_eval(args) -> int:
+    from .evaluate import evaluate, format_table, write_json
+
+    if args.run_dir and args.samples:
+        raise UserError("give either RUN_DIR or --samples, not both")
+    if not args.run_dir and not args.samples:
+        raise UserError("give a RUN_DIR to sample from, or --samples FILE --data NAME")
+    if args.run_dir and not Path(args.run_dir).exists():
+        raise UserError(f"run directory {args.run_dir} not found")
+    result = evaluate(run_dir=args.run_dir, samples=args.samples, data=args.data, n=args.n,
+                      metrics=args.metrics, reference=args.reference,
+                      extractor=args.extractor, extractor_weights=args.extractor_weights,
+                      seed=args.seed, device=args.device, root=args.root)
+    print(format_table(result))
+    if args.json:
+        print(f"wrote {write_json(result, args.json)}")
+    return 0
+
+
+def cmd_extractor(args) -> int:
+    from .config import DataConfig
+    from .data import load_dataset
+    from .metrics.extractors import train_mnist_cnn
+
+    data = load_dataset(DataConfig(name=args.data, download=False))
+    if data.images.shape[1] != 1:
+        raise UserError(f"the extractor trains on gray images; {args.data} has "
+                        f"{data.images.shape[1]} channels")
+    result = train_mnist_cnn(data.images, data.labels, args.out, epochs=args.epochs,
+                             seed=args.seed)
+    print(f"wrote {result['path']}: held-out accuracy {result['accuracy']:.4f}, "
+          f"sha256 {result['sha256']}")
+    return 0
+
+
+# --- interpolate ----------------------------------------------------------------------------
+
+def cmd_interpolate(args) -> int:
+    from .latent import interpolate, save_gif, save_interpolation_grid
+    from .sampling import load
+
+    if not Path(args.run_dir).exists():
+        raise UserError(f"run directory not found: {args.run_dir}")
+    run = load(args.run_dir, device=args.device)
+    base = Path(args.run_dir) if Path(args.run_dir).is_dir() else Path(args.run_dir).parent.parent
+    out = Path(args.out) if args.out else base / "interp.png"
+    if args.gif and out.suffix.lower() == ".gif":
+        raise UserError(f"--out names the grid PNG; the GIF goes beside it ({out.with_suffix('.png')}"
+                        f" -> {out})")
+    frames = interpolate(run, steps=args.steps, rows=args.rows, seed=args.seed,
+                         truncation=args.truncation, ema=args.ema)
+    path = save_interpolation_grid(frames, out)
+    print(f"wrote {args.rows} x {args.steps} interpolation grid from step {run.step} to {path}")
+    if args.gif:
+        gif = save_gif(frames, out.with_suffix(".gif"))
+        print(f"wrote {args.steps}-frame animation to {gif}")
+    return 0
+
+
+# --- export ---------------------------------------------------------------------------------
+
+def cmd_export(args) -> int:
+    from .export import export_generator
+    from .sampling import load
+
+    if not Path(args.run_dir).exists():
+        raise UserError(f"run directory not found: {args.run_dir}")
+    out = Path(args.out) if args.out else None
+    fmt = args.format or ("torchscript" if out is not None
+                          and out.suffix.lower() in (".pt", ".pth", ".ts") else "onnx")
+    if out is None:
+        base = Path(args.run_dir) if Path(args.run_dir).is_dir() else Path(args.run_dir).parent.parent
+        out = base / ("G.onnx" if fmt == "onnx" else "G.pt")
+    run = load(args.run_dir)
+    path = export_generator(run, out, format=fmt, ema=args.ema)
+    which = "EMA generator" if args.ema and run.G_ema is not None else "generator"
+    print(f"wrote the {which} of step {run.step} as {fmt} to {path}: z float32 (batch, "
+          f"{run.config.model.latent_dim}) -> images float32 (batch, "
+          f"{', '.join(map(str, run.image_shape))}) in {run.config.data.value_range} range")
+    return 0
+
+
+# --- watch ----------------------------------------------------------------------------------
+
+def cmd_watch(args) -> int:
+    from .watch import watch
+
+    return watch(args.run_dir, interval=args.interval, once=args.once, width=args.width)
+
+
+# --- report ---------------------------------------------------------------------------------
+
+def cmd_report(args) -> int:
+    from .html_report import build_report
+
+    path = build_report(args.run_dir, out=args.out, neighbours=args.neighbours, seed=args.seed,
+                        device=args.device)
+    print(f"wrote {path}")
+    return 0
+
+
 # --- list -----------------------------------------------------------------------------------
 
 def cmd_list(args) -> int:
@@ -224,6 +469,14 @@ def cmd_list(args) -> int:
         rows = {name: desc for name, (_, desc) in MODELS.items()}
     elif args.what == "losses":
         rows = {name: loss.description for name, loss in LOSSES.items()}
+    elif args.what == "metrics":
+        from .metrics import METRICS
+
+        rows = {name: metric.description for name, metric in METRICS.items()}
+    elif args.what == "extractors":
+        from .metrics import EXTRACTORS
+
+        rows = {name: desc for name, (_, desc) in EXTRACTORS.items()}
     else:
         rows = {name: desc for name, (_, desc) in DATASETS.items()}
         rows["PATH"] = "any folder of images (recursive; sub-folders are classes)"
@@ -234,7 +487,11 @@ def cmd_list(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    handlers = {"train": cmd_train, "sample": cmd_sample, "list": cmd_list}
+    handlers = {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "eval": cmd_eval,
+                "extractor": cmd_extractor, "report": cmd_report,
+                "interpolate": cmd_interpolate,
+                "export": cmd_export,
+                "watch": cmd_watch}
     try:
         args = build_parser().parse_args(argv)
         return handlers[args.command](args)

@@ -41,6 +41,8 @@ class ModelConfig:
     d_activation: str = "leaky_relu"  # mlp: "leaky_relu" (slope 0.2) or "relu"
     g_channels: int = 64  # conv nets: channels of G's last hidden layer
     d_channels: int = 64  # conv nets: channels of D's first layer
+    d_norm: str = "none"  # conv D: "none", "batch" (BatchNorm after each strided conv but the
+    # first, as in Radford et al.) or "spectral" (spectral norm on every layer, Miyato et al.)
     output: str = "tanh"  # G's last activation: "tanh" for [-1, 1] data, "sigmoid" for [0, 1]
     init: str = "default"  # "default" (PyTorch), "glorot" (Keras), "dcgan" (N(0, 0.02))
 
@@ -84,6 +86,14 @@ class TrainConfig:
     print_every_epochs: int = 1  # the tutorial's "Epoch [e/E], Loss D, Loss G" line
     grid_size: int = 64  # images in each sample grid
     tensorboard: bool = True  # write TensorBoard events when tensorboard is installed
+    threads: int = 0  # CPU threads for PyTorch; 0: auto (the cores not already busy, >= 1)
+    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast for the passes (fp16: GradScaler)
+    compile: bool = False  # torch.compile G and D (eager, with a message, where unavailable)
+    deterministic: bool = False  # PyTorch's deterministic algorithms: same seed, same result
+    divergence_retries: int = 3  # on a non-finite loss: roll back this many times, then stop
+    divergence_lr_factor: float = 0.5  # learning rates are multiplied by this at each rollback
+    eval_every: int = 0  # steps between quality evaluations (FID, modes) in the log; 0: none
+    target: str = ""  # stop when a score reaches this, e.g. "fid=20" (needs eval_every)
 
 
 @dataclass(frozen=True)
@@ -335,7 +345,12 @@ def validate(cfg: Config) -> None:
     from .losses import LOSSES
     from .models import MODELS
 
+    from .data import DATASETS
+
     d, m, o, t = cfg.data, cfg.model, cfg.optim, cfg.train
+    _check(d.name in DATASETS or Path(d.name).expanduser().is_dir(),
+           f"unknown data set {d.name!r}: not a folder, and not one of "
+           f"{', '.join(sorted(DATASETS))}")
     _check(d.value_range in ("tanh", "unit"), f"data.value_range must be tanh or unit, "
            f"not {d.value_range!r}")
     _check(d.image_size >= 0, f"data.image_size must be >= 0, not {d.image_size}")
@@ -350,6 +365,8 @@ def validate(cfg: Config) -> None:
            "must be > 0")
     _check(m.d_activation in ("leaky_relu", "relu"), f"model.d_activation must be leaky_relu "
            f"or relu, not {m.d_activation!r}")
+    _check(m.d_norm in ("none", "batch", "spectral"), f"model.d_norm must be none, batch or "
+           f"spectral, not {m.d_norm!r}")
     _check(m.output in ("tanh", "sigmoid"), f"model.output must be tanh or sigmoid, "
            f"not {m.output!r}")
     _check(m.init in ("default", "glorot", "dcgan"), f"model.init must be default, glorot or "
@@ -368,10 +385,23 @@ def validate(cfg: Config) -> None:
     _check(t.epochs or t.steps or t.minutes, "give a budget: train.epochs, train.steps or "
            "train.minutes must be > 0")
     _check(t.ema_kimg >= 0, f"train.ema_kimg must be >= 0, not {t.ema_kimg}")
+    _check(t.eval_every >= 0, f"train.eval_every must be >= 0, not {t.eval_every}")
+    if t.target:
+        from .metrics import parse_target
+
+        parse_target(t.target)
+        _check(t.eval_every > 0, "train.target needs train.eval_every > 0 (--eval-every N)")
     _check(t.keep_checkpoints >= 1, f"train.keep_checkpoints must be >= 1, "
            f"not {t.keep_checkpoints}")
     _check(t.print_every_epochs >= 1, "train.print_every_epochs must be >= 1")
+    _check(t.divergence_retries >= 0, f"train.divergence_retries must be >= 0, "
+           f"not {t.divergence_retries}")
+    _check(0 < t.divergence_lr_factor <= 1, f"train.divergence_lr_factor must lie in (0, 1], "
+           f"not {t.divergence_lr_factor}")
     _check(t.grid_size >= 1, f"train.grid_size must be >= 1, not {t.grid_size}")
+    _check(t.threads >= 0, f"train.threads must be >= 0 (0: auto), not {t.threads}")
+    _check(t.precision in ("fp32", "bf16", "fp16"), f"train.precision must be fp32, bf16 or "
+           f"fp16, not {t.precision!r}")
     _check(t.d_updates in ("joint", "separate"), f"train.d_updates must be joint or "
            f"separate, not {t.d_updates!r}")
     _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),

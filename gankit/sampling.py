@@ -70,28 +70,34 @@ def load(run_dir_or_checkpoint: str | Path, device: str = "cpu") -> Run:
 
 
 @torch.no_grad()
-def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, batch_size: int = 500
-             ) -> torch.Tensor:
+def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, batch_size: int = 500,
+             truncation: float = 1.0) -> torch.Tensor:
     """n images (n, C, H, W) in the model's range from z ~ N(0, I) seeded by ``seed``.
 
-    The noise is drawn on the CPU so that a seed gives the same images on every device.
+    The noise is drawn on the CPU, all at once, so that a seed gives the same images on
+    every device and for every ``batch_size``.
     """
     device = next(G.parameters()).device
     generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(n, latent_dim, generator=generator)
+    if truncation != 1.0:  # the truncation trick, z * psi (see gankit.latent)
+        from .latent import truncate
+
+        noise = truncate(noise, truncation)
     out = []
     for start in range(0, n, batch_size):
-        count = min(batch_size, n - start)
-        z = torch.randn(count, latent_dim, generator=generator)
+        z = noise[start:start + batch_size]
         out.append(G(z.to(device)).float().cpu())
     return torch.cat(out) if out else torch.empty(0)
 
 
-def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True) -> torch.Tensor:
-    """n images from a run as uint8 (n, C, H, W)."""
+def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,
+           truncation: float = 1.0) -> torch.Tensor:
+    """n images from a run as uint8 (n, C, H, W); ``truncation`` psi scales z (1: none)."""
     if not isinstance(run, Run):
         run = load(run)
     G = run.generator if ema else run.G
-    images = generate(G, n, run.config.model.latent_dim, seed)
+    images = generate(G, n, run.config.model.latent_dim, seed, truncation=truncation)
     return to_uint8(images, run.config.data.value_range)
 
 

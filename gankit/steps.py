@@ -7,14 +7,24 @@ reads them back only when it logs.
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch import nn
 
 from .losses import Loss
 
 
+_HAS_BATCH_NORM: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
+
+
 def has_batch_norm(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+    """Whether ``module`` holds a BatchNorm layer (walked once per module, then cached)."""
+    known = _HAS_BATCH_NORM.get(module)
+    if known is None:
+        known = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+        _HAS_BATCH_NORM[module] = known
+    return known
 
 
 def discriminate(D: nn.Module, real: torch.Tensor, fake: torch.Tensor
@@ -31,55 +41,65 @@ def discriminate(D: nn.Module, real: torch.Tensor, fake: torch.Tensor
 
 
 def d_step(D: nn.Module, opt_D: torch.optim.Optimizer, loss: Loss, real: torch.Tensor,
-           fake: torch.Tensor, separate: bool = False) -> dict[str, torch.Tensor]:
+           fake: torch.Tensor, separate: bool = False,
+           scaler: torch.amp.GradScaler | None = None) -> dict[str, torch.Tensor]:
     """Update D once on real (B, C, H, W) and fake (B', C, H, W) images.
 
     ``separate=True`` is the Keras recipe: one optimiser step on the real batch, then one on
     the fake batch (two ``train_on_batch`` calls). Returns loss_d, d_real, d_fake where
-    d_real/d_fake are mean sigmoid(D(.)), the tutorial's D(x) and D(G(z)).
+    d_real/d_fake are mean sigmoid(D(.)), the tutorial's D(x) and D(G(z)). ``scaler`` (fp16
+    training) scales the loss before backward and skips steps whose gradients overflowed.
     """
     fake = fake.detach()
     if separate:
-        real_logits = _separate_update(D, opt_D, loss.d_real, real)
-        fake_logits = _separate_update(D, opt_D, loss.d_fake, fake)
+        real_logits = _separate_update(D, opt_D, loss.d_real, real, scaler)
+        fake_logits = _separate_update(D, opt_D, loss.d_fake, fake, scaler)
         loss_d = loss.d(real_logits, fake_logits)
     else:
         real_logits, fake_logits = discriminate(D, real, fake)
         loss_d = loss.d(real_logits, fake_logits)
         opt_D.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_D.step()
+        _backward_and_step(loss_d, opt_D, scaler)
     return {"loss_d": loss_d.detach(), "d_real": torch.sigmoid(real_logits.detach()).mean(),
             "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
 
 
-def _separate_update(D, opt_D, loss_fn, images):
+def _separate_update(D, opt_D, loss_fn, images, scaler=None):
     logits = D(images)
     value = loss_fn(logits)
     opt_D.zero_grad(set_to_none=True)
-    value.backward()
-    opt_D.step()
+    _backward_and_step(value, opt_D, scaler)
     return logits.detach()
 
 
-def g_step(D: nn.Module, opt_G: torch.optim.Optimizer, loss: Loss, fake: torch.Tensor
-           ) -> dict[str, torch.Tensor]:
+def _backward_and_step(value: torch.Tensor, opt: torch.optim.Optimizer,
+                       scaler: torch.amp.GradScaler | None) -> None:
+    if scaler is None:
+        value.backward()
+        opt.step()
+    else:
+        scaler.scale(value).backward()
+        scaler.step(opt)
+        scaler.update()
+
+
+def g_step(D: nn.Module, opt_G: torch.optim.Optimizer, loss: Loss, fake: torch.Tensor,
+           scaler: torch.amp.GradScaler | None = None) -> dict[str, torch.Tensor]:
     """Update G once through the (frozen) D; ``fake`` (B, C, H, W) must carry G's graph.
 
     D's parameters stop asking for gradients during the step (Keras' ``trainable = False``),
     which changes no result and saves D's weight gradients.
     """
-    flags = [p.requires_grad for p in D.parameters()]
-    for p in D.parameters():
+    params = [p for p in D.parameters() if p.requires_grad]
+    for p in params:
         p.requires_grad_(False)
     try:
         loss_g = loss.g(D(fake))
         opt_G.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_G.step()
+        _backward_and_step(loss_g, opt_G, scaler)
     finally:
-        for p, flag in zip(D.parameters(), flags):
-            p.requires_grad_(flag)
+        for p in params:
+            p.requires_grad_(True)
     return {"loss_g": loss_g.detach()}
 
 

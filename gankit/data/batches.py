@@ -16,8 +16,8 @@ def to_model_range(images_u8: torch.Tensor, value_range: str) -> torch.Tensor:
 
     "tanh" computes ``(x / 255 - 0.5) / 0.5`` exactly as ToTensor + Normalize(0.5, 0.5) do.
     """
-    unit = images_u8.to(torch.float32) / 255.0
-    return unit if value_range == "unit" else (unit - 0.5) / 0.5
+    unit = images_u8.to(torch.float32, copy=True).div_(255.0)  # one buffer, in place
+    return unit if value_range == "unit" else unit.sub_(0.5).div_(0.5)
 
 
 def to_uint8(images: torch.Tensor, value_range: str) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 28 px: G 7 -> 14 -> 28, D 28 -> 14 -> 7 (two conv layers each side);
 32 px: 4 -> 8 -> 16 -> 32; 64 px: 4 -> ... -> 64.
-G uses BatchNorm; D does not, so real and fake can share one forward pass.
+G uses BatchNorm; D by default does not, so real and fake can share one forward pass
+(``model.d_norm=batch`` gives Radford et al.'s D, fed real and fake separately).
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from torch import nn
 
 from ..errors import UserError
 from .registry import check_images, output_activation, register
+
+
+def spectral(layer: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018): the layer's largest singular value is 1."""
+    return nn.utils.parametrizations.spectral_norm(layer)
 
 
 def halvings(size: int) -> int:
@@ -58,7 +64,7 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """images (B, C, H, W) -> logits (B,)."""
 
-    def __init__(self, image_shape: tuple[int, int, int], channels: int = 64):
+    def __init__(self, image_shape: tuple[int, int, int], channels: int = 64, norm: str = "none"):
         super().__init__()
         c, h, _ = image_shape
         self.image_shape = image_shape
@@ -68,10 +74,15 @@ class DCGANDiscriminator(nn.Module):
         width_in = c
         for i in range(n_down):
             width_out = channels * 2 ** i
-            layers += [nn.Conv2d(width_in, width_out, 4, 2, 1), nn.LeakyReLU(0.2)]
+            conv = nn.Conv2d(width_in, width_out, 4, 2, 1, bias=not (norm == "batch" and i))
+            layers += [spectral(conv) if norm == "spectral" else conv]
+            if norm == "batch" and i:
+                layers.append(nn.BatchNorm2d(width_out))
+            layers.append(nn.LeakyReLU(0.2))
             width_in = width_out
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(width_in * base * base, 1)
+        head = nn.Linear(width_in * base * base, 1)
+        self.head = spectral(head) if norm == "spectral" else head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, self.image_shape)
@@ -81,4 +92,4 @@ class DCGANDiscriminator(nn.Module):
 @register("dcgan", "DCGAN conv G (BatchNorm) and D (LeakyReLU) for 28/32/64 px images")
 def build_dcgan(cfg, image_shape, num_classes=0):
     return (DCGANGenerator(cfg.latent_dim, image_shape, cfg.g_channels, cfg.output),
-            DCGANDiscriminator(image_shape, cfg.d_channels))
+            DCGANDiscriminator(image_shape, cfg.d_channels, cfg.d_norm))

@@ -30,10 +30,13 @@ def initialise(module: nn.Module, scheme: str) -> None:
         return
     for layer in module.modules():
         if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            # A spectral-normalised layer computes .weight; initialise what it normalises.
+            parametrized = getattr(layer, "parametrizations", None)
+            weight = parametrized.weight.original if parametrized is not None else layer.weight
             if scheme == "glorot":
-                nn.init.xavier_uniform_(layer.weight)
+                nn.init.xavier_uniform_(weight)
             else:
-                nn.init.normal_(layer.weight, 0.0, 0.02)
+                nn.init.normal_(weight, 0.0, 0.02)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
         elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)) and scheme == "dcgan":

@@ -1,0 +1,107 @@
+"""Speed settings of a run: CPU threads, autocast precision, torch.compile.
+
+All opt-in except the thread count; the defaults (fp32, eager) compute exactly the
+tutorial's mathematics (``tests/test_exactness.py``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def auto_threads() -> int:
+    """The CPUs this process may use minus those already busy (1-minute load), at least 1.
+
+    PyTorch's default is one thread per core. On a machine whose cores are busy with other
+    work its OpenMP threads wait for each other and a step can take several times longer
+    (measured on a shared 2-core machine: 4-10x slower at 2 threads than at 1).
+    """
+    cpus = available_cpus()
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        busy = 0.0
+    return max(1, min(cpus, torch.get_num_threads(), round(cpus - busy)))
+
+
+def set_threads(threads: int) -> int:
+    """Set PyTorch's intra-op threads (0: :func:`auto_threads`); return the number used."""
+    n = threads or auto_threads()
+    if n != torch.get_num_threads():
+        torch.set_num_threads(n)
+    return n
+
+
+class Autocast(nn.Module):
+    """``net`` whose forward pass runs under autocast to ``precision``; the output comes back
+    as float32, so losses are computed in float32 and backward runs outside autocast (as
+    PyTorch's AMP recipe asks). Parameters, modules and state stay those of ``net``."""
+
+    def __init__(self, net: nn.Module, device: torch.device, precision: str):
+        super().__init__()
+        self.net, self.device_type, self.dtype = net, device.type, DTYPES[precision]
+
+    def forward(self, *args):
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            out = self.net(*args)
+        return out.float()
+
+
+def with_precision(net: nn.Module, device: torch.device, precision: str) -> nn.Module:
+    """``net`` itself for fp32; an :class:`Autocast` wrapper of it for bf16/fp16."""
+    return net if precision == "fp32" else Autocast(net, device, precision)
+
+
+def grad_scalers(device: torch.device, precision: str) -> tuple:
+    """(scaler for D, scaler for G) for fp16, else (None, None). One per optimiser: each is
+    updated right after its own step (D may step twice per iteration)."""
+    if precision != "fp16":
+        return None, None
+    return torch.amp.GradScaler(device.type), torch.amp.GradScaler(device.type)
+
+
+def compile_unavailable(device: torch.device = torch.device("cpu")) -> str | None:
+    """Why torch.compile cannot run on ``device`` (one line), or None when a tiny function
+    compiles and runs there."""
+    try:
+        import torch._dynamo  # noqa: F401
+
+        probe = torch.compile(lambda x: torch.relu(x) * 2 + 1)
+        if not torch.equal(probe(torch.ones(4, device=device)).cpu(), torch.full((4,), 3.0)):
+            return "a compiled probe gave a wrong result"
+    except Exception as exc:  # any failure of the compiler stack means: run eagerly
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"{type(exc).__name__}: {first[:200]}"
+    return None
+
+
+def compile_models(*modules: nn.Module, device: torch.device = torch.device("cpu"),
+                   echo=print) -> bool:
+    """torch.compile each module in place (state-dict names unchanged); True if compiled.
+
+    Where the compiler is unavailable (no C++ compiler, unsupported Python or platform)
+    this prints one line and leaves the modules eager.
+    """
+    reason = compile_unavailable(device)
+    if reason is not None:
+        echo(f"--compile: torch.compile is unavailable here ({reason}); training eagerly")
+        return False
+    import torch._dynamo
+
+    # A graph the compiler cannot handle later runs eagerly instead of stopping the run.
+    torch._dynamo.config.suppress_errors = True
+    for module in modules:
+        module.compile()
+    return True

@@ -1,0 +1,136 @@
+"""`gankit eval` end to end, quality checks during training, and one-line user errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gankit.cli import main
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory):
+    """One reference-feature cache for this module, never the user's."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GANKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from gankit.config import DataConfig
+    from gankit.data import load_dataset
+
+    return load_dataset(DataConfig())
+
+
+def _npz(path, images_u8):
+    from gankit.sampling import save_npz
+
+    return str(save_npz(images_u8, path))
+
+
+def test_eval_run_writes_every_score_with_provenance(trained_run, tmp_path, capsys):
+    out = tmp_path / "e.json"
+    assert main(["eval", str(trained_run), "-n", "200", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "fid" in table and "coverage" in table
+    result = json.loads(out.read_text())
+    scores, prov = result["scores"], result["provenance"]
+    for key in ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density",
+                "coverage", "modes", "mode_kl"):
+        assert np.isfinite(scores[key]), key
+    assert prov["extractor"]["name"] == "mnist-cnn" and len(prov["extractor"]["sha256"]) == 64
+    assert prov["n_generated"] == 200 and prov["n_reference"] == 5000
+    assert prov["reference"] == {"data": "mnist5k", "split": "train"}
+    assert prov["seed"] == 0 and prov["gankit_version"] and prov["step"] == 5
+
+
+def test_real_vs_real_floor_and_one_class_file(digits, tmp_path, capsys):
+    images, labels = digits.images, digits.labels
+    real = _npz(tmp_path / "real.npz", images[::10])
+    one = _npz(tmp_path / "one.npz", images[labels == 3][:300])
+    out_real, out_one = tmp_path / "real.json", tmp_path / "one.json"
+    assert main(["eval", "--samples", real, "--data", "mnist5k", "--metrics", "fid,modes",
+                 "--json", str(out_real)]) == 0
+    assert main(["eval", "--samples", one, "--data", "mnist5k", "--metrics", "fid,modes",
+                 "--json", str(out_one)]) == 0
+    floor = json.loads(out_real.read_text())["scores"]
+    collapsed = json.loads(out_one.read_text())["scores"]
+    assert floor["modes"] == 10 and collapsed["modes"] == 1
+    assert collapsed["fid"] > 20 * max(floor["fid"], 1e-3)
+    assert collapsed["mode_kl"] == pytest.approx(np.log(10), rel=0.05)
+
+
+def test_target_stops_training_early(tmp_path, capsys):
+    import gankit
+    from gankit.sampling import load
+
+    run_dir = gankit.train("seed-tutorial", out=tmp_path / "run", steps=40,
+                           train__eval_every=5, train__target="fid=1e12")
+    assert load(run_dir).step == 5
+    assert "target fid=1e+12 reached at step 5" in capsys.readouterr().out
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert any("fid" in r and r["step"] == 5 for r in records)
+
+
+def test_collapse_monitor_warns(digits):
+    from gankit.metrics.monitor import QualityMonitor
+
+    class OneDigit(torch.nn.Module):  # a generator that always draws the same digit
+        def __init__(self, image):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.image = image.float() / 127.5 - 1
+
+        def forward(self, z):
+            return self.image.expand(len(z), -1, -1, -1) + 0 * self.w
+
+    good = [digits.images[digits.labels == c][:50] for c in range(10)]
+    real = torch.cat(good)
+    monitor = QualityMonitor(real, latent_dim=4, value_range="tanh", every=1, metrics=(),
+                             collapse=True)
+    said, logged = [], []
+    monitor.best_modes, monitor.best_step = 10, 1  # as if step 1 had covered all classes
+    assert not monitor.check(OneDigit(digits.images[0]), 2, logged.append, said.append)
+    assert said and "mode collapse" in said[0] and "1/10" in said[0]
+    assert logged[0]["probe_modes"] == 1 and logged[0]["collapse_warning"] == 1
+    # A run that never spreads out is warned about once, at the fifth low check.
+    fresh = QualityMonitor(real, latent_dim=4, value_range="tanh", every=1, metrics=(),
+                           collapse=True)
+    said = []
+    for step in range(1, 9):
+        fresh.check(OneDigit(digits.images[0]), step, logged.append, said.append)
+    assert len(said) == 1 and "for 5 checks" in said[0]
+
+
+@pytest.mark.parametrize("argv", [
+    ["eval"],
+    ["eval", "--samples", "nope.npz", "--data", "mnist5k"],
+    ["eval", "--samples", "{bad}", "--data", "mnist5k"],
+    ["eval", "--samples", "{ok}", "--data", "mnist5k", "--metrics", "fid,bogus"],
+    ["eval", "--samples", "{ok}", "--data", "mnist5k", "--reference", "test"],
+    ["eval", "--samples", "{ok}", "--data", "mnist5k", "--extractor", "vgg"],
+    ["eval", "--samples", "{ok}"],
+    ["eval", "no/such/run"],
+    ["train", "--preset", "seed-tutorial", "--target", "fid=20", "--dry-run"],
+    ["train", "--preset", "seed-tutorial", "--eval-every", "5", "--target", "speed=3",
+     "--dry-run"],
+])
+def test_bad_input_is_one_line_exit_2(argv, tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, images=np.zeros((4, 28, 28, 1), np.float32))
+    ok = _npz(tmp_path / "ok.npz", torch.zeros(4, 1, 28, 28, dtype=torch.uint8))
+    argv = [a.format(bad=bad, ok=ok) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gankit: error:") and "\n" not in err and "Traceback" not in err
+
+
+def test_list_metrics_and_extractors(capsys):
+    assert main(["list", "metrics"]) == 0 and "fid" in capsys.readouterr().out
+    assert main(["list", "extractors"]) == 0 and "mnist-cnn" in capsys.readouterr().out

@@ -1,0 +1,227 @@
+"""gankit's fast step computes the tutorial's mathematics (issue 5, "Exactness").
+
+One step of the ``seed-mlp`` preset (gankit's MLPs, optimisers as the loop builds them,
+``d_step``/``g_step`` with the logit BCE and one D pass on real+fake) against the tutorial's
+literal §4 step (``bench/tutorial_reference.py``: Sigmoid + ``nn.BCELoss``, three D passes)
+from the same weights, batch and noise; and the ``seed-keras`` recipe (two D updates, fresh
+noise for G through the frozen D) against a literal Keras-style re-implementation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from gankit.config import preset
+from gankit.data import to_model_range
+from gankit.data.embedded import load_mnist5k
+from gankit.losses import get_loss
+from gankit.loop import _make_optimisers
+from gankit.models import build_models
+from gankit.steps import d_step, g_step
+
+TOL = 1e-5
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _reference():
+    spec = importlib.util.spec_from_file_location("tutorial_reference",
+                                                  ROOT / "bench" / "tutorial_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return _reference()
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_mnist5k().images[:64]  # uint8 (64, 1, 28, 28)
+
+
+@pytest.fixture
+def default_dtype(request):
+    """Run the test with torch's default dtype set (the literal code makes float labels)."""
+    dtype = request.param
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    yield dtype
+    torch.set_default_dtype(before)
+
+
+def test_tutorial_transform_equals_on_device_normalisation(ref, digits):
+    # The DataLoader's per-image ToTensor + Normalize(0.5, 0.5) and gankit's batch-wise
+    # conversion of the uint8 tensor give bit-identical inputs.
+    dataset = ref.MNIST5k(transform=ref.transform)
+    theirs = torch.stack([dataset[i][0] for i in range(len(digits))])
+    assert torch.equal(to_model_range(digits, "tanh"), theirs)
+    unit = ref.MNIST5k(transform=ref.transforms.ToTensor())
+    assert torch.equal(to_model_range(digits, "unit"),
+                       torch.stack([unit[i][0] for i in range(len(digits))]))
+
+
+class GradientsSeen:
+    """Snapshots of the gradients each ``opt.step()`` used (an optimiser pre-hook)."""
+
+    def __init__(self, *optimisers):
+        self.grads: dict[int, torch.Tensor] = {}
+        for opt in optimisers:
+            opt.register_step_pre_hook(self._hook)
+
+    def _hook(self, opt, args, kwargs):
+        for group in opt.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self.grads[id(p)] = p.grad.detach().clone()
+
+
+def _assert_weights_close(ours: nn.Module, theirs: nn.Module, seen: GradientsSeen | None = None,
+                          lr: float = 0.0) -> None:
+    """Equal within TOL. With ``seen`` (float32 runs): where the gradient of the reference's
+    update was below 1e-6, Adam's step lr * g / (|g| + eps) amplifies float32 rounding of g
+    (any change of summation order) by up to lr / eps = 2e4, so there the bound is the
+    step size itself; these are a handful of the ~2 million weights."""
+    theirs_params = dict(theirs.named_parameters())
+    for name, value in ours.named_parameters():
+        other = theirs_params[name]
+        if seen is None:
+            torch.testing.assert_close(value, other, atol=TOL, rtol=0, msg=name)
+            continue
+        grad = seen.grads[id(other)]
+        ill = grad.abs() < 1e-6
+        diff = (value - other).abs()
+        assert diff[~ill].max().item() <= TOL, (name, diff[~ill].max().item())
+        if ill.any():
+            assert diff[ill].max().item() <= 2 * lr, (name, diff[ill].max().item())
+        assert (diff > TOL).sum().item() <= 5, (name, (diff > TOL).sum().item())
+
+
+def _seed_mlp_pair(ref, dtype):
+    cfg = preset("seed-mlp")
+    torch.manual_seed(0)
+    G, D = build_models(cfg.model, (1, 28, 28))
+    G, D = G.to(dtype), D.to(dtype)
+    opt_G, opt_D = _make_optimisers(cfg, G, D, torch.device("cpu"))
+    generator, discriminator, _, _ = ref.build_nets()
+    generator.load_state_dict(G.state_dict())
+    discriminator.load_state_dict(D.state_dict())  # the Sigmoid has no weights
+    generator, discriminator = generator.to(dtype), discriminator.to(dtype)
+    # the tutorial's optimisers, built as it builds them
+    optim_G = torch.optim.Adam(generator.parameters(), lr=ref.learning_rate)
+    optim_D = torch.optim.Adam(discriminator.parameters(), lr=ref.learning_rate)
+    for ours, theirs in ((opt_G, optim_G), (opt_D, optim_D)):
+        for key in ("lr", "betas", "eps", "weight_decay", "amsgrad"):
+            assert ours.defaults[key] == theirs.defaults[key], key
+    return cfg, (G, D, opt_G, opt_D), (generator, discriminator, optim_G, optim_D)
+
+
+@pytest.mark.parametrize("default_dtype, steps", [(torch.float64, 3), (torch.float32, 1)],
+                         indirect=["default_dtype"], ids=["float64-3steps", "float32-1step"])
+def test_seed_mlp_step_matches_tutorial(ref, digits, default_dtype, steps):
+    """float64: the mathematics (losses and weights within 1e-5 after 3 steps); float32: the
+    fast path exactly as the loop runs it (oneDNN products, fused Adam)."""
+    dtype = default_dtype
+    cfg, (G, D, opt_G, opt_D), theirs = _seed_mlp_pair(ref, dtype)
+    generator, discriminator, optim_G, optim_D = theirs
+    seen = GradientsSeen(optim_G, optim_D) if dtype == torch.float32 else None
+    loss = get_loss(cfg.loss.name)
+
+    real = to_model_range(digits, cfg.data.value_range).to(dtype)
+    for i in range(steps):
+        z = torch.randn(64, cfg.model.latent_dim, generator=torch.Generator().manual_seed(i),
+                        dtype=dtype)
+        fake = G(z)
+        stats = d_step(D, opt_D, loss, real, fake, separate=False)
+        stats.update(g_step(D, opt_G, loss, fake))
+
+        loss_D, loss_G = ref.literal_step(generator, discriminator, optim_G, optim_D, real, z)
+        torch.testing.assert_close(stats["loss_d"], loss_D.detach(), atol=TOL, rtol=0)
+        torch.testing.assert_close(stats["loss_g"], loss_G.detach(), atol=TOL, rtol=0)
+    _assert_weights_close(G, generator, seen, cfg.optim.lr_g)
+    _assert_weights_close(D, discriminator, seen, cfg.optim.lr_d)
+    if dtype == torch.float64:  # Adam's moments match too, so later steps would as well
+        for ours, theirs_opt in ((opt_G, optim_G), (opt_D, optim_D)):
+            for p_state, q_state in zip(ours.state.values(), theirs_opt.state.values()):
+                for key in ("exp_avg", "exp_avg_sq"):
+                    torch.testing.assert_close(p_state[key], q_state[key], atol=TOL, rtol=0)
+
+
+# --- the Keras recipe (§5), written out literally in PyTorch ----------------------------------
+
+def _keras_nets():
+    generator = nn.Sequential(nn.Linear(100, 128), nn.ReLU(), nn.Linear(128, 784), nn.Sigmoid())
+    discriminator = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 1),
+                                  nn.Sigmoid())
+    return generator, discriminator
+
+
+def _keras_step(generator, discriminator, d_opt, gan_opt, real_samples, noise, noise_g):
+    """The tutorial's §5 loop body: two ``train_on_batch`` calls on D, then the combined
+    model (G then the frozen D) trained on fresh noise with real labels."""
+    bce = nn.BCELoss()
+    batch = real_samples.shape[0]
+    real_samples = real_samples.reshape(batch, 784)
+    with torch.no_grad():
+        generated_samples = generator(noise)  # generator.predict(noise)
+    labels_real = torch.ones(batch, 1)
+    labels_fake = torch.zeros(batch, 1)
+
+    def train_on_batch(model, opt, x, y):
+        opt.zero_grad()
+        value = bce(model(x), y)
+        value.backward()
+        opt.step()
+        return value.detach()
+
+    d_loss_real = train_on_batch(discriminator, d_opt, real_samples, labels_real)
+    d_loss_fake = train_on_batch(discriminator, d_opt, generated_samples, labels_fake)
+    for p in discriminator.parameters():  # discriminator.trainable = False
+        p.requires_grad_(False)
+    combined = lambda z: discriminator(generator(z))  # noqa: E731  (model_gan)
+    g_loss = train_on_batch(combined, gan_opt, noise_g, labels_real)
+    for p in discriminator.parameters():
+        p.requires_grad_(True)
+    return d_loss_real, d_loss_fake, g_loss
+
+
+@pytest.mark.parametrize("default_dtype, steps", [(torch.float64, 2), (torch.float32, 1)],
+                         indirect=["default_dtype"], ids=["float64-2steps", "float32-1step"])
+def test_seed_keras_step_matches_keras_recipe(digits, default_dtype, steps):
+    dtype = default_dtype
+    cfg = preset("seed-keras")
+    assert cfg.train.d_updates == "separate" and cfg.train.g_fresh_noise
+    torch.manual_seed(0)
+    G, D = build_models(cfg.model, (1, 28, 28))
+    G, D = G.to(dtype), D.to(dtype)
+    opt_G, opt_D = _make_optimisers(cfg, G, D, torch.device("cpu"))
+    loss = get_loss(cfg.loss.name)
+
+    generator, discriminator = _keras_nets()
+    generator.load_state_dict(G.model.state_dict())
+    discriminator.load_state_dict(D.model.state_dict())
+    # Keras' Adam defaults: lr 1e-3, betas 0.9/0.999, epsilon 1e-7.
+    d_opt = torch.optim.Adam(discriminator.parameters(), lr=1e-3, eps=1e-7)
+    gan_opt = torch.optim.Adam(generator.parameters(), lr=1e-3, eps=1e-7)
+    seen = GradientsSeen(d_opt, gan_opt) if dtype == torch.float32 else None
+
+    real = to_model_range(digits, cfg.data.value_range).to(dtype)
+    for i in range(steps):
+        z = torch.randn(64, 100, generator=torch.Generator().manual_seed(2 * i))
+        z_g = torch.randn(64, 100, generator=torch.Generator().manual_seed(2 * i + 1))
+        stats = d_step(D, opt_D, loss, real, G(z), separate=True)
+        stats.update(g_step(D, opt_G, loss, G(z_g)))
+
+        d_real, d_fake, g_loss = _keras_step(generator, discriminator, d_opt, gan_opt, real, z,
+                                             z_g)
+        # gankit reports D's loss as real + fake terms (each from its own update's forward).
+        torch.testing.assert_close(stats["loss_d"], d_real + d_fake, atol=TOL, rtol=0)
+        torch.testing.assert_close(stats["loss_g"], g_loss, atol=TOL, rtol=0)
+    _assert_weights_close(G.model, generator, seen, cfg.optim.lr_g)
+    _assert_weights_close(D.model, discriminator, seen, cfg.optim.lr_d)

@@ -1,0 +1,138 @@
+"""Crash safety: SIGKILL + resume is exact, signals stop gracefully, divergence rolls back,
+and no argument list makes the CLI print a traceback."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import gankit
+import gankit.loop
+from gankit.cli import main
+from gankit.config import valid_keys
+from gankit.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_bench(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sigkill_at_random_steps_then_resume_is_bit_identical(tmp_path):
+    kill_resume = _load_bench("kill_resume")
+    result = kill_resume.kill_resume_check(tmp_path, kills=2, steps=30, seed=1)
+    assert len(result["killed_at_logged_steps"]) == 2
+    assert result["differences"] == []
+
+
+def _tiny_folder(png_folder) -> str:
+    return str(png_folder(n=32, size=28))
+
+
+def test_sigterm_finishes_the_step_checkpoints_and_says_how_to_resume(tmp_path, png_folder,
+                                                                      monkeypatch, capsys):
+    real_g_step = gankit.loop.g_step
+    calls = {"n": 0}
+
+    def g_step_then_signal(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # a real signal, handled by the loop
+        return real_g_step(*args, **kwargs)
+
+    monkeypatch.setattr(gankit.loop, "g_step", g_step_then_signal)
+    out = tmp_path / "run"
+    gankit.train("seed-tutorial", out=out, steps=50, data=_tiny_folder(png_folder),
+                 batch_size=8)
+    printed = capsys.readouterr().out
+    assert calls["n"] == 3
+    assert "stopped by SIGTERM at step 3" in printed
+    assert f"gankit train --resume {out}" in printed
+    assert (out / "checkpoints" / "step_0000003.pt").is_file()
+    assert signal.getsignal(signal.SIGTERM) is not None  # handler restored, not left behind
+
+
+def _nan_g_step_at(steps: set[int]):
+    real_g_step = gankit.loop.g_step
+    calls = {"n": 0}
+
+    def g_step(*args, **kwargs):
+        calls["n"] += 1
+        stats = real_g_step(*args, **kwargs)
+        if calls["n"] in steps:
+            stats["loss_g"] = torch.tensor(float("nan"))
+        return stats
+    return g_step
+
+
+def test_divergence_rolls_back_with_lower_learning_rates(tmp_path, png_folder, monkeypatch,
+                                                         capsys):
+    monkeypatch.setattr(gankit.loop, "g_step", _nan_g_step_at({5}))
+    out = tmp_path / "run"
+    gankit.train("seed-tutorial", out=out, steps=8, data=_tiny_folder(png_folder),
+                 batch_size=8, train__checkpoint_every=4)
+    printed = capsys.readouterr().out
+    assert "non-finite values at step 5; rolling back" in printed
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["optim"]["lr_g"] == pytest.approx(1e-4)  # 2e-4 halved once
+    state = torch.load(out / "checkpoints" / "step_0000008.pt", weights_only=True)
+    assert state["step"] == 8
+    assert all(torch.isfinite(t).all() for t in state["G"].values())
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))  # no duplicate records
+
+
+def test_persistent_divergence_stops_with_a_clear_error(tmp_path, png_folder, monkeypatch):
+    monkeypatch.setattr(gankit.loop, "g_step", _nan_g_step_at(set(range(1, 100))))
+    with pytest.raises(UserError, match="diverged .* after 2 rollbacks"):
+        gankit.train("seed-tutorial", out=tmp_path / "run", steps=8,
+                     data=_tiny_folder(png_folder), batch_size=8, train__divergence_retries=2)
+    for path in (tmp_path / "run" / "checkpoints").glob("*.pt"):
+        state = torch.load(path, weights_only=True)
+        assert all(torch.isfinite(t).all() for t in state["G"].values())
+
+
+# --- the parser never shows a traceback ------------------------------------------------------
+
+FLAGS = ["--preset", "--data", "--image-size", "--channels", "--epochs", "--steps",
+         "--minutes", "--batch-size", "--seed", "--device", "--set", "--config", "--keep"]
+values = st.one_of(st.integers(-10**6, 10**6).map(str),
+                   st.floats(allow_nan=True, allow_infinity=True).map(str),
+                   st.text(min_size=0, max_size=12),
+                   st.sampled_from(["seed-mlp", "default", "mnist5k", "cpu", "cuda", "0", "-1",
+                                    "1e-3", "nan", "true", "abc", ""]))
+set_values = st.tuples(st.sampled_from(valid_keys() + ["train.nope", "bogus", "x.y"]),
+                       values).map(lambda kv: f"{kv[0]}={kv[1]}")
+arguments = st.lists(st.one_of(st.tuples(st.sampled_from(FLAGS), values),
+                               st.tuples(st.just("--set"), set_values)), max_size=5)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arguments)
+def test_random_train_arguments_give_a_config_or_one_line_and_exit_2(pairs):
+    import contextlib
+    import io
+
+    argv = ["train", "--dry-run"] + [item for pair in pairs for item in pair]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    if code == 0:
+        assert out.getvalue().startswith("preset: ")
+        assert err.getvalue() == ""
+    else:
+        assert code == 2, argv
+        lines = err.getvalue().strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("gankit: error: "), (argv, lines)
