@@ -82,7 +82,8 @@ def in_process(args) -> None:
     import tutorial_reference as ref
 
     print(f"torch {torch.__version__}, {THREADS} threads for both, "
-          f"{os.cpu_count()} CPUs; batch 64; mnist5k; {args.rounds} rounds of {args.steps} steps")
+          f"{os.cpu_count()} CPUs; batch 64; mnist5k; {args.rounds} rounds of {args.steps} steps",
+          flush=True)
     torch.manual_seed(0)
     dataloader = ref.make_dataloader(64, seed=0)
     nets = ref.build_nets()
@@ -107,6 +108,13 @@ def in_process(args) -> None:
           f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
     print(f"peak RSS so far: {peak_rss_mib():.0f} MiB")
 
+    if args.bf16_rounds:
+        bf16 = [gankit_round("seed-mlp", args.steps, {"train.precision": "bf16"})
+                for _ in range(args.bf16_rounds)]
+        print(f"gankit seed-mlp --precision bf16 (opt-in; not the tutorial's fp32 maths): "
+              + ", ".join(f"{x:.0f}" for x in bf16) + f" img/s; median "
+              f"{statistics.median(bf16):.0f}", flush=True)
+
     if args.dcgan_steps:
         dcgan = [gankit_round("default", args.dcgan_steps) for _ in range(args.dcgan_rounds)]
         print(f"gankit DCGAN (default preset nets, EMA on): "
@@ -117,11 +125,12 @@ def in_process(args) -> None:
 
 # --- as a user runs it --------------------------------------------------------------------
 
-def timed(command: list[str]) -> tuple[float, float]:
+def timed(command: list[str], env: dict | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one subprocess."""
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a full pipe would block
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, cwd=ROOT)
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, cwd=ROOT,
+                                   env=env)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -138,7 +147,14 @@ def cli(args) -> None:
     else:
         gankit_cmd = [gankit]
     images = 5000 * args.epochs
-    print(f"{args.epochs} epochs of mnist5k ({images} images), batch 64, start-up included")
+    env = dict(os.environ)
+    if args.threads:
+        # Both programs start with this many threads (gankit's auto setting never exceeds it).
+        env["OMP_NUM_THREADS"] = str(args.threads)
+    threads = f"OMP_NUM_THREADS={args.threads} for both" if args.threads else \
+        "each program's own thread setting"
+    print(f"{args.epochs} epochs of mnist5k ({images} images), batch 64, start-up included; "
+          f"{threads}", flush=True)
     ours_s, ref_s = [], []
     for r in range(args.rounds):
         out = Path(tempfile.mkdtemp(prefix="gankit-cli-"))
@@ -150,7 +166,7 @@ def cli(args) -> None:
             runs.reverse()
         got = {}
         for name, command in runs:
-            got[name] = timed(command)
+            got[name] = timed(command, env)
         shutil.rmtree(out, ignore_errors=True)
         ref_s.append(got["reference"][0])
         ours_s.append(got["gankit"][0])
@@ -175,8 +191,11 @@ def main() -> None:
     parser.add_argument("--dcgan-steps", type=int, default=200, help="0: skip DCGAN")
     parser.add_argument("--dcgan-rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=5, help="--cli: epochs per run")
-    parser.add_argument("--threads", type=int, default=0, help="intra-op threads for both "
-                        "sides in process (0: what gankit's auto setting picks now)")
+    parser.add_argument("--threads", type=int, default=0, help="in process: intra-op threads "
+                        "for both sides (0: what gankit's auto setting picks now); --cli: "
+                        "OMP_NUM_THREADS for both programs (0: leave each to its default)")
+    parser.add_argument("--bf16-rounds", type=int, default=2, help="rounds of seed-mlp with "
+                        "--precision bf16 (0: skip)")
     args = parser.parse_args()
     global THREADS
     if not args.cli:

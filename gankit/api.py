@@ -55,12 +55,13 @@ def train(config_or_preset: Config | str = "default", out: str | Path | None = N
 
 
 def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,
-           truncation: float = 1.0) -> torch.Tensor:
+           truncation: float = 1.0, classes: list[int] | None = None) -> torch.Tensor:
     """n images from a run (or run directory) as uint8 (n, C, H, W).
 
     ``truncation``: the truncation trick's psi, z -> z * psi (1: none; see gankit.latent).
+    ``classes``: for class-conditional runs, images of these classes in blocks of n/len.
     """
-    return _sample(run, n=n, seed=seed, ema=ema, truncation=truncation)
+    return _sample(run, n=n, seed=seed, ema=ema, truncation=truncation, classes=classes)
 
 
 __all__ = ["train", "load", "sample"]

@@ -116,6 +116,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _class_list(text: str) -> list[int]:
+    try:
+        classes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected class numbers like 0,1,2, got {text!r}") from None
+    if not classes:
+        raise argparse.ArgumentTypeError("give at least one class number")
+    return classes
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gankit", description="Train, sample and evaluate GANs.")
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
@@ -175,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--truncation", type=_truncation, default=1.0, metavar="PSI",
                         help="truncation trick: z -> z * PSI (1: none; 0.5-0.8 typical)")
     sample.add_argument("--device", default="cpu")
+    which = sample.add_mutually_exclusive_group()
+    which.add_argument("--class", dest="classes", type=_class_list, metavar="K",
+                       help="conditional runs: images of class K only")
+    which.add_argument("--classes", type=_class_list, metavar="K1,K2,...",
+                       help="conditional runs: one grid row (block of -n/len) per class")
 
     evaluate = command("eval", "score generated images: FID, KID, IS, precision/recall, "
                        "density/coverage, mode counts")
@@ -330,14 +345,16 @@ def cmd_sample(args) -> int:
 
     run = load(args.run_dir, device=args.device)
     images = sample(run, n=args.n, seed=args.seed, ema=args.ema,
-                    truncation=args.truncation)
+                    truncation=args.truncation, classes=args.classes)
     base = Path(args.run_dir) if Path(args.run_dir).is_dir() else Path(args.run_dir).parent.parent
     default_out = {"grid": base / "sample.png", "npz": base / "samples.npz",
                    "png": base / "samples"}[args.format]
     out = Path(args.out) if args.out else default_out
     try:
         if args.format == "grid":
-            path = save_grid(images, out)
+            # --classes: one row per class
+            rows = -(-args.n // len(args.classes)) if args.classes else None
+            path = save_grid(images, out, nrow=rows)
         elif args.format == "npz":
             if out.suffix != ".npz":
                 raise UserError(f"--format npz writes a .npz file, not {out}")

@@ -1,8 +1,8 @@
 """``gankit export RUN_DIR``: the generator as an ONNX or TorchScript file.
 
-The exported graph maps ``z`` float32 (batch, latent_dim) to ``images`` float32 (batch, C,
-H, W) in the run's value range (``tanh``: [-1, 1]; ``unit``: [0, 1]); the batch axis is
-dynamic. It is the EMA generator when the run kept one. The file carries its metadata
+The exported graph maps ``z`` float32 (batch, latent_dim) — and, for class-conditional
+runs, ``labels`` int64 (batch,) — to ``images`` float32 (batch, C, H, W) in the run's value
+range (``tanh``: [-1, 1]; ``unit``: [0, 1]); the batch axis is dynamic. It is the EMA generator when the run kept one. The file carries its metadata
 (latent_dim, value_range, image_shape, step, gankit version): ONNX as ``metadata_props``,
 TorchScript as the extra file ``gankit.json``.
 
@@ -13,7 +13,6 @@ file); TorchScript needs nothing beyond PyTorch.
 from __future__ import annotations
 
 import copy
-import inspect
 import json
 import warnings
 from pathlib import Path
@@ -50,8 +49,14 @@ def metadata(run) -> dict[str, str]:
     return {"producer": f"gankit {__version__}", "preset": cfg.preset,
             "latent_dim": str(cfg.model.latent_dim), "value_range": cfg.data.value_range,
             "image_shape": ",".join(map(str, run.image_shape)), "step": str(run.step),
-            "ema": str(run.G_ema is not None).lower(), "input": "z: float32 (batch, latent_dim)",
+            "ema": str(run.G_ema is not None).lower(), "input": "z: float32 (batch, latent_dim)"
+            + (", labels: int64 (batch,)" if _classes(run.G) else ""),
+            "num_classes": str(_classes(run.G)),
             "output": "images: float32 (batch, C, H, W) in the value range"}
+
+
+def _classes(G: nn.Module) -> int:
+    return int(getattr(G, "num_classes", 0) or 0)
 
 
 def export_generator(run, out: str | Path, format: str = "onnx", ema: bool = True,
@@ -68,8 +73,6 @@ def export_generator(run, out: str | Path, format: str = "onnx", ema: bool = Tru
     if not isinstance(run, Run):
         run = load(run)
     G = plain_generator(run.generator if ema else run.G)
-    if len(inspect.signature(G.forward).parameters) != 1:
-        raise UserError("only generators of z alone can be exported (not class-conditional ones)")
     out = Path(out)
     if out.is_dir():
         raise UserError(f"--out {out} is a directory; give a file name such as G.onnx")
@@ -79,19 +82,20 @@ def export_generator(run, out: str | Path, format: str = "onnx", ema: bool = Tru
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     # an example batch of 2: a batch of 1 invites exporters to specialise on it
     z = torch.randn(2, run.config.model.latent_dim, generator=torch.Generator().manual_seed(0))
+    inputs = (z, torch.arange(2) % _classes(G)) if _classes(G) else (z,)
     info = metadata(run)
     try:
         if format == "onnx":
-            _export_onnx(G, z, out, info, opset)
+            _export_onnx(G, inputs, out, info, opset)
         else:
-            _export_torchscript(G, z, out, info)
+            _export_torchscript(G, inputs, out, info)
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     return out
 
 
-def _export_onnx(G: nn.Module, z: torch.Tensor, out: Path, info: dict[str, str],
-                 opset: int) -> None:
+def _export_onnx(G: nn.Module, inputs: tuple[torch.Tensor, ...], out: Path,
+                 info: dict[str, str], opset: int) -> None:
     try:
         import onnx
     except ImportError:
@@ -104,9 +108,10 @@ def _export_onnx(G: nn.Module, z: torch.Tensor, out: Path, info: dict[str, str],
         # The TorchScript-based exporter is the one that needs no onnxscript; its
         # deprecation notice is not the user's business.
         warnings.simplefilter("ignore")
-        torch.onnx.export(G, (z,), buffer, dynamo=False, opset_version=opset,
-                          input_names=["z"], output_names=["images"],
-                          dynamic_axes={"z": {0: "batch"}, "images": {0: "batch"}})
+        names = ["z", "labels"][:len(inputs)]
+        torch.onnx.export(G, inputs, buffer, dynamo=False, opset_version=opset,
+                          input_names=names, output_names=["images"],
+                          dynamic_axes={name: {0: "batch"} for name in names + ["images"]})
     model = onnx.load_from_string(buffer.getvalue())
     for key, value in info.items():
         entry = model.metadata_props.add()
@@ -116,10 +121,12 @@ def _export_onnx(G: nn.Module, z: torch.Tensor, out: Path, info: dict[str, str],
     _atomic_bytes(out, model.SerializeToString())
 
 
-def _export_torchscript(G: nn.Module, z: torch.Tensor, out: Path, info: dict[str, str]) -> None:
+def _export_torchscript(G: nn.Module, inputs: tuple[torch.Tensor, ...], out: Path,
+                        info: dict[str, str]) -> None:
+    others = [tuple(t[:1] for t in inputs), tuple(torch.cat([t, t, t]) for t in inputs)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit's deprecation notices
-        traced = torch.jit.trace(G, (z,), check_inputs=[(z[:1],), (torch.cat([z, z, z]),)])
+        traced = torch.jit.trace(G, inputs, check_inputs=others)
         traced = torch.jit.freeze(traced) if hasattr(torch.jit, "freeze") else traced
         import io
 

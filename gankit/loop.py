@@ -180,8 +180,14 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
     torch.manual_seed(t.seed)
     data = load_dataset(cfg.data)
     images = data.images.to(device)
-    batches = EpochBatches(images, None, t.batch_size, t.drop_last, t.seed, cfg.data.value_range)
-    G, D = build_models(cfg.model, data.shape, data.num_classes)
+    conditional = cfg.model.conditional and data.labels is not None and data.num_classes > 1
+    if cfg.model.conditional and not conditional:
+        echo(f"note: {data.name} has no class labels; training unconditionally")
+    labels = data.labels.to(device) if conditional else None
+    batches = EpochBatches(images, labels, t.batch_size, t.drop_last, t.seed,
+                           cfg.data.value_range)
+    num_classes = data.num_classes if conditional else 0
+    G, D = build_models(cfg.model, data.shape, num_classes)
     G.to(device).train()
     D.to(device).train()
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if t.ema_kimg > 0 else None
@@ -262,7 +268,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
             "version": __version__, "config": cfg.to_json(), "step": step, "epoch": epoch,
             "batch_in_epoch": batch_in_epoch, "images_seen": images_seen,
             "seconds": seconds_before + time.monotonic() - started,
-            "image_shape": list(data.shape), "num_classes": data.num_classes,
+            "image_shape": list(data.shape), "num_classes": num_classes,
             "G": G.state_dict(), "D": D.state_dict(),
             "G_ema": G_ema.state_dict() if G_ema is not None else None,
             "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(),
@@ -310,14 +316,17 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
 
     # --- the tutorial's loop: real batch, fake batch, train D, train G, repeat -------------
     while not budget_spent():
-        for real, _ in batches.epoch(epoch, start=batch_in_epoch):
+        for real, classes in batches.epoch(epoch, start=batch_in_epoch):
+            # Conditional models make fakes of the real batch's classes (classes is None
+            # for unconditional ones).
             z = torch.randn(real.shape[0], cfg.model.latent_dim, device=device)
-            fake = G_run(z)
+            fake = G_run(z) if classes is None else G_run(z, classes)
             stats = d_step(D_run, opt_D, loss, real, fake, separate=t.d_updates == "separate",
-                           scaler=scaler_D)
+                           scaler=scaler_D, real_labels=classes, fake_labels=classes)
             if t.g_fresh_noise:
-                fake = G_run(torch.randn(real.shape[0], cfg.model.latent_dim, device=device))
-            stats.update(g_step(D_run, opt_G, loss, fake, scaler=scaler_G))
+                z = torch.randn(real.shape[0], cfg.model.latent_dim, device=device)
+                fake = G_run(z) if classes is None else G_run(z, classes)
+            stats.update(g_step(D_run, opt_G, loss, fake, scaler=scaler_G, fake_labels=classes))
             # On the CPU reading a loss back is free, so divergence is caught at its step;
             # on a GPU that would stall the queue, so it is checked when logging.
             if check_each_step and not _all_finite(stats.values()):

@@ -70,12 +70,29 @@ def load(run_dir_or_checkpoint: str | Path, device: str = "cpu") -> Run:
 
 
 @torch.no_grad()
+def class_labels(n: int, classes: list[int] | None, num_classes: int) -> torch.Tensor | None:
+    """Labels (n,) for a conditional G: ``classes`` in consecutive blocks (one grid row per
+    class), or all classes in turn when ``classes`` is None; None for unconditional G."""
+    if not classes:
+        return torch.arange(n) % num_classes if num_classes else None
+    if not num_classes:
+        raise UserError("this run is not class-conditional; --class/--classes need a model "
+                        "trained with model.conditional=true on labelled data")
+    bad = [c for c in classes if not 0 <= c < num_classes]
+    if bad:
+        raise UserError(f"class {bad[0]} is out of range: this run knows classes "
+                        f"0..{num_classes - 1}")
+    per_class = -(-n // len(classes))
+    return torch.tensor(classes).repeat_interleave(per_class)[:n]
+
+
 def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, batch_size: int = 500,
-             truncation: float = 1.0) -> torch.Tensor:
+             truncation: float = 1.0, labels: torch.Tensor | None = None) -> torch.Tensor:
     """n images (n, C, H, W) in the model's range from z ~ N(0, I) seeded by ``seed``.
 
     The noise is drawn on the CPU, all at once, so that a seed gives the same images on
-    every device and for every ``batch_size``.
+    every device and for every ``batch_size``. ``labels`` (n,) pick the classes of a
+    conditional G (default: all classes in turn).
     """
     device = next(G.parameters()).device
     generator = torch.Generator().manual_seed(seed)
@@ -86,18 +103,26 @@ def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, batch_size: i
         noise = truncate(noise, truncation)
     out = []
     for start in range(0, n, batch_size):
-        z = noise[start:start + batch_size]
-        out.append(G(z.to(device)).float().cpu())
+        z = noise[start:start + batch_size].to(device)
+        if labels is None:
+            out.append(G(z).float().cpu())
+        else:
+            out.append(G(z, labels[start:start + batch_size].to(device)).float().cpu())
     return torch.cat(out) if out else torch.empty(0)
 
 
 def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,
-           truncation: float = 1.0) -> torch.Tensor:
-    """n images from a run as uint8 (n, C, H, W); ``truncation`` psi scales z (1: none)."""
+           truncation: float = 1.0, classes: list[int] | None = None) -> torch.Tensor:
+    """n images from a run as uint8 (n, C, H, W); ``truncation`` psi scales z (1: none).
+
+    ``classes`` (conditional runs): images of these classes, in blocks of n / len(classes).
+    """
     if not isinstance(run, Run):
         run = load(run)
     G = run.generator if ema else run.G
-    images = generate(G, n, run.config.model.latent_dim, seed, truncation=truncation)
+    labels = class_labels(n, classes, getattr(G, "num_classes", 0))
+    images = generate(G, n, run.config.model.latent_dim, seed, truncation=truncation,
+                      labels=labels)
     return to_uint8(images, run.config.data.value_range)
 
 

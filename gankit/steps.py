@@ -27,36 +27,45 @@ def has_batch_norm(module: nn.Module) -> bool:
     return known
 
 
-def discriminate(D: nn.Module, real: torch.Tensor, fake: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def judge(D: nn.Module, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """D's logits (B,) for images (B, C, H, W), with class labels (B,) for conditional D."""
+    return D(images) if labels is None else D(images, labels)
+
+
+def discriminate(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                 real_labels: torch.Tensor | None = None,
+                 fake_labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits (B_real,), (B_fake,) for both batches.
 
     One forward pass on the concatenated batch is cheaper; a D with BatchNorm needs separate
     passes, since mixing real and fake would change its batch statistics.
     """
     if has_batch_norm(D):
-        return D(real), D(fake)
-    logits = D(torch.cat([real, fake]))
+        return judge(D, real, real_labels), judge(D, fake, fake_labels)
+    labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
+    logits = judge(D, torch.cat([real, fake]), labels)
     return logits[: real.shape[0]], logits[real.shape[0]:]
 
 
 def d_step(D: nn.Module, opt_D: torch.optim.Optimizer, loss: Loss, real: torch.Tensor,
            fake: torch.Tensor, separate: bool = False,
-           scaler: torch.amp.GradScaler | None = None) -> dict[str, torch.Tensor]:
+           scaler: torch.amp.GradScaler | None = None, real_labels: torch.Tensor | None = None,
+           fake_labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Update D once on real (B, C, H, W) and fake (B', C, H, W) images.
 
     ``separate=True`` is the Keras recipe: one optimiser step on the real batch, then one on
     the fake batch (two ``train_on_batch`` calls). Returns loss_d, d_real, d_fake where
     d_real/d_fake are mean sigmoid(D(.)), the tutorial's D(x) and D(G(z)). ``scaler`` (fp16
     training) scales the loss before backward and skips steps whose gradients overflowed.
+    ``real_labels``/``fake_labels`` (B,) condition a class-conditional D.
     """
     fake = fake.detach()
     if separate:
-        real_logits = _separate_update(D, opt_D, loss.d_real, real, scaler)
-        fake_logits = _separate_update(D, opt_D, loss.d_fake, fake, scaler)
+        real_logits = _separate_update(D, opt_D, loss.d_real, real, scaler, real_labels)
+        fake_logits = _separate_update(D, opt_D, loss.d_fake, fake, scaler, fake_labels)
         loss_d = loss.d(real_logits, fake_logits)
     else:
-        real_logits, fake_logits = discriminate(D, real, fake)
+        real_logits, fake_logits = discriminate(D, real, fake, real_labels, fake_labels)
         loss_d = loss.d(real_logits, fake_logits)
         opt_D.zero_grad(set_to_none=True)
         _backward_and_step(loss_d, opt_D, scaler)
@@ -64,8 +73,8 @@ def d_step(D: nn.Module, opt_D: torch.optim.Optimizer, loss: Loss, real: torch.T
             "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
 
 
-def _separate_update(D, opt_D, loss_fn, images, scaler=None):
-    logits = D(images)
+def _separate_update(D, opt_D, loss_fn, images, scaler=None, labels=None):
+    logits = judge(D, images, labels)
     value = loss_fn(logits)
     opt_D.zero_grad(set_to_none=True)
     _backward_and_step(value, opt_D, scaler)
@@ -84,8 +93,10 @@ def _backward_and_step(value: torch.Tensor, opt: torch.optim.Optimizer,
 
 
 def g_step(D: nn.Module, opt_G: torch.optim.Optimizer, loss: Loss, fake: torch.Tensor,
-           scaler: torch.amp.GradScaler | None = None) -> dict[str, torch.Tensor]:
+           scaler: torch.amp.GradScaler | None = None,
+           fake_labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Update G once through the (frozen) D; ``fake`` (B, C, H, W) must carry G's graph.
+    ``fake_labels`` (B,) are the classes G was asked for (conditional models).
 
     D's parameters stop asking for gradients during the step (Keras' ``trainable = False``),
     which changes no result and saves D's weight gradients.
@@ -94,7 +105,7 @@ def g_step(D: nn.Module, opt_G: torch.optim.Optimizer, loss: Loss, fake: torch.T
     for p in params:
         p.requires_grad_(False)
     try:
-        loss_g = loss.g(D(fake))
+        loss_g = loss.g(judge(D, fake, fake_labels))
         opt_G.zero_grad(set_to_none=True)
         _backward_and_step(loss_g, opt_G, scaler)
     finally:

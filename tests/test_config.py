@@ -104,7 +104,7 @@ def test_apply_overrides_coerces_strings_to_field_types():
     assert cfg.data.name == "cifar10"
     assert cfg.train.ema_kimg == 3.0 and type(cfg.train.ema_kimg) is float
     # the original is untouched (frozen tree, new object returned)
-    assert base.train.batch_size == 64 and base.optim.lr_g == 2e-4
+    assert base.train.batch_size == 32 and base.optim.lr_g == 2e-4
     # keys not named keep their value
     assert cfg.optim.lr_d == base.optim.lr_d
 

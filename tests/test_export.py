@@ -30,24 +30,35 @@ def _z(batch: int, dim: int, seed: int) -> torch.Tensor:
     return torch.randn(batch, dim, generator=torch.Generator().manual_seed(seed))
 
 
+def _inputs(G, batch: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """z, plus class labels for a conditional generator (the default preset's is)."""
+    z = _z(batch, 100, seed)
+    classes = getattr(G, "num_classes", 0)
+    return (z, (torch.arange(batch) * 3) % classes) if classes else (z,)
+
+
 def test_onnx_matches_pytorch_at_two_batch_sizes(run, tmp_path):
     ort = pytest.importorskip("onnxruntime", reason="pip install 'gankit[export]'")
     onnx = pytest.importorskip("onnx", reason="pip install 'gankit[export]'")
     path = gankit.export_generator(run, tmp_path / "G.onnx")
     model = onnx.load(str(path))
     onnx.checker.check_model(model)
-    (z_in,), (images_out,) = model.graph.input, model.graph.output
+    z_in, *labels_in = model.graph.input
+    (images_out,) = model.graph.output
     assert z_in.name == "z" and images_out.name == "images"
+    classes = getattr(run.generator, "num_classes", 0)
+    assert [i.name for i in labels_in] == (["labels"] if classes else [])
+    assert run.config.model.name == "mlp" or classes == 10  # the default preset: conditional
     assert z_in.type.tensor_type.shape.dim[0].dim_param == "batch"  # the dynamic axis
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["latent_dim"] == "100" and meta["image_shape"] == "1,28,28"
     assert meta["value_range"] == "tanh" and meta["step"] == str(run.step)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for batch in (1, 13):
-        z = _z(batch, 100, batch)
-        (out,) = session.run(None, {"z": z.numpy()})
+        inputs = _inputs(run.generator, batch, batch)
+        (out,) = session.run(None, dict(zip(["z", "labels"], (t.numpy() for t in inputs))))
         with torch.no_grad():
-            expected = run.generator(z).numpy()
+            expected = run.generator(*inputs).numpy()
         assert out.shape == (batch, 1, 28, 28)
         np.testing.assert_allclose(out, expected, atol=1e-4, rtol=0)
 
@@ -57,9 +68,9 @@ def test_torchscript_reload_matches_pytorch(run, tmp_path):
     module, meta = load_torchscript(path)
     assert meta["latent_dim"] == "100" and meta["ema"] == str(run.G_ema is not None).lower()
     for batch in (2, 9):
-        z = _z(batch, 100, batch)
+        inputs = _inputs(run.generator, batch, batch)
         with torch.no_grad():
-            assert torch.allclose(module(z), run.generator(z), atol=1e-5)
+            assert torch.allclose(module(*inputs), run.generator(*inputs), atol=1e-5)
     # exporting used a plain copy: the run's own networks keep gankit's fast Linear
     assert not any(isinstance(m, Linear) for m in module.modules())
     if run.config.model.name == "mlp":
@@ -69,14 +80,14 @@ def test_torchscript_reload_matches_pytorch(run, tmp_path):
 def test_ema_generator_is_the_default(dcgan_run, tmp_path):
     run = gankit.load(dcgan_run)
     assert run.G_ema is not None
-    z = _z(4, 100, 0)
+    z = _inputs(run.G, 4, 0)
     ema, _ = load_torchscript(gankit.export_generator(run, tmp_path / "ema.pt", "torchscript"))
     raw, meta = load_torchscript(gankit.export_generator(run, tmp_path / "g.pt", "torchscript",
                                                          ema=False))
     with torch.no_grad():
-        assert torch.allclose(ema(z), run.G_ema(z), atol=1e-5)
-        assert torch.allclose(raw(z), run.G(z), atol=1e-5)
-        assert not torch.allclose(ema(z), raw(z), atol=1e-5)
+        assert torch.allclose(ema(*z), run.G_ema(*z), atol=1e-5)
+        assert torch.allclose(raw(*z), run.G(*z), atol=1e-5)
+        assert not torch.allclose(ema(*z), raw(*z), atol=1e-5)
 
 
 def test_export_cli(dcgan_run, tmp_path, capsys):

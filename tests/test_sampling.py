@@ -27,7 +27,8 @@ def test_load_gives_networks_and_config(trained_run):
     run = gankit.load(trained_run)
     assert isinstance(run, Run)
     assert run.config == resolve("seed-tutorial", overrides={"train.steps": 5})
-    assert run.step == 5 and run.image_shape == (1, 28, 28) and run.num_classes == 10
+    assert run.step == 5 and run.image_shape == (1, 28, 28)
+    assert run.num_classes == 0  # the MLP is unconditional, though mnist5k has 10 classes
     assert not run.G.training and not run.D.training  # ready to sample
     assert run.G_ema is None and run.generator is run.G  # seed-tutorial keeps no EMA
     z = torch.randn(2, 100)

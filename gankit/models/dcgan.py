@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from .conditioning import Projection, with_class
 from .registry import check_images, output_activation, register
 
 
@@ -33,20 +34,20 @@ def halvings(size: int) -> int:
 
 
 class DCGANGenerator(nn.Module):
-    """z (B, latent_dim) -> images (B, C, H, W)."""
+    """z (B, latent_dim) [and class labels (B,)] -> images (B, C, H, W)."""
 
     def __init__(self, latent_dim: int, image_shape: tuple[int, int, int], channels: int = 64,
-                 output: str = "tanh"):
+                 output: str = "tanh", num_classes: int = 0):
         super().__init__()
         c, h, w = image_shape
         if h != w:
             raise UserError(f"conv models need square images, not {h}x{w}")
-        self.latent_dim, self.image_shape = latent_dim, image_shape
+        self.latent_dim, self.image_shape, self.num_classes = latent_dim, image_shape, num_classes
         n_up = halvings(h)
         self.base = h // 2 ** n_up
         widths = [channels * 2 ** (n_up - 1 - i) for i in range(n_up)]  # e.g. [128, 64]
         self.project = nn.Sequential(
-            nn.Linear(latent_dim, widths[0] * self.base ** 2, bias=False),
+            nn.Linear(latent_dim + num_classes, widths[0] * self.base ** 2, bias=False),
             nn.Unflatten(1, (widths[0], self.base, self.base)),
             nn.BatchNorm2d(widths[0]), nn.ReLU(),
         )
@@ -57,14 +58,15 @@ class DCGANGenerator(nn.Module):
         layers += [nn.ConvTranspose2d(widths[-1], c, 4, 2, 1), output_activation(output)]
         self.upsample = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.upsample(self.project(z))
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.upsample(self.project(with_class(z, labels, self.num_classes)))
 
 
 class DCGANDiscriminator(nn.Module):
-    """images (B, C, H, W) -> logits (B,)."""
+    """images (B, C, H, W) [and class labels (B,)] -> logits (B,)."""
 
-    def __init__(self, image_shape: tuple[int, int, int], channels: int = 64, norm: str = "none"):
+    def __init__(self, image_shape: tuple[int, int, int], channels: int = 64, norm: str = "none",
+                 num_classes: int = 0):
         super().__init__()
         c, h, _ = image_shape
         self.image_shape = image_shape
@@ -83,13 +85,23 @@ class DCGANDiscriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         head = nn.Linear(width_in * base * base, 1)
         self.head = spectral(head) if norm == "spectral" else head
+        self.num_classes = num_classes
+        self.projection = Projection(num_classes, head.in_features) if num_classes else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         check_images(x, self.image_shape)
-        return self.head(self.features(x).flatten(1)).squeeze(1)
+        h = self.features(x).flatten(1)
+        logits = self.head(h).squeeze(1)
+        if self.projection is not None:
+            if labels is None:
+                raise ValueError("this discriminator is class-conditional: pass labels")
+            logits = logits + self.projection(h, labels)
+        return logits
 
 
-@register("dcgan", "DCGAN conv G (BatchNorm) and D (LeakyReLU) for 28/32/64 px images")
+@register("dcgan", "DCGAN conv G (BatchNorm) and D (LeakyReLU) for 28/32/64 px images; "
+          "class-conditional (one-hot G, projection D) with model.conditional=true")
 def build_dcgan(cfg, image_shape, num_classes=0):
-    return (DCGANGenerator(cfg.latent_dim, image_shape, cfg.g_channels, cfg.output),
-            DCGANDiscriminator(image_shape, cfg.d_channels, cfg.d_norm))
+    classes = num_classes if cfg.conditional else 0
+    return (DCGANGenerator(cfg.latent_dim, image_shape, cfg.g_channels, cfg.output, classes),
+            DCGANDiscriminator(image_shape, cfg.d_channels, cfg.d_norm, classes))
