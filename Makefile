@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY      = $(VENV)/bin/python
 OUT    ?= runs/default
 
-.PHONY: run test install install-test bench clean
+.PHONY: run test install install-test browser bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,21 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@$(MAKE) --no-print-directory browser
 	touch $@
+
+# Headless Chromium renders the HTML report in one test. Installed from Debian's package
+# where we may (root with apt-get); elsewhere that one test is skipped and says why.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+	  echo "chromium: found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  (timeout 600 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 900 \
+	    apt-get install -y -qq chromium >/dev/null) \
+	  && echo "chromium: installed" || echo "chromium: not installable here; the report rendering test will be skipped"; \
+	else \
+	  echo "chromium: not found; the report rendering test will be skipped"; \
+	fi
 
 install: $(VENV)/.installed
 
