@@ -170,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="log FID and mode counts every N steps (train.eval_every)")
     train.add_argument("--target", metavar="SCORE=VALUE", help="stop when a score reaches "
                        "VALUE, e.g. fid=20 (train.target; needs --eval-every)")
+    train.add_argument("--diffaugment", metavar="POLICY", help="DiffAugment for D's inputs, "
+                       "e.g. translation,cutout,color (train.diffaugment; '' turns it off)")
+    train.add_argument("--pack", type=_positive_int, metavar="M", help="PacGAN: D judges M "
+                       "samples at once, 2..4 typical (model.pack; batch size divisible by M)")
 
     sample = command("sample", "draw images from a trained run")
     sample.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
@@ -290,6 +294,8 @@ def _flag_overrides(args) -> dict[str, object]:
                   "train.threads": args.threads})
     flags.update({"train.eval_every": getattr(args, "eval_every", None),
                   "train.target": getattr(args, "target", None)})
+    flags["train.diffaugment"] = getattr(args, "diffaugment", None)
+    flags["model.pack"] = getattr(args, "pack", None)
     return {k: v for k, v in flags.items() if v is not None}
 
 
@@ -350,6 +356,11 @@ def cmd_sample(args) -> int:
     default_out = {"grid": base / "sample.png", "npz": base / "samples.npz",
                    "png": base / "samples"}[args.format]
     out = Path(args.out) if args.out else default_out
+    if len(run.image_shape) == 1:  # 2-D toy sets: scatter plot or npz key "points"
+        from .points import write_points
+
+        print(write_points(images, out, args.format, run.config.data.name, run.step))
+        return 0
     try:
         if args.format == "grid":
             # --classes: one row per class

@@ -46,6 +46,9 @@ class ModelConfig:
     output: str = "tanh"  # G's last activation: "tanh" for [-1, 1] data, "sigmoid" for [0, 1]
     init: str = "default"  # "default" (PyTorch), "glorot" (Keras), "dcgan" (N(0, 0.02))
     conditional: bool = False  # conv nets: condition G and D on the data's class labels
+    mbstd: bool = False  # D: minibatch standard-deviation feature before the head (Karras 2018)
+    aux_classifier: bool = False  # conv D: ACGAN class head instead of projection (conditional)
+    pack: int = 1  # PacGAN (Lin et al. 2018): D judges this many samples at once (1: off)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,10 @@ class LossConfig:
     """Adversarial loss on D's logits (see ``gankit list losses``)."""
 
     name: str = "ns"
+    gp_weight: float = 0.0  # WGAN-GP gradient penalty λ on interpolates (Gulrajani 2017: 10)
+    r1_gamma: float = 0.0  # R1 penalty γ on real data (Mescheder et al. 2018); 0: off
+    r1_every: int = 16  # lazy R1: every N steps, scaled by N (StyleGAN2)
+    label_smoothing: float = 0.0  # one-sided: D's real target is 1 - ε (bce/ns/minimax/lsgan)
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,8 @@ class TrainConfig:
     divergence_lr_factor: float = 0.5  # learning rates are multiplied by this at each rollback
     eval_every: int = 0  # steps between quality evaluations (FID, modes) in the log; 0: none
     target: str = ""  # stop when a score reaches this, e.g. "fid=20" (needs eval_every)
+    n_critic: int = 1  # D updates (steps, one batch each) per G update (WGAN: 5)
+    diffaugment: str = ""  # DiffAugment policy for D's inputs, e.g. "translation,cutout,color"
 
 
 @dataclass(frozen=True)
@@ -192,12 +201,105 @@ def _dcgan() -> Config:
     )
 
 
+def _toy_pacgan() -> Config:
+    return Config(
+        preset="toy-pacgan",
+        description="PacGAN on 2-D Gaussian mixtures (grid25 or ring8): MLP G 2-400x4-2, "
+        "D 400x3 on 2 packed points, batch 256 (recipe not yet tuned: see bench/modes2d.py)",
+        data=DataConfig(name="grid25"),
+        model=ModelConfig(name="toy-mlp", latent_dim=2, g_hidden=(400, 400, 400, 400),
+                          d_hidden=(400, 400, 400), d_activation="relu", pack=2),
+        loss=LossConfig(name="ns"),
+        optim=OptimConfig(lr_g=1e-4, lr_d=1e-4, beta1=0.5, beta2=0.999),
+        train=TrainConfig(batch_size=256, steps=3000, sample_every=1000, checkpoint_every=0,
+                          log_every=100, grid_size=2500, tensorboard=False),
+    )
+
+
+def _wgan_gp() -> Config:
+    return Config(
+        preset="wgan-gp",
+        description="WGAN-GP (Gulrajani et al. 2017): DCGAN nets, Wasserstein loss, gradient "
+        "penalty 10, 5 critic steps per G step, Adam 1e-4 (0, 0.9), batch 64",
+        model=ModelConfig(name="dcgan", init="dcgan"),
+        loss=LossConfig(name="wasserstein", gp_weight=10.0),
+        optim=OptimConfig(lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9),
+        train=TrainConfig(batch_size=64, steps=20000, n_critic=5, sample_every=1000,
+                          checkpoint_every=2000, log_every=100),
+    )
+
+
+def _sngan_hinge() -> Config:
+    return Config(
+        preset="sngan-hinge",
+        description="SNGAN (Miyato et al. 2018): ResNet G/D, spectral norm on D, hinge loss, "
+        "5 D steps per G step, Adam 2e-4 (0, 0.9), batch 64 (a GPU recipe; slow on CPU)",
+        model=ModelConfig(name="resnet", g_channels=64, d_channels=64, d_norm="spectral",
+                          init="glorot"),
+        loss=LossConfig(name="hinge"),
+        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.0, beta2=0.9),
+        train=TrainConfig(batch_size=64, steps=50000, n_critic=5, sample_every=1000,
+                          checkpoint_every=2000, log_every=100),
+    )
+
+
+def _lsgan() -> Config:
+    return Config(
+        preset="lsgan",
+        description="LSGAN (Mao et al. 2017): DCGAN nets, least-squares loss, Adam 2e-4 "
+        "(0.5, 0.999), batch 64",
+        model=ModelConfig(name="dcgan", init="dcgan"),
+        loss=LossConfig(name="lsgan"),
+        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999),
+        train=TrainConfig(batch_size=64, epochs=25, sample_every=500, checkpoint_every=1000,
+                          log_every=50),
+    )
+
+
+def _cgan_projection() -> Config:
+    return replace(
+        _default(), preset="cgan-projection",
+        description="class-conditional DCGAN: one-hot class in G, projection D (Miyato & "
+        "Koyama 2018), EMA, batch 32, non-saturating loss, Adam 2e-4 (0.5, 0.999); sample "
+        "with --class K (the same recipe as the default preset)")
+
+
+def _acgan() -> Config:
+    base = _default()
+    return replace(
+        base, preset="acgan",
+        description="ACGAN (Odena et al. 2017): conditional DCGAN G, D with an auxiliary "
+        "classifier (cross-entropy on real labels for D, on requested labels for G), EMA, "
+        "batch 32, Adam 2e-4 (0.5, 0.999)",
+        model=replace(base.model, name="acgan", conditional=True, aux_classifier=True))
+
+
+def _seed_mlp_stable() -> Config:
+    base = _seed_mlp()
+    return replace(
+        base, preset="seed-mlp-stable",
+        description="tutorial §4's MLPs, BCE, lr 2e-4, batch 64, 100 epochs, with the "
+        "remedies: Adam beta1 0.5, one-sided label smoothing 0.1, lazy R1 (gamma 10, every "
+        "16 steps), a minibatch std-dev feature in D, EMA of G",
+        model=replace(base.model, mbstd=True),
+        loss=replace(base.loss, label_smoothing=0.1, r1_gamma=10.0, r1_every=16),
+        optim=replace(base.optim, beta1=0.5),
+        train=replace(base.train, ema_kimg=10.0))
+
+
 PRESETS: dict[str, Any] = {
     "default": _default,
     "dcgan": _dcgan,
+    "wgan-gp": _wgan_gp,
+    "sngan-hinge": _sngan_hinge,
+    "lsgan": _lsgan,
+    "cgan-projection": _cgan_projection,
+    "acgan": _acgan,
     "seed-mlp": _seed_mlp,
     "seed-keras": _seed_keras,
     "seed-tutorial": _seed_tutorial,
+    "seed-mlp-stable": _seed_mlp_stable,
+    "toy-pacgan": _toy_pacgan,
 }
 
 
@@ -412,7 +514,48 @@ def validate(cfg: Config) -> None:
            f"separate, not {t.d_updates!r}")
     _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
            f"device must be auto, cpu or cuda[:N], not {t.device!r}")
+    _validate_points_and_pack(cfg)
+    _validate_zoo(cfg)
     if m.output == "sigmoid" and d.value_range == "tanh":
         raise UserError("model.output=sigmoid makes images in [0, 1]: set data.value_range=unit")
     if m.output == "tanh" and d.value_range == "unit":
         raise UserError("data.value_range=unit needs model.output=sigmoid")
+
+
+def _validate_points_and_pack(cfg: Config) -> None:
+    """PacGAN packing divides the batch; the 2-D toy sets (points) need the toy-mlp model."""
+    from .data.toy2d import is_points
+    from .models.packing import check_pack
+
+    check_pack(cfg.model.pack, cfg.train.batch_size, cfg.model.conditional)
+    points, toy_model = is_points(cfg.data.name), cfg.model.name == "toy-mlp"
+    _check(points or not toy_model, f"model toy-mlp models 2-D points (ring8, grid25), not "
+           f"{cfg.data.name!r}")
+    _check(toy_model or not points, f"{cfg.data.name} holds 2-D points: use --preset "
+           f"toy-pacgan or --set model.name=toy-mlp (not {cfg.model.name})")
+    _check(not (points and cfg.model.conditional), "toy-mlp is unconditional: set "
+           "model.conditional=false")
+
+
+def _validate_zoo(cfg: Config) -> None:
+    """Penalties, schedules, DiffAugment and D options (issue 4)."""
+    from .augment import parse_policy
+    from .penalties import SMOOTHABLE
+
+    lo, t, m = cfg.loss, cfg.train, cfg.model
+    _check(lo.gp_weight >= 0, f"loss.gp_weight must be >= 0, not {lo.gp_weight}")
+    _check(lo.r1_gamma >= 0, f"loss.r1_gamma must be >= 0, not {lo.r1_gamma}")
+    _check(lo.r1_every >= 1, f"loss.r1_every must be >= 1, not {lo.r1_every}")
+    _check(0 <= lo.label_smoothing < 1, f"loss.label_smoothing must lie in [0, 1), "
+           f"not {lo.label_smoothing}")
+    _check(not lo.label_smoothing or lo.name in SMOOTHABLE, f"loss.label_smoothing needs a "
+           f"loss with targets ({', '.join(SMOOTHABLE)}), not {lo.name!r}")
+    _check(t.n_critic >= 1, f"train.n_critic must be >= 1, not {t.n_critic}")
+    parse_policy(t.diffaugment)
+    penalised = lo.gp_weight or lo.r1_gamma or m.aux_classifier or m.name == "acgan"
+    _check(not (penalised and t.d_updates == "separate"), "gradient penalties and auxiliary "
+           "classifiers need train.d_updates=joint")
+    _check(not (lo.gp_weight and m.d_norm == "batch"), "the gradient penalty is per sample: "
+           "it cannot be used with model.d_norm=batch")
+    _check(not (m.aux_classifier and m.name == "mlp"), "model.aux_classifier needs a conv "
+           "model (dcgan, resnet, acgan)")

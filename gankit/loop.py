@@ -30,6 +30,8 @@ from .sampling import save_grid
 from .signals import GracefulStop
 from .accel import compile_models, grad_scalers, set_threads, with_precision
 from .steps import d_step, ema_beta, ema_update, g_step
+from .augment import maybe_augment
+from .penalties import g_due, regularisers_for, smooth_labels
 
 
 class Diverged(Exception):
@@ -184,8 +186,13 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
     if cfg.model.conditional and not conditional:
         echo(f"note: {data.name} has no class labels; training unconditionally")
     labels = data.labels.to(device) if conditional else None
-    batches = EpochBatches(images, labels, t.batch_size, t.drop_last, t.seed,
-                           cfg.data.value_range)
+    # PacGAN packing splits every batch into packs of model.pack: keep batches whole.
+    batches = EpochBatches(images, labels, t.batch_size, t.drop_last or cfg.model.pack > 1,
+                           t.seed, cfg.data.value_range)
+    points = data.kind == "points"  # the 2-D toy sets: scatter plots instead of grids
+    if cfg.model.pack > 1 and len(images) < t.batch_size:
+        raise UserError(f"--pack needs at least one full batch: {data.name} holds "
+                        f"{len(images)} samples, the batch size is {t.batch_size}")
     num_classes = data.num_classes if conditional else 0
     G, D = build_models(cfg.model, data.shape, num_classes)
     G.to(device).train()
@@ -199,8 +206,10 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
         compile_models(G, D, device=device, echo=echo)
     G_run, D_run = (with_precision(net, device, t.precision) for net in (G, D))
     scaler_D, scaler_G = grad_scalers(device, t.precision)
-    loss = get_loss(cfg.loss.name)
-    beta = ema_beta(t.batch_size, t.ema_kimg)
+    loss = smooth_labels(get_loss(cfg.loss.name), cfg.loss.label_smoothing, cfg.loss.name)
+    D_run = maybe_augment(D_run, t.diffaugment)  # DiffAugment: D sees transformed images
+    # G (and so its EMA) changes once every n_critic steps.
+    beta = ema_beta(t.batch_size * t.n_critic, t.ema_kimg)
     # Fixed noise for the sample grids: the same images-to-be at every step and on resume.
     fixed_z = torch.randn(t.grid_size, cfg.model.latent_dim,
                           generator=torch.Generator().manual_seed(t.seed + 1)).to(device)
@@ -240,7 +249,12 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
     log_file = open(run_dir / "log.jsonl", "a", encoding="utf-8")
     board = _TensorBoard(run_dir, t.tensorboard)
     # Scores every train.eval_every steps, train.target, and the mode-collapse monitor.
-    quality = QualityMonitor.create(cfg, data, device)
+    if points:
+        from .points import ToyMonitor
+
+        quality = ToyMonitor.create(cfg, data, device)
+    else:
+        quality = QualityMonitor.create(cfg, data, device)
     target_reached = False
 
     def log_quality(record: dict[str, Any]) -> None:
@@ -253,9 +267,14 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
         was_training = net.training
         net.eval()
         with torch.no_grad():
-            grid = to_uint8(net(fixed_z).float().cpu(), cfg.data.value_range)
+            out = net(fixed_z).float().cpu()
         net.train(was_training)
-        path = save_grid(grid, run_dir / "samples" / name)
+        if points:
+            from .points import save_scatter
+
+            path = save_scatter(out, run_dir / "samples" / name, data.name, f"step {step}")
+        else:
+            path = save_grid(to_uint8(out, cfg.data.value_range), run_dir / "samples" / name)
         board.grid(step, path)
         return path
 
@@ -319,19 +338,28 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
         for real, classes in batches.epoch(epoch, start=batch_in_epoch):
             # Conditional models make fakes of the real batch's classes (classes is None
             # for unconditional ones).
+            # With train.n_critic > 1 G updates after every n_critic-th D update only, and
+            # the other steps' fakes need no graph.
+            update_g = g_due(step, t.n_critic)
             z = torch.randn(real.shape[0], cfg.model.latent_dim, device=device)
-            fake = G_run(z) if classes is None else G_run(z, classes)
-            stats = d_step(D_run, opt_D, loss, real, fake, separate=t.d_updates == "separate",
-                           scaler=scaler_D, real_labels=classes, fake_labels=classes)
-            if t.g_fresh_noise:
+            with torch.set_grad_enabled(update_g and not t.g_fresh_noise):
+                fake = G_run(z) if classes is None else G_run(z, classes)
+            reg = regularisers_for(step, cfg.loss.gp_weight, cfg.loss.r1_gamma,
+                                   cfg.loss.r1_every)
+            stats = {**stats, **d_step(D_run, opt_D, loss, real, fake,
+                                       separate=t.d_updates == "separate", scaler=scaler_D,
+                                       real_labels=classes, fake_labels=classes, reg=reg)}
+            if update_g and t.g_fresh_noise:
                 z = torch.randn(real.shape[0], cfg.model.latent_dim, device=device)
                 fake = G_run(z) if classes is None else G_run(z, classes)
-            stats.update(g_step(D_run, opt_G, loss, fake, scaler=scaler_G, fake_labels=classes))
+            if update_g:
+                stats.update(g_step(D_run, opt_G, loss, fake, scaler=scaler_G,
+                                    fake_labels=classes))
             # On the CPU reading a loss back is free, so divergence is caught at its step;
             # on a GPU that would stall the queue, so it is checked when logging.
             if check_each_step and not _all_finite(stats.values()):
                 raise Diverged(step + 1)
-            if G_ema is not None:
+            if G_ema is not None and update_g:
                 ema_update(G_ema, G, beta)
             step += 1
             batch_in_epoch += 1
@@ -364,6 +392,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
 
     # --- the end: final grid, checkpoint, loss plot ----------------------------------------
     grid_path = write_grid("final.png")
+    if points:  # modes covered, high-quality share, reverse KL -> log and toy_metrics.json
+        quality.final(G_ema if G_ema is not None else G, step, run_dir, log_quality, echo)
     write_grid(f"step_{step:07d}.png")
     ckpt_path = write_checkpoint()
     log_file.close()

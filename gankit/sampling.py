@@ -116,10 +116,16 @@ def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,
     """n images from a run as uint8 (n, C, H, W); ``truncation`` psi scales z (1: none).
 
     ``classes`` (conditional runs): images of these classes, in blocks of n / len(classes).
+    Runs on 2-D point sets (ring8, grid25) give float32 points (n, 2) instead.
     """
     if not isinstance(run, Run):
         run = load(run)
     G = run.generator if ema else run.G
+    if len(run.image_shape) == 1:  # points: no classes, no pixel range
+        if classes:
+            raise UserError("this run makes 2-D points; --class/--classes do not apply")
+        with torch.no_grad():
+            return generate(G, n, run.config.model.latent_dim, seed, truncation=truncation)
     labels = class_labels(n, classes, getattr(G, "num_classes", 0))
     images = generate(G, n, run.config.model.latent_dim, seed, truncation=truncation,
                       labels=labels)

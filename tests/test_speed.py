@@ -42,13 +42,13 @@ def _train(tmp_path, **overrides):
 # --- the oneDNN Linear ------------------------------------------------------------------------
 
 def test_onednn_linear_is_f_linear():
-    assert onednn_available()  # x86 PyTorch wheels ship oneDNN; elsewhere F.linear runs
     g = torch.Generator().manual_seed(0)
     x = torch.randn(16, 12, generator=g, requires_grad=True)
     w = torch.randn(5, 12, generator=g, requires_grad=True)
     b = torch.randn(5, generator=g, requires_grad=True)
     ours, theirs = linear(x, w, b), F.linear(x, w, b)
-    assert ours.grad_fn is not None and "OneDNN" in type(ours.grad_fn).__name__
+    # x86 PyTorch wheels ship oneDNN; where a build lacks it, F.linear runs (same checks).
+    assert ("OneDNN" in type(ours.grad_fn).__name__) == onednn_available()
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
     # a mean's gradient is an expanded (stride 0) tensor: copied before oneDNN reads it
     for a, c in zip(torch.autograd.grad(ours.mean(), (x, w, b)),

@@ -34,7 +34,8 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
 class EpochBatches:
     """Shuffled batches of one epoch.
 
-    images: uint8 (N, C, H, W), already on the training device.
+    images: uint8 (N, C, H, W), already on the training device (or float points (N, D),
+    yielded unscaled).
     labels: int64 (N,) on the same device, or None.
     """
 
@@ -57,4 +58,7 @@ class EpochBatches:
         for index in range(start, len(self)):
             rows = order[index * self.batch_size:(index + 1) * self.batch_size]
             labels = self.labels[rows] if self.labels is not None else None
-            yield to_model_range(self.images[rows], self.value_range), labels
+            if self.images.dtype == torch.uint8:
+                yield to_model_range(self.images[rows], self.value_range), labels
+            else:  # points (the 2-D toy sets) are used in their own units
+                yield self.images[rows], labels

@@ -16,7 +16,8 @@ from ..errors import UserError
 class ImageData:
     """A whole data set in memory.
 
-    images: uint8 tensor, shape (N, C, H, W), values 0..255.
+    images: uint8 tensor, shape (N, C, H, W), values 0..255; or, when ``kind`` is
+    "points" (the 2-D toy sets), float32 points (N, D) in data units, used as they are.
     labels: int64 tensor, shape (N,), or None when the source has no classes.
     """
 
@@ -24,15 +25,20 @@ class ImageData:
     images: torch.Tensor
     labels: torch.Tensor | None
     num_classes: int
+    kind: str = "images"  # "images" or "points"
 
     def __post_init__(self) -> None:
-        assert self.images.dtype == torch.uint8 and self.images.dim() == 4, self.images.shape
+        if self.kind == "points":
+            assert self.images.dtype == torch.float32 and self.images.dim() == 2, self.images.shape
+        else:
+            assert self.kind == "images", self.kind
+            assert self.images.dtype == torch.uint8 and self.images.dim() == 4, self.images.shape
         if self.labels is not None:
             assert self.labels.shape == (self.images.shape[0],), self.labels.shape
 
     @property
-    def shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one image."""
+    def shape(self) -> tuple[int, ...]:
+        """(C, H, W) of one image; (D,) of one point."""
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
 
@@ -79,6 +85,11 @@ def load_dataset(data_cfg, train: bool = True) -> ImageData:
     if name in DATASETS:
         loader, _ = DATASETS[name]
         data = loader(root=data_cfg.root, train=train, download=data_cfg.download)
+        if data.kind == "points":  # 2-D toy sets: nothing to resize or convert
+            if data_cfg.image_size or data_cfg.channels:
+                raise UserError(f"{name} holds 2-D points, not images: leave "
+                                f"data.image_size and data.channels at 0")
+            return data
         images = _resize(data.images, data_cfg.image_size)
     else:
         path = Path(name).expanduser()
@@ -97,4 +108,4 @@ def load_dataset(data_cfg, train: bool = True) -> ImageData:
 
 
 # Import the sources so that they register themselves.
-from . import embedded, torchvision_sets  # noqa: E402,F401
+from . import embedded, torchvision_sets, toy2d, stacked  # noqa: E402,F401

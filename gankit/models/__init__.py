@@ -7,5 +7,7 @@ images (B, C, H, W) to logits (B,). The Sigmoid of the tutorial's D lives in the
 
 from .registry import MODELS, build_models, count_parameters
 from . import mlp, dcgan  # noqa: F401  (register themselves)
+from . import resnet  # noqa: F401,E402  (SNGAN-style ResNet)
+from . import toy  # noqa: F401,E402  (2-D points)
 
 __all__ = ["MODELS", "build_models", "count_parameters"]

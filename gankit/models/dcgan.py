@@ -13,6 +13,7 @@ from torch import nn
 
 from ..errors import UserError
 from .conditioning import Projection, with_class
+from .layers import MinibatchStdDev
 from .registry import check_images, output_activation, register
 
 
@@ -66,7 +67,7 @@ class DCGANDiscriminator(nn.Module):
     """images (B, C, H, W) [and class labels (B,)] -> logits (B,)."""
 
     def __init__(self, image_shape: tuple[int, int, int], channels: int = 64, norm: str = "none",
-                 num_classes: int = 0):
+                 num_classes: int = 0, mbstd: bool = False, aux_classes: int = 0):
         super().__init__()
         c, h, _ = image_shape
         self.image_shape = image_shape
@@ -82,11 +83,19 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(width_out))
             layers.append(nn.LeakyReLU(0.2))
             width_in = width_out
+        if mbstd:  # one more feature map before the head (Karras et al. 2018)
+            layers.append(MinibatchStdDev())
+            width_in += 1
         self.features = nn.Sequential(*layers)
         head = nn.Linear(width_in * base * base, 1)
         self.head = spectral(head) if norm == "spectral" else head
         self.num_classes = num_classes
         self.projection = Projection(num_classes, head.in_features) if num_classes else None
+        # ACGAN (Odena et al. 2017): class logits from the same features; D then returns
+        # (B, 1 + K), the adversarial logit first (see gankit.steps.judge_aux).
+        self.aux_classes = aux_classes
+        aux = nn.Linear(head.in_features, aux_classes) if aux_classes else None
+        self.aux = spectral(aux) if aux is not None and norm == "spectral" else aux
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         check_images(x, self.image_shape)
@@ -96,6 +105,8 @@ class DCGANDiscriminator(nn.Module):
             if labels is None:
                 raise ValueError("this discriminator is class-conditional: pass labels")
             logits = logits + self.projection(h, labels)
+        if self.aux is not None:
+            return torch.cat([logits[:, None], self.aux(h)], dim=1)
         return logits
 
 
@@ -103,5 +114,16 @@ class DCGANDiscriminator(nn.Module):
           "class-conditional (one-hot G, projection D) with model.conditional=true")
 def build_dcgan(cfg, image_shape, num_classes=0):
     classes = num_classes if cfg.conditional else 0
+    aux = classes if getattr(cfg, "aux_classifier", False) else 0  # ACGAN: no projection
     return (DCGANGenerator(cfg.latent_dim, image_shape, cfg.g_channels, cfg.output, classes),
-            DCGANDiscriminator(image_shape, cfg.d_channels, cfg.d_norm, classes))
+            DCGANDiscriminator(image_shape, cfg.d_channels, cfg.d_norm, 0 if aux else classes,
+                               mbstd=getattr(cfg, "mbstd", False), aux_classes=aux))
+
+
+@register("acgan", "ACGAN (Odena et al. 2017): the conditional DCGAN G and a D with an "
+          "auxiliary classifier (no projection); same as dcgan with model.aux_classifier=true")
+def build_acgan(cfg, image_shape, num_classes=0):
+    from dataclasses import replace
+
+    return build_dcgan(replace(cfg, conditional=True, aux_classifier=True), image_shape,
+                       num_classes)

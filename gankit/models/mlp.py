@@ -13,6 +13,7 @@ import math
 import torch
 from torch import nn
 
+from .layers import MinibatchStdDev
 from .linear import Linear
 from .registry import check_images, output_activation, register
 
@@ -40,7 +41,7 @@ class MLPDiscriminator(nn.Module):
     """images (B, C, H, W) -> logits (B,); the tutorial's final Sigmoid is in the loss."""
 
     def __init__(self, hidden: tuple[int, ...], image_shape: tuple[int, int, int],
-                 activation: str = "leaky_relu"):
+                 activation: str = "leaky_relu", mbstd: bool = False):
         super().__init__()
         self.image_shape = image_shape
         layers: list[nn.Module] = []
@@ -49,6 +50,9 @@ class MLPDiscriminator(nn.Module):
             act = nn.LeakyReLU(0.2) if activation == "leaky_relu" else nn.ReLU()
             layers += [Linear(width, h), act]
             width = h
+        if mbstd:  # model.mbstd: one more feature before the output (Karras et al. 2018)
+            layers.append(MinibatchStdDev())
+            width += 1
         layers.append(Linear(width, 1))
         self.model = nn.Sequential(*layers)
 
@@ -60,4 +64,5 @@ class MLPDiscriminator(nn.Module):
 @register("mlp", "fully connected G/D of the tutorial (widths from model.g_hidden/d_hidden)")
 def build_mlp(cfg, image_shape, num_classes=0):
     return (MLPGenerator(cfg.latent_dim, tuple(cfg.g_hidden), image_shape, cfg.output),
-            MLPDiscriminator(tuple(cfg.d_hidden), image_shape, cfg.d_activation))
+            MLPDiscriminator(tuple(cfg.d_hidden), image_shape, cfg.d_activation,
+                             getattr(cfg, "mbstd", False)))

@@ -52,6 +52,12 @@ def build_models(model_cfg, image_shape: tuple[int, int, int], num_classes: int 
                         f"{', '.join(sorted(MODELS))}")
     builder, _ = MODELS[model_cfg.name]
     generator, discriminator = builder(model_cfg, tuple(image_shape), num_classes)
+    pack = getattr(model_cfg, "pack", 1)
+    if pack > 1:  # PacGAN: D is built for m samples stacked on the first axis, then wrapped
+        from .packing import Packed, packed_shape
+
+        discriminator = Packed(builder(model_cfg, packed_shape(tuple(image_shape), pack),
+                                       num_classes)[1], pack)
     initialise(generator, model_cfg.init)
     initialise(discriminator, model_cfg.init)
     return generator, discriminator

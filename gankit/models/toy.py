@@ -1,0 +1,72 @@
+"""Fully connected G/D for 2-D points (the ring/grid mode-collapse benchmarks).
+
+As in PacGAN's 2-D experiments (Lin et al. 2018, after VEEGAN): G maps a low-dimensional
+z through ReLU layers (400 wide in the ``toy-pacgan`` preset) to a point, with a *linear*
+output (the data are in their own units, up to +-4, so ``model.output`` is not used); D is
+an MLP on one point, or on m points concatenated when packed (``model.pack``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .registry import register
+
+# The toy sets lie within +-4.2 (grid25; ring8 within +-2.1). G's output is multiplied and D's
+# input divided by this, so that networks work on the unit box, where PyTorch's default
+# initialisation puts the first layer's ReLU kinks across the data (in raw units they would
+# all pass within ~1 of the origin, and D could not resolve the outer modes).
+POINT_SCALE = 4.0
+
+
+def _mlp(width_in: int, hidden: tuple[int, ...], width_out: int, activation: str) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for h in hidden:
+        act = nn.LeakyReLU(0.2) if activation == "leaky_relu" else nn.ReLU()
+        layers += [nn.Linear(width_in, h), act]
+        width_in = h
+    layers.append(nn.Linear(width_in, width_out))
+    return nn.Sequential(*layers)
+
+
+class PointGenerator(nn.Module):
+    """z (B, latent_dim) -> points (B, D), ReLU hidden layers, linear output."""
+
+    def __init__(self, latent_dim: int, hidden: tuple[int, ...], point_shape: tuple[int, ...]):
+        super().__init__()
+        self.latent_dim, self.point_shape = latent_dim, tuple(point_shape)
+        self.model = _mlp(latent_dim, hidden, math.prod(point_shape), "relu")
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (self.model(z) * POINT_SCALE).view(z.shape[0], *self.point_shape)
+
+
+class PointDiscriminator(nn.Module):
+    """points (B, D) -> logits (B,)."""
+
+    def __init__(self, hidden: tuple[int, ...], point_shape: tuple[int, ...],
+                 activation: str = "relu"):
+        super().__init__()
+        self.point_shape = tuple(point_shape)
+        self.model = _mlp(math.prod(point_shape), hidden, 1, activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[1:]) != self.point_shape:
+            raise ValueError(f"expected points of shape (B, {', '.join(map(str, self.point_shape))})"
+                             f", got {tuple(x.shape)}")
+        return self.model(x.flatten(1) / POINT_SCALE).squeeze(1)
+
+
+@register("toy-mlp", "fully connected G/D for 2-D points (ring8, grid25): ReLU layers of "
+          "model.g_hidden/d_hidden, linear output (PacGAN/VEEGAN setup)")
+def build_toy_mlp(cfg, shape, num_classes=0):
+    if len(shape) != 1:
+        from ..errors import UserError
+
+        raise UserError(f"toy-mlp models 2-D points (ring8, grid25), not images of shape "
+                        f"{tuple(shape)}; use mlp or dcgan for images")
+    return (PointGenerator(cfg.latent_dim, tuple(cfg.g_hidden), shape),
+            PointDiscriminator(tuple(cfg.d_hidden), shape, cfg.d_activation))

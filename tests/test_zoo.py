@@ -1,0 +1,142 @@
+"""The model zoo: every model x loss trains a few steps on the CPU; every preset runs end to
+end; minibatch std-dev, ResNet and ACGAN shapes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from gankit.config import PRESETS, ModelConfig
+from gankit.losses import LOSSES, get_loss
+from gankit.models import MODELS, build_models
+from gankit.models.layers import MinibatchStdDev
+from gankit.penalties import Regularisers
+from gankit.steps import d_step, g_step, judge
+
+SHAPE = (1, 28, 28)
+CLASSES = 10
+
+# (id, model config, conditional?) — small widths: these only have to train, not be good.
+MODELS_UNDER_TEST = [
+    ("mlp", ModelConfig(name="mlp", g_hidden=(16,), d_hidden=(16,)), False),
+    ("mlp-mbstd", ModelConfig(name="mlp", g_hidden=(16,), d_hidden=(16,), mbstd=True), False),
+    ("dcgan", ModelConfig(name="dcgan", g_channels=4, d_channels=4, init="dcgan"), False),
+    ("dcgan-batchnorm", ModelConfig(name="dcgan", g_channels=4, d_channels=4, d_norm="batch"),
+     False),
+    ("dcgan-spectral-mbstd", ModelConfig(name="dcgan", g_channels=4, d_channels=4,
+                                         d_norm="spectral", mbstd=True), False),
+    ("dcgan-projection", ModelConfig(name="dcgan", g_channels=4, d_channels=4,
+                                     conditional=True), True),
+    ("acgan", ModelConfig(name="acgan", g_channels=4, d_channels=4, conditional=True), True),
+    ("resnet", ModelConfig(name="resnet", g_channels=4, d_channels=4, d_norm="spectral",
+                           init="glorot"), False),
+    ("resnet-projection-mbstd", ModelConfig(name="resnet", g_channels=4, d_channels=4,
+                                            d_norm="spectral", conditional=True, mbstd=True),
+     True),
+    ("resnet-acgan", ModelConfig(name="resnet", g_channels=4, d_channels=4, conditional=True,
+                                 aux_classifier=True), True),
+]
+
+
+@pytest.mark.parametrize("loss_name", sorted(LOSSES))
+@pytest.mark.parametrize("name, model_cfg, conditional", MODELS_UNDER_TEST,
+                         ids=[m[0] for m in MODELS_UNDER_TEST])
+def test_every_model_and_loss_trains_two_steps(name, model_cfg, conditional, loss_name):
+    torch.manual_seed(0)
+    model_cfg = replace(model_cfg, latent_dim=8)
+    G, D = build_models(model_cfg, SHAPE, CLASSES if conditional else 0)
+    opt_G = torch.optim.Adam(G.parameters(), lr=1e-3)
+    opt_D = torch.optim.Adam(D.parameters(), lr=1e-3)
+    loss = get_loss(loss_name)
+    # The critic losses get their penalty (WGAN-GP), the others R1 on the second step.
+    gp = 10.0 if loss_name == "wasserstein" and model_cfg.d_norm != "batch" else 0.0
+    before = [p.detach().clone() for p in G.parameters()]
+    for step in range(2):
+        real = torch.rand(4, *SHAPE) * 2 - 1
+        labels = torch.tensor([0, 3, 7, 9]) if conditional else None
+        z = torch.randn(4, 8)
+        fake = G(z) if labels is None else G(z, labels)
+        assert fake.shape == (4, *SHAPE)
+        reg = Regularisers(gp_weight=gp, r1_gamma=1.0 if step else 0.0)
+        stats = d_step(D, opt_D, loss, real, fake, real_labels=labels, fake_labels=labels,
+                       reg=reg)
+        stats.update(g_step(D, opt_G, loss, fake, fake_labels=labels))
+        assert all(torch.isfinite(v) for v in stats.values()), stats
+        if model_cfg.aux_classifier or model_cfg.name == "acgan":
+            assert "aux" in stats
+    assert any(not torch.equal(p, q) for p, q in zip(G.parameters(), before))
+    logits = judge(D, torch.zeros(4, *SHAPE), labels)
+    assert logits.shape == (4,)
+
+
+def test_minibatch_stddev_by_hand():
+    layer = MinibatchStdDev(group_size=2)
+    x = torch.tensor([[1.0, 2.0], [3.0, 2.0], [0.0, 0.0], [0.0, 0.0]])
+    y = layer(x)
+    assert y.shape == (4, 3)
+    # group 1: stds (1, 0) -> mean 0.5; group 2: all equal -> ~0 (sqrt of 1e-8)
+    torch.testing.assert_close(y[:, 2], torch.tensor([0.5, 0.5, 1e-4, 1e-4]), atol=1e-4,
+                               rtol=1e-4)
+    images = torch.randn(6, 3, 4, 4)
+    out = MinibatchStdDev()(images)  # 6 is not a multiple of 4: groups of 3
+    assert out.shape == (6, 4, 4, 4) and torch.equal(out[:, :3], images)
+    assert torch.equal(out[0, 3], out[2, 3]) and not torch.equal(out[0, 3], out[3, 3])
+
+
+def test_mbstd_d_runs_real_and_fake_separately():
+    from gankit.steps import has_batch_norm
+
+    _, D = build_models(ModelConfig(name="dcgan", g_channels=4, d_channels=4, mbstd=True),
+                        SHAPE)
+    assert has_batch_norm(D)  # so that real and fake never share a std-dev group
+
+
+@pytest.mark.parametrize("size", [28, 32, 64])
+def test_resnet_sizes(size):
+    cfg = ModelConfig(name="resnet", g_channels=4, d_channels=4, latent_dim=8,
+                      d_norm="spectral")
+    G, D = build_models(cfg, (3, size, size))
+    images = G(torch.randn(2, 8))
+    assert images.shape == (2, 3, size, size)
+    assert D(images).shape == (2,)
+
+
+def test_acgan_d_returns_adversarial_and_class_logits():
+    G, D = build_models(ModelConfig(name="acgan", g_channels=4, d_channels=4), SHAPE, CLASSES)
+    out = D(torch.zeros(3, *SHAPE), torch.tensor([1, 2, 3]))
+    assert out.shape == (3, 1 + CLASSES)
+    assert D.projection is None and D.aux_classes == CLASSES
+
+
+def test_models_are_listed(capsys):
+    from gankit.cli import main
+
+    assert main(["list", "models"]) == 0
+    listed = capsys.readouterr().out
+    for name in ("mlp", "dcgan", "resnet", "acgan"):
+        assert name in MODELS and f"\n{name} " in "\n" + listed
+
+
+ZOO_PRESETS = ["wgan-gp", "sngan-hinge", "lsgan", "cgan-projection", "acgan",
+               "seed-mlp-stable"]
+
+
+def test_zoo_presets_exist():
+    assert set(ZOO_PRESETS) <= set(PRESETS)
+
+
+@pytest.mark.parametrize("preset_name", sorted(p for p in PRESETS if p != "toy-pacgan"))
+def test_every_preset_runs_twenty_steps(preset_name, tmp_path):
+    """End to end through the CLI: train --steps 20 (tiny batch), then sample."""
+    from gankit.cli import main
+
+    out = tmp_path / preset_name
+    assert main(["train", "--preset", preset_name, "--steps", "20", "--batch-size", "8",
+                 "--out", str(out), "--no-progress", "--set", "train.tensorboard=false",
+                 "--set", "train.grid_size=8"]) == 0
+    assert (out / "samples" / "final.png").is_file()
+    log = (out / "log.jsonl").read_text().splitlines()
+    assert '"step": 20' in log[-1]
+    assert main(["sample", str(out), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
