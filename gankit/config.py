@@ -280,9 +280,9 @@ def _seed_mlp_stable() -> Config:
         base, preset="seed-mlp-stable",
         description="tutorial §4's MLPs, BCE, lr 2e-4, batch 64, 100 epochs, with the "
         "remedies: Adam beta1 0.5, one-sided label smoothing 0.1, lazy R1 (gamma 10, every "
-        "16 steps), a minibatch std-dev feature in D, EMA of G",
+        "4 steps), a minibatch std-dev feature in D, EMA of G",
         model=replace(base.model, mbstd=True),
-        loss=replace(base.loss, label_smoothing=0.1, r1_gamma=10.0, r1_every=16),
+        loss=replace(base.loss, label_smoothing=0.1, r1_gamma=10.0, r1_every=4),
         optim=replace(base.optim, beta1=0.5),
         train=replace(base.train, ema_kimg=10.0))
 

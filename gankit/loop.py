@@ -135,6 +135,12 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         for attempt in range(cfg.train.divergence_retries + 1):
             try:
                 return _train(cfg, Path(run_dir), resume, progress, echo, stop)
+            except OSError as exc:
+                # A full disk or a folder that turned read-only mid-run: checkpoints are
+                # written atomically, so the last good one is intact.
+                raise UserError(f"cannot write to {run_dir}: {exc.strerror or exc}; the last "
+                                f"good checkpoint is kept - fix that, then continue with: "
+                                f"gankit train --resume {run_dir}") from None
             except Diverged as diverged:
                 if attempt == cfg.train.divergence_retries:
                     raise UserError(f"training diverged (non-finite values at step "
@@ -200,7 +206,9 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if t.ema_kimg > 0 else None
     opt_G, opt_D = _make_optimisers(cfg, G, D, device)
     # Speed (train.threads, .precision, .compile); fp32 eager is the tutorial's exact maths.
-    if t.threads or device.type == "cpu":
+    # The automatic thread count follows the machine's load, so a deterministic run keeps
+    # PyTorch's own count unless --threads names one.
+    if t.threads or (device.type == "cpu" and not t.deterministic):
         set_threads(t.threads)
     if t.compile:
         compile_models(G, D, device=device, echo=echo)

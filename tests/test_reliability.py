@@ -136,3 +136,26 @@ def test_random_train_arguments_give_a_config_or_one_line_and_exit_2(pairs):
         assert code == 2, argv
         lines = err.getvalue().strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("gankit: error: "), (argv, lines)
+
+
+def test_disk_full_during_a_checkpoint_is_one_line_and_keeps_the_last_good_one(
+        tmp_path, png_folder, monkeypatch):
+    import errno
+
+    import gankit.checkpoint
+
+    out = tmp_path / "run"
+    data = _tiny_folder(png_folder)
+    gankit.train("seed-tutorial", out=out, steps=4, data=data, batch_size=8)
+    real_save = torch.save
+
+    def full_disk(obj, handle, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(gankit.checkpoint.torch, "save", full_disk)
+    with pytest.raises(UserError, match="No space left on device.*--resume"):
+        gankit.train("seed-tutorial", out=out, steps=8, data=data, batch_size=8, resume=True)
+    monkeypatch.setattr(gankit.checkpoint.torch, "save", real_save)
+    leftovers = [p.name for p in (out / "checkpoints").iterdir() if p.suffix == ".tmp"]
+    assert leftovers == []  # no half-written file left behind
+    assert gankit.load(out).step == 4  # the last good checkpoint still loads
