@@ -37,3 +37,18 @@ class Projection(nn.Module):
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return (self.embed(labels) * h).sum(dim=1)
+
+
+def discriminator_output(h: torch.Tensor, head: nn.Module, projection: nn.Module | None,
+                         aux: nn.Module | None, labels: torch.Tensor | None) -> torch.Tensor:
+    """D's output from its pooled features h (B, F): the logit (B,) — plus the projection
+    term for a conditional D — or, with an ACGAN classifier, (B, 1 + K) with the adversarial
+    logit first (see ``gankit.steps.judge_aux``)."""
+    logits = head(h).squeeze(1)
+    if projection is not None:
+        if labels is None:
+            raise ValueError("this discriminator is class-conditional: pass labels")
+        logits = logits + projection(h, labels)
+    if aux is not None:
+        return torch.cat([logits[:, None], aux(h)], dim=1)
+    return logits

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from .conditioning import Projection, with_class
+from .conditioning import Projection, discriminator_output, with_class
 from .layers import MinibatchStdDev
 from .registry import check_images, output_activation, register
 
@@ -100,14 +100,7 @@ class DCGANDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         check_images(x, self.image_shape)
         h = self.features(x).flatten(1)
-        logits = self.head(h).squeeze(1)
-        if self.projection is not None:
-            if labels is None:
-                raise ValueError("this discriminator is class-conditional: pass labels")
-            logits = logits + self.projection(h, labels)
-        if self.aux is not None:
-            return torch.cat([logits[:, None], self.aux(h)], dim=1)
-        return logits
+        return discriminator_output(h, self.head, self.projection, self.aux, labels)
 
 
 @register("dcgan", "DCGAN conv G (BatchNorm) and D (LeakyReLU) for 28/32/64 px images; "

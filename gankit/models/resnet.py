@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from .conditioning import Projection, with_class
+from .conditioning import Projection, discriminator_output, with_class
 from .dcgan import halvings, spectral
 from .layers import MinibatchStdDev
 from .registry import check_images, output_activation, register
@@ -124,14 +124,7 @@ class ResNetDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         check_images(x, self.image_shape)
         h = F.relu(self.blocks(x)).sum(dim=(2, 3))  # global sum pooling, (B, channels)
-        logits = self.head(h).squeeze(1)
-        if self.projection is not None:
-            if labels is None:
-                raise ValueError("this discriminator is class-conditional: pass labels")
-            logits = logits + self.projection(h, labels)
-        if self.aux is not None:
-            return torch.cat([logits[:, None], self.aux(h)], dim=1)
-        return logits
+        return discriminator_output(h, self.head, self.projection, self.aux, labels)
 
 
 @register("resnet", "SNGAN-style ResNet G/D for 28/32/64 px (widths g_channels/d_channels; "
