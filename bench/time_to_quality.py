@@ -1,0 +1,78 @@
+"""Wall time for a preset to reach FID targets (gankit's mnist-cnn FID) on mnist5k.
+
+    python bench/time_to_quality.py [--preset default] [--minutes 6] [--eval-every 500]
+                                    [--targets 20,10,5,2,1] [--out bench_ttq]
+
+Trains the preset through the toolkit (``gankit.train``) with ``--eval-every``, then reads
+the run's log: FID against seconds of training (evaluation time included, as a user waits
+for it). Prints the first time each target was reached and writes ``fid_vs_seconds.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def fid_curve(run_dir: Path) -> list[tuple[float, int, float]]:
+    """(seconds, step, fid) for every evaluation in the run's log."""
+    from gankit.report import read_log
+
+    records = read_log(run_dir / "log.jsonl")
+    seconds_at = {r["step"]: r["seconds"] for r in records if "loss_d" in r}
+    return [(seconds_at[r["step"]], r["step"], r["fid"]) for r in records
+            if "fid" in r and r["step"] in seconds_at]
+
+
+def first_reached(curve, target: float):
+    return next(((s, step) for s, step, fid in curve if fid <= target), None)
+
+
+def plot(curve, out_png: Path, preset: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([c[0] for c in curve], [c[2] for c in curve], marker="o")
+    ax.set_yscale("log")
+    ax.set_xlabel("seconds of training")
+    ax.set_ylabel("FID (mnist-cnn, 2,000 samples)")
+    ax.set_title(f"{preset} on mnist5k")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--minutes", type=float, default=6.0)
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--targets", default="20,10,5,2,1")
+    parser.add_argument("--out", default="bench_ttq")
+    args = parser.parse_args()
+    import gankit
+
+    out = Path(args.out)
+    shutil.rmtree(out / "run", ignore_errors=True)
+    run_dir = gankit.train(args.preset, out=out / "run", minutes=args.minutes, steps=0,
+                           train__eval_every=args.eval_every, train__log_every=args.eval_every)
+    curve = fid_curve(run_dir)
+    plot(curve, out / "fid_vs_seconds.png", args.preset)
+    print(f"{'FID target':>10}  {'seconds':>8}  {'step':>6}")
+    for target in (float(t) for t in args.targets.split(",")):
+        hit = first_reached(curve, target)
+        print(f"{target:>10g}  " + (f"{hit[0]:>8.0f}  {hit[1]:>6d}" if hit else f"{'-':>8}  {'-':>6}"))
+    print(f"FID against seconds: {out / 'fid_vs_seconds.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
