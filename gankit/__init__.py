@@ -9,6 +9,9 @@ Python API::
     gankit.write_report(run_dir)        # run_dir/report.html, self-contained
     frames = gankit.interpolate(run, steps=10, rows=8)  # uint8 (8, 10, 1, 28, 28), slerp
     gankit.export_generator(run, "G.onnx")               # or format="torchscript"
+    gankit.inpaint_image(run, "digit.png", box=(0, 14, 28, 14), out="filled.png")
+    gankit.run_sweep("seed-tutorial", ["optim.lr_g=loguniform:1e-5:1e-3"], trials=10,
+                     storage="sqlite:///sweep.db", steps=2000)   # Optuna study, best.yaml
 """
 
 __version__ = "0.1.0"
@@ -17,6 +20,8 @@ from .api import load, sample, train  # noqa: E402
 from .html_report import build_report as write_report  # noqa: E402
 from .latent import interpolate  # noqa: E402
 from .export import export_generator  # noqa: E402
+from .inpaint import inpaint_batch, inpaint_image  # noqa: E402
+from .sweep import sweep as run_sweep  # noqa: E402
 
 __all__ = ["__version__", "train", "load", "sample", "write_report", "interpolate",
-           "export_generator"]
+           "export_generator", "inpaint_image", "inpaint_batch", "run_sweep"]

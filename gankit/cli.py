@@ -43,6 +43,16 @@ EXAMPLES = {
   gankit watch runs/default                  # refresh every 5 s until Ctrl-C
   gankit watch runs/default --interval 30
   gankit watch runs/default --once           # print once and exit""",
+    "inpaint": """examples:
+  gankit inpaint runs/default --image digit.png --box 0,14,28,14 --out filled.png
+  gankit inpaint runs/default --image digit.png --mask mask.png --out filled.png  # white = missing
+  gankit inpaint runs/default --image digit.png --box 8,8,12,12 --restarts 5 --steps 300""",
+    "sweep": """examples:
+  gankit sweep --preset seed-tutorial --trials 20 --steps 2000 \\
+      --param optim.lr_g=loguniform:1e-5:1e-3 --param optim.beta1=uniform:0.0:0.9 \\
+      --metric fid --budget-minutes 30 --storage sqlite:///sweep.db
+  gankit sweep ... (the same command again)       # continues the study, no repeats
+  gankit train --config sweeps/seed-tutorial-fid/best.yaml""",
     "report": """examples:
   gankit report runs/default                          # writes runs/default/report.html
   gankit report runs/default --out ~/report.html --neighbours 16""",
@@ -172,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "e.g. translation,cutout,color (train.diffaugment; '' turns it off)")
     train.add_argument("--pack", type=_positive_int, metavar="M", help="PacGAN: D judges M "
                        "samples at once, 2..4 typical (model.pack; batch size divisible by M)")
+    train.add_argument("--nproc", type=_positive_int, metavar="N", help="train with N "
+                       "processes on this machine (starts torchrun; DistributedDataParallel)")
+    train.add_argument("--per-device-batch", type=_positive_int, metavar="B", help="under "
+                       "torchrun: images per process, global batch B x processes "
+                       "(train.per_device_batch; default: --batch-size split evenly)")
+    train.add_argument("--sync-batchnorm", action="store_true", default=None,
+                       help="under torchrun: BatchNorm statistics over the global batch "
+                       "(train.sync_batchnorm)")
 
     sample = command("sample", "draw images from a trained run")
     sample.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
@@ -263,6 +281,49 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=int, default=0, help="seed of those samples")
     report.add_argument("--device", default="cpu")
 
+    inpaint = command("inpaint", "fill missing pixels of an image with a trained generator: "
+                      "search z (and the class) that match the known pixels, then blend")
+    inpaint.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
+    inpaint.add_argument("--image", required=True, metavar="PNG", help="the image (run's size)")
+    hole = inpaint.add_mutually_exclusive_group(required=True)
+    hole.add_argument("--mask", metavar="PNG", help="mask image: white = missing, black = known")
+    hole.add_argument("--box", metavar="X,Y,W,H", help="missing rectangle (pixels)")
+    inpaint.add_argument("--out", metavar="PNG", help="filled image (default RUN_DIR/inpainted.png)")
+    inpaint.add_argument("--restarts", type=_positive_int, default=3,
+                         help="random starts per image (per class when conditional) (3)")
+    inpaint.add_argument("--steps", type=_positive_int, default=200, help="Adam steps (200)")
+    inpaint.add_argument("--seed", type=int, default=0)
+    inpaint.add_argument("--feature-weight", type=_nonnegative_float, default=0.0, metavar="W",
+                         help="weight of the mnist-cnn feature loss on the known pixels (0: off)")
+    inpaint.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                         help="use the EMA generator when the run has one (default)")
+    inpaint.add_argument("--device", default="cpu")
+
+    sweep = command("sweep", "hyper-parameter search with Optuna: trials of a preset with "
+                    "sampled overrides, pruned on the logged metric, resumable (SQLite)")
+    sweep.add_argument("--preset", default="default", help="recipe to start from")
+    sweep.add_argument("--trials", type=_positive_int, default=20,
+                       help="finished trials the study should hold (20)")
+    sweep.add_argument("--param", dest="params", action="append", default=[],
+                       metavar="KEY=KIND:ARGS", help="searched key: uniform:A:B, "
+                       "loguniform:A:B, int:A:B or choice:X,Y,Z (repeatable)")
+    sweep.add_argument("--metric", default="fid", choices=("fid", "modes", "mode_kl"),
+                       help="logged score to optimise (fid)")
+    sweep.add_argument("--budget-minutes", type=_nonnegative_float, default=0.0, metavar="M",
+                       help="stop starting trials after M minutes; also caps each trial (0: none)")
+    sweep.add_argument("--storage", default="sqlite:///sweep.db", metavar="URL",
+                       help="Optuna storage (sqlite:///sweep.db)")
+    sweep.add_argument("--study", metavar="NAME", help="study name (default PRESET-METRIC)")
+    sweep.add_argument("--out", metavar="DIR", help="trial runs and best.yaml (default "
+                       "sweeps/STUDY)")
+    sweep.add_argument("--steps", type=_positive_int, help="train.steps of every trial")
+    sweep.add_argument("--eval-every", type=_positive_int, metavar="N",
+                       help="steps between logged metric values (default steps/4)")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="fixed override for every trial (repeatable)")
+    sweep.add_argument("--seed", type=int, default=0, help="sampler seed")
+    sweep.add_argument("--verbose", action="store_true", help="show the trials' own messages")
+
     listing = command("list", "list presets, models, losses, datasets, metrics or extractors")
     listing.add_argument("what", choices=("presets", "models", "losses", "datasets", "metrics",
                                           "extractors"))
@@ -294,6 +355,8 @@ def _flag_overrides(args) -> dict[str, object]:
                   "train.target": getattr(args, "target", None)})
     flags["train.diffaugment"] = getattr(args, "diffaugment", None)
     flags["model.pack"] = getattr(args, "pack", None)
+    flags["train.per_device_batch"] = getattr(args, "per_device_batch", None)
+    flags["train.sync_batchnorm"] = getattr(args, "sync_batchnorm", None)
     return {k: v for k, v in flags.items() if v is not None}
 
 
@@ -332,10 +395,25 @@ def cmd_train(args) -> int:
         run_dir = Path(args.out) if args.out else Path("runs") / cfg.preset
     if args.out and args.resume and Path(args.out) != run_dir:
         raise UserError("give the run directory once: --resume RUN_DIR (without --out)")
-    print(describe(cfg))
+    from .distributed import env_rank, launch_local
+
+    nproc = getattr(args, "nproc", None) or 1
+    if nproc > 1 and not args.dry_run:
+        from .checkpoint import list_checkpoints
+
+        if not args.resume and list_checkpoints(run_dir):
+            raise UserError(f"{run_dir} already holds a run; add --resume to continue it or "
+                            f"choose another --out")
+        if not cfg.train.per_device_batch and cfg.train.batch_size % nproc:
+            raise UserError(f"the batch size {cfg.train.batch_size} does not split evenly "
+                            f"across {nproc} processes; choose a multiple of {nproc} or give "
+                            f"--per-device-batch")
+        return launch_local(nproc, getattr(args, "argv", None) or sys.argv[1:])
+    say = print if env_rank() == 0 else (lambda *a, **k: None)  # torchrun: rank 0 prints
+    say(describe(cfg))
     if args.dry_run:
         return 0
-    print(f"run directory: {run_dir}")
+    say(f"run directory: {run_dir}")
     from .loop import train
 
     train(cfg, run_dir, resume=bool(args.resume), progress=not args.no_progress)
@@ -481,6 +559,44 @@ def cmd_report(args) -> int:
     return 0
 
 
+# --- inpaint and sweep ----------------------------------------------------------------------
+
+def cmd_inpaint(args) -> int:
+    from .inpaint import inpaint_image
+
+    if not Path(args.run_dir).exists():
+        raise UserError(f"run directory not found: {args.run_dir}")
+    base = Path(args.run_dir) if Path(args.run_dir).is_dir() else Path(args.run_dir).parent.parent
+    out = Path(args.out) if args.out else base / "inpainted.png"
+    result = inpaint_image(args.run_dir, args.image, mask=args.mask, box=args.box, out=out,
+                           restarts=args.restarts, steps=args.steps, seed=args.seed,
+                           feature_weight=args.feature_weight, ema=args.ema,
+                           device=args.device)
+    label = f", class {result['label']}" if result["label"] is not None else ""
+    print(f"wrote {result['path']}: {result['missing_pixels']} pixels filled{label}; "
+          f"fit MSE on the known pixels {result['fit_mse']:.5f}, MSE on the filled pixels vs "
+          f"the input's pixels there {result['hidden_mse']:.5f} (pixels in [0, 1])")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import sweep
+
+    result = sweep(args.preset, args.params, args.trials, args.storage, metric=args.metric,
+                   study_name=args.study, out=args.out, steps=args.steps,
+                   eval_every=args.eval_every, budget_minutes=args.budget_minutes,
+                   overrides=_parse_set(args.overrides), seed=args.seed,
+                   quiet=not args.verbose)
+    print(result["table"])
+    if result["best"] is not None:
+        print(f"best: trial {result['best']['number']}, {args.metric} "
+              f"{result['best']['value']:.4g}; config: {result['best_config']} "
+              f"(gankit train --config {result['best_config']})")
+    else:
+        print("no trial has finished yet")
+    return 0
+
+
 # --- list -----------------------------------------------------------------------------------
 
 def cmd_list(args) -> int:
@@ -517,9 +633,11 @@ def main(argv: list[str] | None = None) -> int:
                 "extractor": cmd_extractor, "report": cmd_report,
                 "interpolate": cmd_interpolate,
                 "export": cmd_export,
-                "watch": cmd_watch}
+                "watch": cmd_watch,
+                "inpaint": cmd_inpaint, "sweep": cmd_sweep}
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # train --nproc relaunches it
         return handlers[args.command](args)
     except UserError as exc:
         print(f"gankit: error: {exc}", file=sys.stderr)

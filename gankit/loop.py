@@ -10,6 +10,7 @@ import copy
 from dataclasses import replace
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,10 +18,11 @@ from typing import Any
 
 import torch
 
-from . import __version__
-from .checkpoint import atomic_write_text, latest_checkpoint, list_checkpoints, save_checkpoint
+from . import __version__, distributed
+from .checkpoint import (atomic_write_text, checkpoint_path, latest_checkpoint, list_checkpoints,
+                         save_checkpoint)
 from .config import Config, from_dict
-from .data import EpochBatches, load_dataset, to_uint8
+from .data import load_dataset, to_uint8
 from .errors import UserError
 from .losses import get_loss
 from .metrics.monitor import QualityMonitor
@@ -126,6 +128,24 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
           echo=print) -> Path:
     """Train per ``cfg`` into ``run_dir`` and return it (see :func:`_train`).
 
+    Under ``torchrun`` every process calls this; they train one model with
+    DistributedDataParallel, and rank 0 alone prints and writes (:mod:`gankit.distributed`).
+    """
+    ctx = distributed.start(pick_device(cfg.train.device))
+    if not ctx.is_main:
+        progress, echo = False, (lambda *args, **kwargs: None)
+    try:
+        result = _train_with_retries(cfg, run_dir, resume, progress, echo, ctx)
+        ctx.barrier()  # rank 0 has written everything: leave the process group together
+        return result
+    finally:
+        ctx.close()
+
+
+def _train_with_retries(cfg: Config, run_dir: str | Path, resume: bool, progress: bool, echo,
+                        ctx: distributed.Context) -> Path:
+    """:func:`_train`, rolled back and retried on divergence.
+
     A first SIGINT/SIGTERM finishes the current step, writes a checkpoint and returns.
     A non-finite loss or weight rolls back to the last good checkpoint with the learning
     rates multiplied by ``train.divergence_lr_factor``, at most ``train.divergence_retries``
@@ -134,7 +154,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     with GracefulStop() as stop:
         for attempt in range(cfg.train.divergence_retries + 1):
             try:
-                return _train(cfg, Path(run_dir), resume, progress, echo, stop)
+                return _train(cfg, Path(run_dir), resume, progress, echo, stop, ctx)
             except OSError as exc:
                 # A full disk or a folder that turned read-only mid-run: checkpoints are
                 # written atomically, so the last good one is intact.
@@ -157,7 +177,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
 
 
 def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
-           stop: GracefulStop) -> Path:
+           stop: GracefulStop, ctx: distributed.Context | None = None) -> Path:
     """Train per ``cfg`` into ``run_dir`` and return it.
 
     ``resume=True`` continues from the newest good checkpoint in ``run_dir`` with that run's
@@ -166,6 +186,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
     """
     run_dir = Path(run_dir)
     t = cfg.train
+    ctx = ctx or distributed.Context(device=pick_device(t.device))
 
     # --- the run directory: never overwrite earlier work --------------------------------
     state: dict[str, Any] | None = None
@@ -177,13 +198,15 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
         raise UserError(f"{run_dir} already holds a run; add --resume to continue it or "
                         f"choose another --out")
     try:
-        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.json", cfg.to_json())
+        if ctx.is_main:
+            (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+            atomic_write_text(run_dir / "config.json", cfg.to_json())
     except OSError as exc:
         raise UserError(f"cannot write to {run_dir}: {exc.strerror or exc}") from None
+    ctx.barrier()  # every rank has looked for earlier work before rank 0 writes any
 
     # --- device, data, networks, optimisers ----------------------------------------------
-    device = pick_device(t.device)
+    device = ctx.device
     set_deterministic(t.deterministic)
     torch.manual_seed(t.seed)
     data = load_dataset(cfg.data)
@@ -193,16 +216,23 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
         echo(f"note: {data.name} has no class labels; training unconditionally")
     labels = data.labels.to(device) if conditional else None
     # PacGAN packing splits every batch into packs of model.pack: keep batches whole.
-    batches = EpochBatches(images, labels, t.batch_size, t.drop_last or cfg.model.pack > 1,
-                           t.seed, cfg.data.value_range)
+    # Under torchrun each rank gets its strided share of every global batch.
+    global_batch, local_batch = ctx.batch_sizes(t.batch_size, t.per_device_batch)
+    batches = ctx.epoch_batches(images, labels, global_batch, t.drop_last or cfg.model.pack > 1,
+                                t.seed, cfg.data.value_range)
     points = data.kind == "points"  # the 2-D toy sets: scatter plots instead of grids
-    if cfg.model.pack > 1 and len(images) < t.batch_size:
+    if cfg.model.pack > 1 and local_batch % cfg.model.pack:
+        raise UserError(f"--pack {cfg.model.pack} must divide the per-process batch "
+                        f"({local_batch})")
+    if cfg.model.pack > 1 and len(images) < global_batch:
         raise UserError(f"--pack needs at least one full batch: {data.name} holds "
                         f"{len(images)} samples, the batch size is {t.batch_size}")
     num_classes = data.num_classes if conditional else 0
     G, D = build_models(cfg.model, data.shape, num_classes)
     G.to(device).train()
     D.to(device).train()
+    if t.sync_batchnorm:  # DDP: BatchNorm statistics of the global batch
+        G, D = ctx.sync_batchnorm(G), ctx.sync_batchnorm(D)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if t.ema_kimg > 0 else None
     opt_G, opt_D = _make_optimisers(cfg, G, D, device)
     # Speed (train.threads, .precision, .compile); fp32 eager is the tutorial's exact maths.
@@ -212,12 +242,14 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
         set_threads(t.threads)
     if t.compile:
         compile_models(G, D, device=device, echo=echo)
-    G_run, D_run = (with_precision(net, device, t.precision) for net in (G, D))
+    # DDP averages the gradients across ranks; EMA and checkpoints use the unwrapped G, D.
+    G_ddp, D_ddp = ctx.wrap(G), ctx.wrap(D)
+    G_run, D_run = (with_precision(net, device, t.precision) for net in (G_ddp, D_ddp))
     scaler_D, scaler_G = grad_scalers(device, t.precision)
     loss = smooth_labels(get_loss(cfg.loss.name), cfg.loss.label_smoothing, cfg.loss.name)
     D_run = maybe_augment(D_run, t.diffaugment)  # DiffAugment: D sees transformed images
     # G (and so its EMA) changes once every n_critic steps.
-    beta = ema_beta(t.batch_size * t.n_critic, t.ema_kimg)
+    beta = ema_beta(global_batch * t.n_critic, t.ema_kimg)
     # Fixed noise for the sample grids: the same images-to-be at every step and on resume.
     fixed_z = torch.randn(t.grid_size, cfg.model.latent_dim,
                           generator=torch.Generator().manual_seed(t.seed + 1)).to(device)
@@ -246,18 +278,29 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
     total_epochs = math.ceil(total_steps / steps_per_epoch) if total_steps else 0
     deadline = time.monotonic() + t.minutes * 60 if t.minutes > 0 else math.inf
 
+    # Ranks stop together: time, target and signals are agreed on by an all-reduce, every
+    # step on the CPU, every 10th on GPUs (reading the flag back waits for the device).
+    agree_every = 10 if ctx.enabled and device.type == "cuda" else 1
+
     def budget_spent() -> bool:
-        return ((total_steps and step >= total_steps) or time.monotonic() >= deadline
-                or target_reached or stop.requested)
+        if total_steps and step >= total_steps:
+            return True
+        wants_stop = time.monotonic() >= deadline or target_reached or stop.requested
+        if not ctx.enabled:
+            return wants_stop
+        return step % agree_every == 0 and ctx.any(wants_stop)
 
     # --- bookkeeping helpers --------------------------------------------------------------
-    if state is not None:
+    if state is not None and ctx.is_main:
         # Lines logged after the checkpoint belong to steps that will be trained again.
         truncate_log(run_dir / "log.jsonl", step)
-    log_file = open(run_dir / "log.jsonl", "a", encoding="utf-8")
-    board = _TensorBoard(run_dir, t.tensorboard)
+    # Rank 0 alone logs, samples, evaluates and checkpoints.
+    log_file = open(run_dir / "log.jsonl" if ctx.is_main else os.devnull, "a", encoding="utf-8")
+    board = _TensorBoard(run_dir, t.tensorboard and ctx.is_main)
     # Scores every train.eval_every steps, train.target, and the mode-collapse monitor.
-    if points:
+    if not ctx.is_main:
+        quality = None
+    elif points:
         from .points import ToyMonitor
 
         quality = ToyMonitor.create(cfg, data, device)
@@ -271,6 +314,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
         board.scalars(step, {k: v for k, v in record.items() if k != "step"})
 
     def write_grid(name: str) -> Path:
+        if not ctx.is_main:
+            return run_dir / "samples" / name
         net = G_ema if G_ema is not None else G
         was_training = net.training
         net.eval()
@@ -291,6 +336,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
         nets = [G, D] + ([G_ema] if G_ema is not None else [])
         if not _all_finite(p for net in nets for p in net.parameters()):
             raise Diverged(step)
+        if not ctx.is_main:
+            return checkpoint_path(run_dir, step)
         return save_checkpoint(run_dir, {
             "version": __version__, "config": cfg.to_json(), "step": step, "epoch": epoch,
             "batch_in_epoch": batch_in_epoch, "images_seen": images_seen,
@@ -315,8 +362,9 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
     def log_step() -> None:
         nonlocal window_start, window_images
         now = time.monotonic()
-        values = {k: float(v) for k, v in stats.items()}  # the one device sync
-        if not all(math.isfinite(v) for v in values.values()):
+        # the one device sync; under DDP the losses of the global batch (mean over ranks)
+        values = {k: float(v) for k, v in ctx.mean(stats).items()}
+        if ctx.any(not all(math.isfinite(v) for v in values.values())):
             raise Diverged(step)
         record = {"step": step, "epoch": epoch + 1, "kimg": images_seen / 1000,
                   "seconds": round(seconds_before + now - started, 3),
@@ -336,6 +384,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
         torch.set_rng_state(state["rng_cpu"])
         if device.type == "cuda" and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(state["rng_cuda"], device)
+    ctx.sync_rng()  # all ranks draw the same global z from here on
 
     check_each_step = device.type == "cpu"
     if state is None:
@@ -349,7 +398,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
             # With train.n_critic > 1 G updates after every n_critic-th D update only, and
             # the other steps' fakes need no graph.
             update_g = g_due(step, t.n_critic)
-            z = torch.randn(real.shape[0], cfg.model.latent_dim, device=device)
+            z = ctx.noise(real.shape[0], cfg.model.latent_dim, device)
             with torch.set_grad_enabled(update_g and not t.g_fresh_noise):
                 fake = G_run(z) if classes is None else G_run(z, classes)
             reg = regularisers_for(step, cfg.loss.gp_weight, cfg.loss.r1_gamma,
@@ -358,21 +407,22 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
                                        separate=t.d_updates == "separate", scaler=scaler_D,
                                        real_labels=classes, fake_labels=classes, reg=reg)}
             if update_g and t.g_fresh_noise:
-                z = torch.randn(real.shape[0], cfg.model.latent_dim, device=device)
+                z = ctx.noise(real.shape[0], cfg.model.latent_dim, device)
                 fake = G_run(z) if classes is None else G_run(z, classes)
             if update_g:
-                stats.update(g_step(D_run, opt_G, loss, fake, scaler=scaler_G,
-                                    fake_labels=classes))
+                with ctx.no_sync(D_ddp):  # D is frozen in G's step: no gradients to average
+                    stats.update(g_step(D_run, opt_G, loss, fake, scaler=scaler_G,
+                                        fake_labels=classes))
             # On the CPU reading a loss back is free, so divergence is caught at its step;
             # on a GPU that would stall the queue, so it is checked when logging.
-            if check_each_step and not _all_finite(stats.values()):
+            if check_each_step and ctx.any(not _all_finite(stats.values())):
                 raise Diverged(step + 1)
             if G_ema is not None and update_g:
                 ema_update(G_ema, G, beta)
             step += 1
             batch_in_epoch += 1
-            images_seen += real.shape[0]
-            window_images += real.shape[0]
+            images_seen += real.shape[0] * ctx.world_size
+            window_images += real.shape[0] * ctx.world_size
 
             if t.log_every and step % t.log_every == 0:
                 log_step()
@@ -400,12 +450,14 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
 
     # --- the end: final grid, checkpoint, loss plot ----------------------------------------
     grid_path = write_grid("final.png")
-    if points:  # modes covered, high-quality share, reverse KL -> log and toy_metrics.json
+    # modes covered, high-quality share, reverse KL -> log and toy_metrics.json (rank 0)
+    if points and quality is not None:
         quality.final(G_ema if G_ema is not None else G, step, run_dir, log_quality, echo)
     write_grid(f"step_{step:07d}.png")
     ckpt_path = write_checkpoint()
     log_file.close()
-    plot_losses(run_dir / "log.jsonl", run_dir / "loss.png")
+    if ctx.is_main:
+        plot_losses(run_dir / "log.jsonl", run_dir / "loss.png")
     board.close()
     elapsed = time.monotonic() - started
     echo(f"trained {step} steps ({images_seen / 1000:.1f} kimg) in {elapsed:.0f} s; "

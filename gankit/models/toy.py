@@ -15,11 +15,16 @@ from torch import nn
 
 from .registry import register
 
-# The toy sets lie within +-4.2 (grid25; ring8 within +-2.1). G's output is multiplied and D's
-# input divided by this, so that networks work on the unit box, where PyTorch's default
-# initialisation puts the first layer's ReLU kinks across the data (in raw units they would
-# all pass within ~1 of the origin, and D could not resolve the outer modes).
+# The toy sets lie within +-4.2 (grid25; ring8 within +-2.1). G's output is multiplied by this,
+# so that G's default initialisation reaches the outer modes.
 POINT_SCALE = 4.0
+# D's first layer is initialised so that its units' kinks cross the data: unit k computes
+# w_k . (x - c_k) with c_k uniform in the box +-DATA_SPAN and w_k ~ N(0, D_SLOPE² I) (raw
+# units). PyTorch's default puts every kink within ~1 of the origin with slopes ~0.5, and D
+# then needs many thousands of steps to grow bumps as narrow as the modes (sigma 0.02-0.05);
+# without them it stays at 0.5 while G spreads points over the whole square.
+DATA_SPAN = 5.0
+D_SLOPE = 5.0
 
 
 def _mlp(width_in: int, hidden: tuple[int, ...], width_out: int, activation: str) -> nn.Sequential:
@@ -45,19 +50,24 @@ class PointGenerator(nn.Module):
 
 
 class PointDiscriminator(nn.Module):
-    """points (B, D) -> logits (B,)."""
+    """points (B, D) -> logits (B,), in raw units (first layer: see ``D_SLOPE``)."""
 
     def __init__(self, hidden: tuple[int, ...], point_shape: tuple[int, ...],
                  activation: str = "relu"):
         super().__init__()
         self.point_shape = tuple(point_shape)
         self.model = _mlp(math.prod(point_shape), hidden, 1, activation)
+        first = self.model[0]
+        with torch.no_grad():
+            first.weight.normal_(0.0, D_SLOPE)
+            centres = (torch.rand(first.weight.shape) * 2 - 1) * DATA_SPAN
+            first.bias.copy_(-(first.weight * centres).sum(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[1:]) != self.point_shape:
             raise ValueError(f"expected points of shape (B, {', '.join(map(str, self.point_shape))})"
                              f", got {tuple(x.shape)}")
-        return self.model(x.flatten(1) / POINT_SCALE).squeeze(1)
+        return self.model(x.flatten(1)).squeeze(1)
 
 
 @register("toy-mlp", "fully connected G/D for 2-D points (ring8, grid25): ReLU layers of "

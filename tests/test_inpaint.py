@@ -1,0 +1,143 @@
+"""Inpainting: latent search with restarts (and class search), blending, files, mistakes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from gankit.cli import main
+from gankit.errors import UserError
+from gankit.inpaint import box_mask, inpaint_batch, lower_half_mask, parse_box
+
+
+class LinearG(nn.Module):
+    """A toy generator: tanh(W z [+ class offset]) as (C, 8, 8) images."""
+
+    def __init__(self, latent_dim=4, channels=1, num_classes=0, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.latent_dim, self.num_classes, self.channels = latent_dim, num_classes, channels
+        self.W = nn.Parameter(torch.randn(channels * 64, latent_dim, generator=g) * 0.3)
+        self.offsets = nn.Parameter(torch.randn(max(num_classes, 1), channels * 64,
+                                                generator=g) * 1.0)
+
+    def forward(self, z, labels=None):
+        h = z @ self.W.T
+        if self.num_classes:
+            h = h + self.offsets[labels]
+        return torch.tanh(h).view(-1, self.channels, 8, 8)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_batch_recovers_hidden_pixels_of_images_the_generator_can_make(channels):
+    torch.manual_seed(0)
+    G = LinearG(channels=channels).eval()
+    z_true = torch.randn(3, 4) * 0.5
+    with torch.no_grad():
+        x = G(z_true)
+    known = lower_half_mask(3, (8, 8))
+    result = inpaint_batch(G, x, known, latent_dim=4, restarts=2, steps=150, lr=0.1,
+                           prior_weight=0.0)
+    assert result.filled.shape == x.shape and result.z.shape == (3, 4)
+    assert torch.equal(result.filled[:, :, :4], x[:, :, :4])  # known pixels kept exactly
+    assert result.labels is None
+    assert float(result.fit_mse.max()) < 1e-3
+    assert float(result.hidden_mse.max()) < 1e-2
+    # Filling with G beats filling with grey.
+    grey = ((x[:, :, 4:] * 0.5 + 0.5 - 0.5) ** 2).mean()
+    assert float(result.hidden_mse.mean()) < float(grey) / 10
+    assert not any(p.requires_grad is False for p in G.parameters())  # G left as it was
+
+
+def test_conditional_generator_search_finds_the_class():
+    G = LinearG(num_classes=5, seed=1).eval()
+    labels = torch.tensor([3, 0, 4])
+    with torch.no_grad():
+        x = G(torch.zeros(3, 4), labels)
+    known = lower_half_mask(3, (8, 8))
+    result = inpaint_batch(G, x, known, latent_dim=4, restarts=1, steps=40, lr=0.1, keep=2)
+    assert torch.equal(result.labels, labels)
+    assert float(result.hidden_mse.max()) < 1e-2
+
+
+def test_masks_and_boxes():
+    assert parse_box("1,2,3,4") == (1, 2, 3, 4)
+    known = box_mask("2,1,3,2", (8, 8))
+    assert known.shape == (1, 8, 8) and int((known == 0).sum()) == 6
+    assert known[0, 1, 2] == 0 and known[0, 0, 2] == 1
+    for bad in ("1,2,3", "a,b,c,d", "0,0,0,4", "-1,0,2,2"):
+        with pytest.raises(UserError):
+            parse_box(bad)
+    with pytest.raises(UserError, match="outside"):
+        box_mask("6,0,4,2", (8, 8))
+    with pytest.raises(UserError, match="mask size"):
+        inpaint_batch(LinearG(), torch.zeros(2, 1, 8, 8), torch.ones(2, 1, 7, 8), latent_dim=4)
+
+
+def _digit_png(path, size=28, rgb=False):
+    array = np.zeros((size, size), np.uint8)
+    array[6:22, 12:16] = 255  # a "1"
+    if rgb:
+        array = np.stack([array] * 3, -1)
+    Image.fromarray(array).save(path)
+    return path
+
+
+def test_cli_box_and_mask_write_the_filled_image(trained_run, tmp_path, capsys):
+    image = _digit_png(tmp_path / "digit.png")
+    out = tmp_path / "filled.png"
+    code = main(["inpaint", str(trained_run), "--image", str(image), "--box", "0,14,28,14",
+                 "--out", str(out), "--steps", "5", "--restarts", "2"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "392 pixels filled" in text and "fit MSE" in text
+    filled = np.asarray(Image.open(out))
+    original = np.asarray(Image.open(image))
+    assert filled.shape == (28, 28)
+    assert np.array_equal(filled[:14], original[:14])  # known pixels come from the input
+
+    mask = np.zeros((28, 28), np.uint8)
+    mask[10:20, 10:20] = 255  # white = missing
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    code = main(["inpaint", str(trained_run), "--image", str(image), "--mask",
+                 str(tmp_path / "mask.png"), "--out", str(out), "--steps", "3",
+                 "--feature-weight", "0.5"])
+    assert code == 0 and "100 pixels filled" in capsys.readouterr().out
+
+
+def test_api_accepts_tensors_and_rgb_files_of_gray_runs(trained_run, tmp_path):
+    import gankit
+
+    rgb = _digit_png(tmp_path / "rgb.png", rgb=True)  # converted to the run's one channel
+    result = gankit.inpaint_image(trained_run, rgb, box=(0, 0, 28, 10), steps=3, restarts=1)
+    assert result["filled"].shape == (1, 28, 28) and result["filled"].dtype == torch.uint8
+    image = torch.zeros(1, 28, 28, dtype=torch.uint8)
+    known = torch.ones(1, 28, 28)
+    known[:, 20:] = 0
+    again = gankit.inpaint_image(trained_run, image, mask=known, steps=3, restarts=1)
+    assert torch.equal(again["filled"][:, :20], image[:, :20])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--image", "{tmp}/missing.png", "--box", "0,0,4,4"], "image not found"),
+    (["--image", "{tmp}/digit.png", "--box", "20,20,10,4"], "outside"),
+    (["--image", "{tmp}/small.png", "--box", "0,0,4,4"], "run makes 28x28"),
+    (["--image", "{tmp}/digit.png", "--mask", "{tmp}/small.png"], "mask"),
+    (["--image", "{tmp}/digit.png", "--box", "0,0,4"], "x,y,w,h"),
+    (["--image", "{tmp}/digit.png"], "one of the arguments --mask --box is required"),
+])
+def test_cli_user_errors_are_one_line_exit_2(trained_run, tmp_path, capsys, extra, message):
+    _digit_png(tmp_path / "digit.png")
+    _digit_png(tmp_path / "small.png", size=20)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    code = main(["inpaint", str(trained_run), *args, "--out", str(tmp_path / "o.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_missing_run(tmp_path, capsys):
+    assert main(["inpaint", str(tmp_path / "nope"), "--image", "x.png", "--box", "0,0,1,1"]) == 2
+    assert "not found" in capsys.readouterr().err

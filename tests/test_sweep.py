@@ -1,0 +1,115 @@
+"""gankit sweep: Optuna study in a real SQLite file, resumable, killable, best config."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from gankit.cli import main  # noqa: E402
+from gankit.errors import UserError  # noqa: E402
+from gankit.sweep import parse_param  # noqa: E402
+
+
+def _args(folder, db, out, trials=2, steps=10, eval_every=5):
+    return ["sweep", "--preset", "seed-tutorial", "--trials", str(trials), "--steps", str(steps),
+            "--eval-every", str(eval_every), "--param", "optim.lr_g=loguniform:1e-5:1e-3",
+            "--param", "train.batch_size=choice:16,32", "--set", f"data.name={folder}",
+            "--storage", f"sqlite:///{db}", "--study", "t", "--out", str(out)]
+
+
+def _trial_rows(db):
+    with sqlite3.connect(db) as con:  # the file is a real SQLite database
+        return con.execute("SELECT number, state FROM trials ORDER BY number").fetchall()
+
+
+def test_param_specs():
+    assert parse_param("optim.lr_g=loguniform:1e-5:1e-3").kind == "loguniform"
+    assert parse_param("train.batch_size=int:16:64").low == 16
+    assert parse_param("loss.name=choice:ns,hinge").choices == ("ns", "hinge")
+    assert parse_param("optim.beta1=choice:0.0,0.5").choices == (0.0, 0.5)
+    for bad in ("optim.lr_g", "optim.nope=uniform:0:1", "optim.lr_g=gauss:0:1",
+                "optim.lr_g=uniform:1:0", "optim.lr_g=loguniform:0:1", "optim.lr_g=uniform:a:b",
+                "train.batch_size=int:1.5:3", "loss.name=choice:", "optim.lr_g=uniform:1"):
+        with pytest.raises(UserError):
+            parse_param(bad)
+
+
+def test_bad_spec_on_the_cli_is_one_line(tmp_path, capsys):
+    code = main(["sweep", "--preset", "seed-tutorial", "--param", "optim.lr_g=uniform:x:y",
+                 "--storage", f"sqlite:///{tmp_path / 's.db'}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "bounds" in err and len(err.strip().splitlines()) == 1
+
+
+def test_trials_recorded_rerun_continues_and_best_config_trains(png_folder, tmp_path, capsys):
+    folder = png_folder(48, classes=("a", "b"))
+    db, out = tmp_path / "sweep.db", tmp_path / "out"
+    assert main(_args(folder, db, out, trials=2)) == 0
+    text = capsys.readouterr().out
+    assert "best: trial" in text and "optim.lr_g" in text
+    rows = _trial_rows(db)
+    assert [state for _, state in rows] == ["COMPLETE", "COMPLETE"]
+    # The same command again: nothing to do, no duplicates.
+    assert main(_args(folder, db, out, trials=2)) == 0
+    assert _trial_rows(db) == rows
+    # Asking for 3: exactly one more trial.
+    assert main(_args(folder, db, out, trials=3)) == 0
+    assert [n for n, _ in _trial_rows(db)] == [0, 1, 2]
+    # Other settings under the same study name are refused.
+    changed = _args(folder, db, out, trials=3)
+    changed[changed.index("optim.lr_g=loguniform:1e-5:1e-3")] = "optim.lr_g=uniform:1e-5:1e-3"
+    assert main(changed) == 2
+    capsys.readouterr()
+    # best.yaml is a config file for gankit train --config.
+    best = out / "best.yaml"
+    assert main(["train", "--config", str(best), "--steps", "2", "--out",
+                 str(tmp_path / "from_best"), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "preset: seed-tutorial" in printed and str(folder) in printed
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
+    assert f"lr_g={study.best_params['optim.lr_g']}" in printed
+
+
+def test_killed_sweep_is_continued_without_duplicates(png_folder, tmp_path):
+    folder = png_folder(48, classes=("a", "b"))
+    db, out = tmp_path / "sweep.db", tmp_path / "out"
+    args = _args(folder, db, out, trials=2, steps=400, eval_every=200)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # kill as soon as a trial is running
+            if db.exists():
+                try:
+                    if any(state == "RUNNING" for _, state in _trial_rows(db)):
+                        break
+                except sqlite3.OperationalError:
+                    pass  # tables not made yet
+            time.sleep(0.2)
+        else:
+            pytest.fail("the sweep never started a trial")
+        time.sleep(0.3)  # inside the trial's training (each trial takes seconds)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert ("RUNNING" in [s for _, s in _trial_rows(db)])
+    assert main(args) == 0
+    rows = _trial_rows(db)
+    states = [s for _, s in rows]
+    assert states.count("COMPLETE") == 2 and "RUNNING" not in states
+    assert states[0] == "FAIL"  # the killed trial, retried as a new one
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert complete[0].params == study.trials[0].params  # its parameters were tried again
+    assert complete[0].user_attrs.get("retry_of") == 0
