@@ -160,7 +160,7 @@ def evaluate(run_dir: str | Path | None = None, samples: str | Path | None = Non
             fake = fake[:n]
         source = {"samples": str(samples)}
     real = load_reference(data, reference, root)
-    extractor_name = extractor or default_extractor(tuple(real.shape[1:]))
+    extractor_name = extractor or default_extractor(tuple(real.shape[1:]), str(data))
     net = get_extractor(extractor_name, extractor_weights, device)
     real_features, real_probs = reference_features(
         real, net, {"data": data, "split": reference}, use_cache)
