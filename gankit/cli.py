@@ -628,6 +628,12 @@ def cmd_list(args) -> int:
     return 0
 
 
+def one_line(message: str) -> str:
+    """The message with line breaks and other control characters (which may come from a
+    user's file names) escaped, so that an error is always exactly one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 def main(argv: list[str] | None = None) -> int:
     handlers = {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "eval": cmd_eval,
                 "extractor": cmd_extractor, "report": cmd_report,
@@ -640,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
         args.argv = list(sys.argv[1:] if argv is None else argv)  # train --nproc relaunches it
         return handlers[args.command](args)
     except UserError as exc:
-        print(f"gankit: error: {exc}", file=sys.stderr)
+        print(f"gankit: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)

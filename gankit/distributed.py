@@ -147,6 +147,20 @@ class Context:
         if states[1] is not None:
             torch.cuda.set_rng_state(states[1], self.device)
 
+    def gather_rows(self, local):
+        """Reassemble arrays split as rows ``rank::world`` (numpy (n_r, ...) per rank) into
+        the full array on every rank, in the original row order."""
+        if not self.enabled or local is None:
+            return local
+        import numpy as np
+
+        parts: list = [None] * self.world_size
+        dist.all_gather_object(parts, local)
+        full = np.empty((sum(len(p) for p in parts), *parts[0].shape[1:]), parts[0].dtype)
+        for rank, part in enumerate(parts):
+            full[rank::self.world_size] = part
+        return full
+
     def barrier(self) -> None:
         if self.enabled:
             if self.device.type == "cuda":

@@ -297,15 +297,14 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
     # Rank 0 alone logs, samples, evaluates and checkpoints.
     log_file = open(run_dir / "log.jsonl" if ctx.is_main else os.devnull, "a", encoding="utf-8")
     board = _TensorBoard(run_dir, t.tensorboard and ctx.is_main)
-    # Scores every train.eval_every steps, train.target, and the mode-collapse monitor.
-    if not ctx.is_main:
-        quality = None
-    elif points:
+    # Scores every train.eval_every steps, train.target, and the mode-collapse monitor; for
+    # images every process generates its share of the samples (gathered for one score).
+    if points:
         from .points import ToyMonitor
 
-        quality = ToyMonitor.create(cfg, data, device)
+        quality = ToyMonitor.create(cfg, data, device) if ctx.is_main else None
     else:
-        quality = QualityMonitor.create(cfg, data, device)
+        quality = QualityMonitor.create(cfg, data, device, ctx)
     target_reached = False
 
     def log_quality(record: dict[str, Any]) -> None:

@@ -285,3 +285,18 @@ def test_divergence_on_one_rank_rolls_back_every_rank(tmp_path):
     assert "at step 5" in done.stdout and "trained 8 steps" in done.stdout
     final = _state(tmp_path / "run", 8)
     assert final["opt_G"]["param_groups"][0]["lr"] == pytest.approx(1e-4)  # halved
+
+
+def test_scores_under_ddp_are_the_single_process_scores(tmp_path):
+    """--eval-every under 2 processes: each makes half the samples, the features are
+    gathered, and FID / mode counts equal those of one process (same weights within 1e-5)."""
+    args = ["train", "--preset", "seed-tutorial", "--steps", 4, "--batch-size", 32,
+            "--eval-every", 2, *QUIET]
+    single(*args, "--out", tmp_path / "one")
+    torchrun(*args, "--out", tmp_path / "two")
+    scores = lambda run: [r for r in _log(run) if "fid" in r]
+    one, two = scores(tmp_path / "one"), scores(tmp_path / "two")
+    assert [r["step"] for r in one] == [r["step"] for r in two] == [2, 4]
+    for a, b in zip(one, two):
+        assert a["fid"] == pytest.approx(b["fid"], rel=1e-3)
+        assert a["modes"] == b["modes"] and a["probe_modes"] == b["probe_modes"]

@@ -33,8 +33,12 @@ class QualityMonitor:
 
     def __init__(self, real_u8: torch.Tensor, latent_dim: int, value_range: str, every: int,
                  target: str = "", metrics: tuple[str, ...] = ("fid", "modes"), n: int = 2000,
-                 collapse: bool = False, seed: int = 0, device: str | torch.device = "cpu"):
+                 collapse: bool = False, seed: int = 0, device: str | torch.device = "cpu",
+                 ctx=None):
         self.every, self.value_range, self.device = every, value_range, torch.device(device)
+        # Under DDP (a gankit.distributed.Context) each process generates and embeds its
+        # share of the samples; the features are gathered and every process scores them.
+        self.ctx = ctx if ctx is not None and ctx.enabled else None
         self.target = parse_target(target) if target else None
         names = list(metrics)
         if self.target and metric_for_score(self.target[0]) not in names:
@@ -55,7 +59,7 @@ class QualityMonitor:
         self.reached: tuple[str, float, int] | None = None
 
     @classmethod
-    def create(cls, cfg, data, device) -> "QualityMonitor | None":
+    def create(cls, cfg, data, device, ctx=None) -> "QualityMonitor | None":
         """The monitor a config asks for, or None (no eval, no target, data not digits)."""
         t = cfg.train
         eval_every = getattr(t, "eval_every", 0)
@@ -72,15 +76,18 @@ class QualityMonitor:
                                   PROBE_IMAGES // t.batch_size)
         metrics = ("fid", "modes") if eval_every else ()
         return cls(data.images, cfg.model.latent_dim, cfg.data.value_range, every, target,
-                   metrics, collapse=collapse, seed=t.seed, device=device)
+                   metrics, collapse=collapse, seed=t.seed, device=device, ctx=ctx)
 
     @torch.no_grad()
     def _generate(self, G, count: int) -> torch.Tensor:
+        """This process's share of the ``count`` probe images: rows rank::world of the noise
+        (all of it in a single process)."""
         from ..data import to_uint8
 
         was_training = G.training
         G.eval()
-        out = [G(z.to(self.device)).float().cpu() for z in self.z[:count].split(500)]
+        mine = self.z[:count][self.ctx.rank::self.ctx.world_size] if self.ctx else self.z[:count]
+        out = [G(z.to(self.device)).float().cpu() for z in mine.split(500)]
         G.train(was_training)
         return to_uint8(torch.cat(out), self.value_range)
 
@@ -91,6 +98,9 @@ class QualityMonitor:
             return False
         count = self.n if self.metrics else PROBE_SIZE
         fake_features, fake_probs = self.extractor(self._generate(G, count))
+        if self.ctx is not None:  # under DDP each process made its share: gather them all
+            fake_features = self.ctx.gather_rows(fake_features)
+            fake_probs = self.ctx.gather_rows(fake_probs)
         scores: dict[str, float] = {}
         for name in self.metrics:
             scores.update(METRICS[name].compute(self.real_features, fake_features,
