@@ -48,6 +48,19 @@ def atomic_write_text(path: Path, text: str) -> None:
     _atomic_write_bytes(Path(path), lambda out: out.write(text.encode("utf-8")))
 
 
+def writable_file(path: str | Path) -> Path:
+    """``path`` as a Path whose folder exists; a folder or an unwritable place is a
+    :class:`UserError` in one line."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

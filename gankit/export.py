@@ -73,13 +73,9 @@ def export_generator(run, out: str | Path, format: str = "onnx", ema: bool = Tru
     if not isinstance(run, Run):
         run = load(run)
     G = plain_generator(run.generator if ema else run.G)
-    out = Path(out)
-    if out.is_dir():
-        raise UserError(f"--out {out} is a directory; give a file name such as G.onnx")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    from .checkpoint import writable_file
+
+    out = writable_file(out)
     # an example batch of 2: a batch of 1 invites exporters to specialise on it
     z = torch.randn(2, run.config.model.latent_dim, generator=torch.Generator().manual_seed(0))
     inputs = (z, torch.arange(2) % _classes(G)) if _classes(G) else (z,)

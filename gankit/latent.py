@@ -152,11 +152,6 @@ def save_gif(frames_u8: torch.Tensor, path: str | Path, duration_ms: int = 100,
 
 
 def _writable(path: str | Path) -> Path:
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path} is a directory; give a file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+    from .checkpoint import writable_file
+
+    return writable_file(path)

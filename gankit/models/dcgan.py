@@ -22,6 +22,14 @@ def spectral(layer: nn.Module) -> nn.Module:
     return nn.utils.parametrizations.spectral_norm(layer)
 
 
+def square_side(image_shape: tuple[int, int, int]) -> int:
+    """The side of square (C, S, S) images; conv models refuse other shapes."""
+    _, h, w = image_shape
+    if h != w:
+        raise UserError(f"conv models need square images, not {h}x{w}")
+    return h
+
+
 def halvings(size: int) -> int:
     """How many stride-2 layers take ``size`` down to a 7 or 4 px base."""
     count = 0
@@ -40,9 +48,7 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int, image_shape: tuple[int, int, int], channels: int = 64,
                  output: str = "tanh", num_classes: int = 0):
         super().__init__()
-        c, h, w = image_shape
-        if h != w:
-            raise UserError(f"conv models need square images, not {h}x{w}")
+        c, h = image_shape[0], square_side(image_shape)
         self.latent_dim, self.image_shape, self.num_classes = latent_dim, image_shape, num_classes
         n_up = halvings(h)
         self.base = h // 2 ** n_up

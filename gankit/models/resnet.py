@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import UserError
 from .conditioning import Projection, discriminator_output, with_class
-from .dcgan import halvings, spectral
+from .dcgan import halvings, spectral, square_side
 from .layers import MinibatchStdDev
 from .registry import check_images, output_activation, register
 
@@ -72,9 +72,7 @@ class ResNetGenerator(nn.Module):
     def __init__(self, latent_dim: int, image_shape: tuple[int, int, int], channels: int = 64,
                  output: str = "tanh", num_classes: int = 0):
         super().__init__()
-        c, h, w = image_shape
-        if h != w:
-            raise UserError(f"conv models need square images, not {h}x{w}")
+        c, h = image_shape[0], square_side(image_shape)
         self.latent_dim, self.image_shape, self.num_classes = latent_dim, image_shape, num_classes
         n_up = halvings(h)
         self.base = h // 2 ** n_up
