@@ -134,6 +134,11 @@ def _class_list(text: str) -> list[int]:
     return classes
 
 
+def _add_ema_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                        help="use the EMA generator when the run has one (default)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gankit", description="Train, sample and evaluate GANs.")
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
@@ -199,8 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--format", choices=("grid", "png", "npz"), default="grid",
                         help="grid: one PNG; png: a folder of N files; npz: key images, "
                         "uint8 N x H x W x C")
-    sample.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
-                        help="use the EMA generator when the run has one (default)")
+    _add_ema_flag(sample)
     sample.add_argument("--show", action="store_true", help="show the grid with matplotlib")
     sample.add_argument("--truncation", type=_truncation, default=1.0, metavar="PSI",
                         help="truncation trick: z -> z * PSI (1: none; 0.5-0.8 typical)")
@@ -250,8 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     interp.add_argument("--seed", type=int, default=0)
     interp.add_argument("--truncation", type=_truncation, default=1.0, metavar="PSI",
                         help="truncation trick: z -> z * PSI (1: none)")
-    interp.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
-                        help="use the EMA generator when the run has one (default)")
+    _add_ema_flag(interp)
     interp.add_argument("--device", default="cpu")
 
     export = command("export", "write the (EMA) generator as ONNX or TorchScript: z (batch, "
@@ -295,8 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     inpaint.add_argument("--seed", type=int, default=0)
     inpaint.add_argument("--feature-weight", type=_nonnegative_float, default=0.0, metavar="W",
                          help="weight of the mnist-cnn feature loss on the known pixels (0: off)")
-    inpaint.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
-                         help="use the EMA generator when the run has one (default)")
+    _add_ema_flag(inpaint)
     inpaint.add_argument("--device", default="cpu")
 
     sweep = command("sweep", "hyper-parameter search with Optuna: trials of a preset with "

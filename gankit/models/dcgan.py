@@ -30,6 +30,13 @@ def square_side(image_shape: tuple[int, int, int]) -> int:
     return h
 
 
+def generator_geometry(image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """(channels, number of 2x upsamplings, base side) of a conv G for (C, S, S) images."""
+    side = square_side(image_shape)
+    n_up = halvings(side)
+    return image_shape[0], n_up, side // 2 ** n_up
+
+
 def halvings(size: int) -> int:
     """How many stride-2 layers take ``size`` down to a 7 or 4 px base."""
     count = 0
@@ -48,10 +55,8 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int, image_shape: tuple[int, int, int], channels: int = 64,
                  output: str = "tanh", num_classes: int = 0):
         super().__init__()
-        c, h = image_shape[0], square_side(image_shape)
+        c, n_up, self.base = generator_geometry(image_shape)
         self.latent_dim, self.image_shape, self.num_classes = latent_dim, image_shape, num_classes
-        n_up = halvings(h)
-        self.base = h // 2 ** n_up
         widths = [channels * 2 ** (n_up - 1 - i) for i in range(n_up)]  # e.g. [128, 64]
         self.project = nn.Sequential(
             nn.Linear(latent_dim + num_classes, widths[0] * self.base ** 2, bias=False),

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import UserError
 from .conditioning import Projection, discriminator_output, with_class
-from .dcgan import halvings, spectral, square_side
+from .dcgan import generator_geometry, halvings, spectral, square_side
 from .layers import MinibatchStdDev
 from .registry import check_images, output_activation, register
 
@@ -72,10 +72,8 @@ class ResNetGenerator(nn.Module):
     def __init__(self, latent_dim: int, image_shape: tuple[int, int, int], channels: int = 64,
                  output: str = "tanh", num_classes: int = 0):
         super().__init__()
-        c, h = image_shape[0], square_side(image_shape)
+        c, n_up, self.base = generator_geometry(image_shape)
         self.latent_dim, self.image_shape, self.num_classes = latent_dim, image_shape, num_classes
-        n_up = halvings(h)
-        self.base = h // 2 ** n_up
         self.project = nn.Sequential(
             nn.Linear(latent_dim + num_classes, channels * self.base ** 2),
             nn.Unflatten(1, (channels, self.base, self.base)))
