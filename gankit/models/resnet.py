@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import UserError
 from .conditioning import Projection, discriminator_output, with_class
-from .dcgan import generator_geometry, halvings, spectral, square_side
+from .dcgan import generator_geometry, halvings, spectral
 from .layers import MinibatchStdDev
 from .registry import check_images, output_activation, register
 
