@@ -5,6 +5,11 @@ Modes (all on the embedded mnist5k digits, batch 64, CPU unless --device says ot
   python bench/throughput.py                 # in one process, alternating rounds:
                                              #   reference loop vs gankit seed-mlp (images/s,
                                              #   ratio), then gankit DCGAN (default preset nets)
+  python bench/throughput.py --variants --device cuda
+                                             # gankit only, on one device: seed-mlp and the
+                                             #   default DCGAN, eager fp32 / bf16 / --compile /
+                                             #   both (/ --cuda-graphs on CUDA): images/s and
+                                             #   seconds per 60,000 images, device name
   python bench/throughput.py --cli --epochs 5
                                              # as a user runs them, start-up included:
                                              #   `gankit train --preset seed-mlp --epochs E`
@@ -46,6 +51,7 @@ def peak_rss_mib(who=resource.RUSAGE_SELF) -> float:
 # --- in process ---------------------------------------------------------------------------
 
 THREADS = 0  # set by main: the same intra-op thread count for both sides
+DEVICE = "cpu"  # set by main (--device)
 
 
 def gankit_round(preset: str, steps: int, overrides: dict | None = None) -> float:
@@ -55,7 +61,11 @@ def gankit_round(preset: str, steps: int, overrides: dict | None = None) -> floa
     from gankit.loop import train
 
     cfg = resolve(preset, overrides={"train.steps": steps, "train.epochs": 0,
-                                     "train.threads": THREADS, **(overrides or {})})
+                                     "train.threads": THREADS, "train.device": DEVICE,
+                                     "train.minutes": 0, **(overrides or {})})
+    if steps < 2 * cfg.train.log_every:
+        raise SystemExit(f"{preset}: give at least {2 * cfg.train.log_every} steps (two log "
+                         f"windows of {cfg.train.log_every}); the first one is warm-up")
     run_dir = Path(tempfile.mkdtemp(prefix="gankit-bench-"))
     try:
         train(cfg, run_dir, progress=False, echo=lambda *a, **k: None)
@@ -121,6 +131,33 @@ def in_process(args) -> None:
               + ", ".join(f"{x:.0f}" for x in dcgan)
               + f" img/s; median {statistics.median(dcgan):.0f}")
         print(f"peak RSS: {peak_rss_mib():.0f} MiB")
+
+
+# --- gankit's variants on one device -------------------------------------------------------
+
+VARIANTS = {"fp32 eager": {}, "bf16": {"train.precision": "bf16"},
+            "compile": {"train.compile": True},
+            "compile + bf16": {"train.compile": True, "train.precision": "bf16"}}
+
+
+def variants(args) -> None:
+    import torch
+
+    name = torch.cuda.get_device_name() if DEVICE.startswith("cuda") else \
+        f"CPU, {THREADS} threads"
+    table = dict(VARIANTS)
+    if DEVICE.startswith("cuda"):
+        table["cuda graphs"] = {"train.cuda_graphs": True}
+        table["cuda graphs + bf16"] = {"train.cuda_graphs": True, "train.precision": "bf16"}
+    print(f"device: {name}; torch {torch.__version__}; {args.steps} steps per run "
+          f"(images/s after the first log window)", flush=True)
+    print("| preset | variant | images/s | s per 60k images |\n|---|---|---|---|")
+    for preset, batch in (("seed-mlp", 64), ("default", 32)):
+        for variant, overrides in table.items():
+            rate = gankit_round(preset, args.steps, overrides)
+            print(f"| {preset} (batch {batch}) | {variant} | {rate:,.0f} | {60000 / rate:.1f} |",
+                  flush=True)
+    print(f"peak RSS: {peak_rss_mib():.0f} MiB")
 
 
 # --- as a user runs it --------------------------------------------------------------------
@@ -194,15 +231,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="in process: intra-op threads "
                         "for both sides (0: what gankit's auto setting picks now); --cli: "
                         "OMP_NUM_THREADS for both programs (0: leave each to its default)")
+    parser.add_argument("--variants", action="store_true", help="gankit alone: seed-mlp and "
+                        "DCGAN under each speed option on --device")
+    parser.add_argument("--device", default="cpu", help="training device for gankit's runs "
+                        "(cpu, cuda, cuda:N); the tutorial's loop runs on the CPU")
     parser.add_argument("--bf16-rounds", type=int, default=2, help="rounds of seed-mlp with "
                         "--precision bf16 (0: skip)")
     args = parser.parse_args()
-    global THREADS
+    global THREADS, DEVICE
+    DEVICE = args.device
     if not args.cli:
         from gankit.accel import auto_threads
 
         THREADS = args.threads or auto_threads()
-    cli(args) if args.cli else in_process(args)
+    if args.cli:
+        cli(args)
+    elif args.variants:
+        variants(args)
+    else:
+        in_process(args)
 
 
 if __name__ == "__main__":

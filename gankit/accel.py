@@ -1,7 +1,9 @@
-"""Speed settings of a run: CPU threads, autocast precision, torch.compile.
+"""Speed settings of a run: CPU threads, CUDA switches, memory format, autocast precision,
+torch.compile and CUDA graphs.
 
-All opt-in except the thread count; the defaults (fp32, eager) compute exactly the
-tutorial's mathematics (``tests/test_exactness.py``).
+On by default: the thread count, and on CUDA cuDNN's autotuner, TF32 matrix products and
+channels_last convolutions. Opt-in: bf16/fp16, torch.compile, CUDA graphs. The CPU defaults
+(fp32, eager) compute exactly the tutorial's mathematics (``tests/test_exactness.py``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,42 @@ def set_threads(threads: int) -> int:
     if n != torch.get_num_threads():
         torch.set_num_threads(n)
     return n
+
+
+def configure_cuda(device: torch.device, deterministic: bool, tf32: bool) -> list[str]:
+    """The CUDA fast-path switches for a run on ``device``; returns what was set (for the
+    log), nothing off CUDA.
+
+    - ``cudnn.benchmark``: cuDNN times its convolution algorithms once for the fixed batch
+      shape and keeps the fastest (off for ``--deterministic``, whose algorithms must not
+      vary);
+    - TF32 for float32 matrix products (``train.tf32``; cuDNN convolutions use TF32 by
+      PyTorch's default): 10-bit mantissas in the products, float32 sums, several times the
+      float32 rate on Ampere and later GPUs.
+    """
+    if device.type != "cuda":
+        return []
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.backends.cudnn.allow_tf32 = tf32
+    return [f"cudnn.benchmark={'off' if deterministic else 'on'}",
+            f"tf32={'on' if tf32 else 'off'}"]
+
+
+def has_convolutions(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.conv._ConvNd) for m in module.modules())
+
+
+def channels_last(device: torch.device, *modules: nn.Module) -> bool:
+    """On CUDA, convolutional ``modules`` move to the channels_last memory format in place
+    (tensor cores read NHWC without transposes); True if any did. Same parameters and
+    values, only the strides change; a checkpoint loads into either format."""
+    moved = False
+    for module in modules:
+        if device.type == "cuda" and has_convolutions(module):
+            module.to(memory_format=torch.channels_last)
+            moved = True
+    return moved
 
 
 class Autocast(nn.Module):
@@ -87,9 +125,17 @@ def compile_unavailable(device: torch.device = torch.device("cpu")) -> str | Non
     return None
 
 
+def compile_mode(device: torch.device, cuda_graphs: bool) -> str:
+    """torch.compile's mode: "reduce-overhead" (the compiled passes are recorded as CUDA
+    graphs and replayed: one launch per pass instead of one per kernel) when CUDA graphs are
+    asked for on a CUDA device, else "default"."""
+    return "reduce-overhead" if cuda_graphs and device.type == "cuda" else "default"
+
+
 def compile_models(*modules: nn.Module, device: torch.device = torch.device("cpu"),
-                   echo=print) -> bool:
-    """torch.compile each module in place (state-dict names unchanged); True if compiled.
+                   echo=print, mode: str = "default") -> bool:
+    """torch.compile each module in place with ``mode`` (state-dict names unchanged); True
+    if compiled.
 
     Where the compiler is unavailable (no C++ compiler, unsupported Python or platform)
     this prints one line and leaves the modules eager.
@@ -103,5 +149,5 @@ def compile_models(*modules: nn.Module, device: torch.device = torch.device("cpu
     # A graph the compiler cannot handle later runs eagerly instead of stopping the run.
     torch._dynamo.config.suppress_errors = True
     for module in modules:
-        module.compile()
+        module.compile(mode=mode)
     return True

@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "GradScaler)")
     train.add_argument("--compile", action="store_true", default=None,
                        help="torch.compile G and D (falls back to eager where unavailable)")
+    train.add_argument("--cuda-graphs", action="store_true", default=None,
+                       help="CUDA only: compile G and D in torch.compile's reduce-overhead "
+                       "mode, which replays their passes as CUDA graphs")
     train.add_argument("--threads", type=_nonnegative_int,
                        help="CPU threads (default 0: the cores not already busy)")
     train.add_argument("--deterministic", action="store_true", default=None,
@@ -352,7 +355,7 @@ def _flag_overrides(args) -> dict[str, object]:
              "train.device": args.device, "train.deterministic": args.deterministic,
              "train.keep_checkpoints": args.keep}
     flags.update({"train.precision": args.precision, "train.compile": args.compile,
-                  "train.threads": args.threads})
+                  "train.cuda_graphs": args.cuda_graphs, "train.threads": args.threads})
     flags.update({"train.eval_every": getattr(args, "eval_every", None),
                   "train.target": getattr(args, "target", None)})
     flags["train.diffaugment"] = getattr(args, "diffaugment", None)

@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .data.batches import EpochBatches, epoch_permutation, to_model_range
+from .data.batches import EpochBatches, epoch_permutation, take_batch
 from .errors import UserError
 
 
@@ -230,11 +230,7 @@ class ShardedEpochBatches(EpochBatches):
         for index in range(start, len(self)):
             in_batch = min(self.batch_size, n - index * self.batch_size) // self.world_size
             rows = share[index * self.local_batch: index * self.local_batch + in_batch]
-            labels = self.labels[rows] if self.labels is not None else None
-            if self.images.dtype == torch.uint8:
-                yield to_model_range(self.images[rows], self.value_range), labels
-            else:
-                yield self.images[rows], labels
+            yield take_batch(self.images, self.labels, rows, self.value_range)
 
 
 # --- synchronised BatchNorm on the CPU ------------------------------------------------------

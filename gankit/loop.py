@@ -30,8 +30,9 @@ from .models import build_models
 from .report import plot_losses, truncate_log
 from .sampling import save_grid
 from .signals import GracefulStop
-from .accel import compile_models, grad_scalers, set_threads, with_precision
-from .steps import d_step, ema_beta, ema_update, g_step
+from .accel import (channels_last, compile_mode, compile_models, configure_cuda, grad_scalers,
+                    set_threads, with_precision)
+from .steps import d_step, ema_beta, ema_update, g_step, lr_factor
 from .augment import maybe_augment
 from .penalties import g_due, regularisers_for, smooth_labels
 
@@ -46,6 +47,11 @@ class Diverged(Exception):
 
 def _all_finite(values) -> bool:
     return all(bool(torch.isfinite(v).all()) for v in values)
+
+
+def _scalars_finite(values) -> bool:
+    """Whether every 0-d tensor in ``values`` is finite (one check for all of them)."""
+    return bool(torch.stack(list(values)).isfinite().all())
 
 
 def set_deterministic(enabled: bool) -> None:
@@ -231,6 +237,11 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
     G, D = build_models(cfg.model, data.shape, num_classes)
     G.to(device).train()
     D.to(device).train()
+    cuda_switches = configure_cuda(device, t.deterministic, t.tf32)
+    if channels_last(device, G, D):
+        cuda_switches.append("channels_last")
+    if cuda_switches:
+        echo("cuda: " + ", ".join(cuda_switches))
     if t.sync_batchnorm:  # DDP: BatchNorm statistics of the global batch
         G, D = ctx.sync_batchnorm(G), ctx.sync_batchnorm(D)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if t.ema_kimg > 0 else None
@@ -240,8 +251,13 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
     # PyTorch's own count unless --threads names one.
     if t.threads or (device.type == "cpu" and not t.deterministic):
         set_threads(t.threads)
-    if t.compile:
-        compile_models(G, D, device=device, echo=echo)
+    graphs = t.cuda_graphs and device.type == "cuda"
+    if t.cuda_graphs and not graphs:
+        echo(f"--cuda-graphs: CUDA graphs need a CUDA device ({device.type} here); "
+             f"compiling without them")
+    if t.compile or t.cuda_graphs:
+        graphs = compile_models(G, D, device=device, echo=echo,
+                                mode=compile_mode(device, t.cuda_graphs)) and graphs
     # DDP averages the gradients across ranks; EMA and checkpoints use the unwrapped G, D.
     G_ddp, D_ddp = ctx.wrap(G), ctx.wrap(D)
     G_run, D_run = (with_precision(net, device, t.precision) for net in (G_ddp, D_ddp))
@@ -396,7 +412,14 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
             # for unconditional ones).
             # With train.n_critic > 1 G updates after every n_critic-th D update only, and
             # the other steps' fakes need no graph.
+            if graphs:  # a new iteration: outputs of the previous replays may be reused
+                torch.compiler.cudagraph_mark_step_begin()
             update_g = g_due(step, t.n_critic)
+            if cfg.optim.lr_decay > 0:
+                scale = lr_factor(step, total_steps, cfg.optim.lr_decay)
+                for opt, lr in ((opt_G, cfg.optim.lr_g), (opt_D, cfg.optim.lr_d)):
+                    for group in opt.param_groups:
+                        group["lr"] = lr * scale
             z = ctx.noise(real.shape[0], cfg.model.latent_dim, device)
             with torch.set_grad_enabled(update_g and not t.g_fresh_noise):
                 fake = G_run(z) if classes is None else G_run(z, classes)
@@ -414,7 +437,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
                                         fake_labels=classes))
             # On the CPU reading a loss back is free, so divergence is caught at its step;
             # on a GPU that would stall the queue, so it is checked when logging.
-            if check_each_step and ctx.any(not _all_finite(stats.values())):
+            if check_each_step and ctx.any(not _scalars_finite(stats.values())):
                 raise Diverged(step + 1)
             if G_ema is not None and update_g:
                 ema_update(G_ema, G, beta)

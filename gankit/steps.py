@@ -176,6 +176,16 @@ def ema_update(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
         b_ema.copy_(b)
 
 
+def lr_factor(step: int, total_steps: int, decay_fraction: float) -> float:
+    """Learning-rate multiplier for the update that follows ``step`` updates: 1, then a
+    linear fall over the last ``decay_fraction`` of ``total_steps`` (the last update still
+    moves, by 1/decay-steps of the full rate). 1 when there is no decay or no step budget."""
+    if decay_fraction <= 0 or total_steps <= 0:
+        return 1.0
+    decay_steps = max(1, round(decay_fraction * total_steps))
+    return min(1.0, max(total_steps - step, 1) / decay_steps)
+
+
 def ema_beta(batch_size: int, half_life_kimg: float) -> float:
     """Per-step decay for an EMA whose weight halves every ``half_life_kimg`` thousand images."""
     return 0.5 ** (batch_size / (half_life_kimg * 1000.0)) if half_life_kimg > 0 else 0.0

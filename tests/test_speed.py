@@ -133,3 +133,65 @@ def test_compile_trains_with_finite_losses(tmp_path):
     reason = accel.compile_unavailable()
     lines, _ = _train(tmp_path, **{"train.compile": True})
     assert any("--compile" in x for x in lines) == (reason is not None)
+
+
+def test_cuda_graphs_on_cpu_says_so_and_compiles(tmp_path, monkeypatch):
+    # The flag's CUDA path is torch.compile's reduce-overhead mode; off CUDA the run says
+    # so in one line and compiles in the default mode.
+    modes = []
+    monkeypatch.setattr(accel, "compile_unavailable", lambda device=None: None)
+    monkeypatch.setattr(torch.nn.Module, "compile",
+                        lambda self, mode="default": modes.append(mode))
+    lines, _ = _train(tmp_path, **{"train.cuda_graphs": True})
+    assert [x for x in lines if "--cuda-graphs" in x] == [
+        "--cuda-graphs: CUDA graphs need a CUDA device (cpu here); compiling without them"]
+    assert modes == ["default", "default"]  # G and D
+
+
+def test_compile_mode_uses_cuda_graphs_only_on_cuda():
+    assert accel.compile_mode(torch.device("cuda"), cuda_graphs=True) == "reduce-overhead"
+    assert accel.compile_mode(torch.device("cuda"), cuda_graphs=False) == "default"
+    assert accel.compile_mode(torch.device("cpu"), cuda_graphs=True) == "default"
+
+
+# --- CUDA switches (set here without a GPU: they are process-wide flags) -----------------------
+
+@pytest.fixture
+def cuda_flags():
+    saved = (torch.backends.cudnn.benchmark, torch.get_float32_matmul_precision(),
+             torch.backends.cudnn.allow_tf32)
+    yield
+    torch.backends.cudnn.benchmark = saved[0]
+    torch.set_float32_matmul_precision(saved[1])
+    torch.backends.cudnn.allow_tf32 = saved[2]
+
+
+def test_configure_cuda_sets_benchmark_and_tf32(cuda_flags):
+    assert accel.configure_cuda(torch.device("cpu"), False, True) == []
+    assert torch.get_float32_matmul_precision() == "highest"  # untouched off CUDA
+    cuda = torch.device("cuda")
+    assert accel.configure_cuda(cuda, False, True) == ["cudnn.benchmark=on", "tf32=on"]
+    assert torch.backends.cudnn.benchmark and torch.backends.cuda.matmul.allow_tf32
+    assert torch.backends.cudnn.allow_tf32
+    # --deterministic keeps cuDNN's algorithm fixed; train.tf32=false is IEEE float32
+    assert accel.configure_cuda(cuda, True, False) == ["cudnn.benchmark=off", "tf32=off"]
+    assert not torch.backends.cudnn.benchmark
+    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+
+
+def test_channels_last_moves_conv_nets_only_on_cuda():
+    cfg = resolve("default")
+    G, D = build_models(cfg.model, (1, 28, 28), 10)
+    mlp_G, _ = build_models(resolve("seed-mlp").model, (1, 28, 28))
+    z, y = torch.randn(4, 100), torch.arange(4)
+    G.eval()
+    before = G(z, y)
+    assert not accel.channels_last(torch.device("cpu"), G, D)
+    conv_weights = [m.weight for m in D.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert conv_weights and all(w.is_contiguous() for w in conv_weights)
+    # the same call on a CUDA device object converts the (here CPU) tensors in place
+    assert accel.channels_last(torch.device("cuda"), G, D)
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last)
+               for m in D.modules() if isinstance(m, torch.nn.Conv2d))
+    torch.testing.assert_close(G(z, y), before, atol=1e-5, rtol=1e-5)  # same function
+    assert not accel.channels_last(torch.device("cuda"), mlp_G)  # no convolutions: unchanged

@@ -10,7 +10,7 @@ import torch
 from gankit.config import ModelConfig
 from gankit.losses import LOSSES
 from gankit.models import build_models
-from gankit.steps import d_step, ema_beta, ema_update, g_step
+from gankit.steps import d_step, ema_beta, ema_update, g_step, lr_factor
 
 SHAPE = (1, 28, 28)
 
@@ -170,3 +170,33 @@ def test_ema_beta_half_life():
     assert beta ** (10_000 / 64) == pytest.approx(0.5, rel=1e-9)
     assert ema_beta(64, 0.0) == 0.0
     assert ema_beta(128, 10.0) < beta  # bigger batches decay more per step
+
+
+def test_lr_factor_falls_linearly_over_the_last_fraction():
+    assert [lr_factor(s, 10, 0.5) for s in range(10)] == pytest.approx(
+        [1, 1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2])
+    assert [lr_factor(s, 4, 1.0) for s in range(4)] == pytest.approx([1, 0.75, 0.5, 0.25])
+    assert lr_factor(3, 10, 0.0) == 1.0  # no decay
+    assert lr_factor(3, 0, 0.5) == 1.0  # no step budget
+
+
+def test_lr_decay_in_a_run_and_its_errors(tmp_path):
+    from gankit.checkpoint import latest_checkpoint
+    from gankit.config import resolve
+    from gankit.errors import UserError
+    from gankit.loop import train
+
+    tiny = {"train.steps": 8, "train.epochs": 0, "train.log_every": 4, "train.grid_size": 4,
+            "train.tensorboard": False, "train.batch_size": 16, "model.g_hidden": "16",
+            "model.d_hidden": "16"}
+    cfg = resolve("seed-mlp", overrides={**tiny, "optim.lr_decay": 0.5,
+                                         "optim.lr_g": 1e-3, "optim.lr_d": 4e-4})
+    state = latest_checkpoint(train(cfg, tmp_path / "run", progress=False, echo=lambda *a: 0))
+    # the last of 8 updates ran at 1/4 of the rates (decay over the last 4 steps)
+    assert state["opt_G"]["param_groups"][0]["lr"] == pytest.approx(1e-3 / 4)
+    assert state["opt_D"]["param_groups"][0]["lr"] == pytest.approx(4e-4 / 4)
+    with pytest.raises(UserError, match="lr_decay must lie in"):
+        resolve("seed-mlp", overrides={"optim.lr_decay": 1.5})
+    with pytest.raises(UserError, match="needs a step or epoch budget"):
+        resolve("seed-mlp", overrides={"optim.lr_decay": 0.5, "train.epochs": 0,
+                                       "train.minutes": 1})
