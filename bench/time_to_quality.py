@@ -1,7 +1,8 @@
 """Wall time for a preset to reach FID targets (gankit's mnist-cnn FID) on mnist5k.
 
-    python bench/time_to_quality.py [--preset default] [--minutes 6] [--eval-every 500]
-                                    [--targets 20,10,5,2,1] [--out bench_ttq]
+    python bench/time_to_quality.py [--preset default] [--minutes 5] [--eval-every 500]
+                                    [--targets 20,10,5,2,1] [--device cpu|cuda]
+                                    [--out bench_ttq]
 
 Trains the preset through the toolkit (``gankit.train``) with ``--eval-every``, then reads
 the run's log: FID against seconds of training (evaluation time included, as a user waits
@@ -53,7 +54,8 @@ def plot(curve, out_png: Path, preset: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default")
-    parser.add_argument("--minutes", type=float, default=6.0)
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--device", default="auto", help="training device (auto, cpu, cuda)")
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--targets", default="20,10,5,2,1")
     parser.add_argument("--out", default="bench_ttq")
@@ -63,7 +65,8 @@ def main() -> int:
     out = Path(args.out)
     shutil.rmtree(out / "run", ignore_errors=True)
     run_dir = gankit.train(args.preset, out=out / "run", minutes=args.minutes, steps=0,
-                           train__eval_every=args.eval_every, train__log_every=args.eval_every)
+                           train__eval_every=args.eval_every, train__log_every=args.eval_every,
+                           train__device=args.device)
     curve = fid_curve(run_dir)
     plot(curve, out / "fid_vs_seconds.png", args.preset)
     print(f"{'FID target':>10}  {'seconds':>8}  {'step':>6}")
