@@ -10,7 +10,7 @@ Modes (all on the embedded mnist5k digits, batch 64, CPU unless --device says ot
                                              #   default DCGAN, eager fp32 / bf16 / --compile /
                                              #   both (/ --cuda-graphs on CUDA): images/s and
                                              #   seconds per 60,000 images, device name
-  python bench/throughput.py --cli --epochs 5
+  python bench/throughput.py --cli [--epochs 100]
                                              # as a user runs them, start-up included:
                                              #   `gankit train --preset seed-mlp --epochs E`
                                              #   vs `python bench/tutorial_reference.py
@@ -227,7 +227,8 @@ def main() -> None:
                         "(a multiple of seed-mlp's log_every, 20)")
     parser.add_argument("--dcgan-steps", type=int, default=200, help="0: skip DCGAN")
     parser.add_argument("--dcgan-rounds", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=5, help="--cli: epochs per run")
+    parser.add_argument("--epochs", type=int, default=100, help="--cli: epochs per run (100: the "
+                        "tutorial's and the preset's full length)")
     parser.add_argument("--threads", type=int, default=0, help="in process: intra-op threads "
                         "for both sides (0: what gankit's auto setting picks now); --cli: "
                         "OMP_NUM_THREADS for both programs (0: leave each to its default)")

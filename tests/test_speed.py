@@ -43,9 +43,9 @@ def _train(tmp_path, **overrides):
 
 def test_onednn_linear_is_f_linear():
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(16, 12, generator=g, requires_grad=True)
-    w = torch.randn(5, 12, generator=g, requires_grad=True)
-    b = torch.randn(5, generator=g, requires_grad=True)
+    x = torch.randn(32, 24, generator=g, requires_grad=True)
+    w = torch.randn(20, 24, generator=g, requires_grad=True)
+    b = torch.randn(20, generator=g, requires_grad=True)
     ours, theirs = linear(x, w, b), F.linear(x, w, b)
     # x86 PyTorch wheels ship oneDNN; where a build lacks it, F.linear runs (same checks).
     assert ("OneDNN" in type(ours.grad_fn).__name__) == onednn_available()
@@ -62,6 +62,9 @@ def test_onednn_linear_is_f_linear():
 
 
 def test_linear_falls_back_outside_fp32_cpu():
+    # a side of TINY or less (D's output layer): MKL is quicker to set up than oneDNN
+    tiny = linear(torch.randn(64, 32, requires_grad=True), torch.randn(1, 32))
+    assert "OneDNN" not in type(tiny.grad_fn).__name__
     layer = Linear(4, 3)
     assert layer(torch.randn(2, 4)).grad_fn is not None
     with torch.autocast("cpu", dtype=torch.bfloat16):
