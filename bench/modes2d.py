@@ -35,6 +35,8 @@ def main() -> int:
     parser.add_argument("--preset", default="toy-pacgan")
     parser.add_argument("--sets", default="ring8,grid25")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seed-list", default="", metavar="S,S,...",
+                        help="run exactly these seeds (e.g. 3,4) instead of 0..seeds-1")
     parser.add_argument("--samples", type=int, default=2500)
     parser.add_argument("--out", default="bench/out/modes2d")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -46,7 +48,9 @@ def main() -> int:
     results = []
     for name in args.sets.split(","):
         points_by_seed = []
-        for seed in range(args.seeds):
+        seeds = ([int(s) for s in args.seed_list.split(",")] if args.seed_list
+                 else range(args.seeds))
+        for seed in seeds:
             run_dir = out / f"{name}_seed{seed}"
             if run_dir.exists():
                 import shutil

@@ -135,3 +135,14 @@ def test_resume_a_toy_run(toy_run, tmp_path):
           model__g_hidden="32,32", model__d_hidden="32,32", train__sample_every=6,
           train__eval_every=6, train__grid_size=200, train__threads=1)
     assert json.loads((run / "toy_metrics.json").read_text())["step"] == 14
+
+
+def test_point_discriminator_logit_has_the_fixed_gain():
+    from gankit.models.toy import D_OUT_SCALE, PointDiscriminator
+
+    D = PointDiscriminator((16, 16), (4,), "leaky_relu")
+    x = torch.randn(8, 4)
+    raw = D.model(x).squeeze(1)
+    torch.testing.assert_close(D(x), raw * D_OUT_SCALE)
+    assert 0 < D_OUT_SCALE < 1
+    assert resolve("toy-pacgan").optim.lr_decay == 0.3  # the preset settles G at the end

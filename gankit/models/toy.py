@@ -1,7 +1,7 @@
 """Fully connected G/D for 2-D points (the ring/grid mode-collapse benchmarks).
 
 As in PacGAN's 2-D experiments (Lin et al. 2018, after VEEGAN): G maps a low-dimensional
-z through ReLU layers (400 wide in the ``toy-pacgan`` preset) to a point, with a *linear*
+z through ReLU layers (4 x 128 in the ``toy-pacgan`` preset) to a point, with a *linear*
 output (the data are in their own units, up to +-4, so ``model.output`` is not used); D is
 an MLP on one point, or on m points concatenated when packed (``model.pack``).
 """
@@ -25,6 +25,12 @@ POINT_SCALE = 4.0
 # without them it stays at 0.5 while G spreads points over the whole square.
 DATA_SPAN = 5.0
 D_SLOPE = 5.0
+# D's logit is its last layer's output times this fixed gain. With the steep first layer its
+# hidden units reach tens, and a plain last layer shrinks to weights ~0.004 that Adam (steps
+# ~lr, whatever a weight's size) moves by ~10 % a step: D's output turned noisy and, on some
+# seeds, D flattened to 0.5 everywhere while G kept lines between modes. With the gain the
+# last layer's weights stay ~30x larger (the function class and R1 are unchanged).
+D_OUT_SCALE = 0.03
 
 
 def _mlp(width_in: int, hidden: tuple[int, ...], width_out: int, activation: str) -> nn.Sequential:
@@ -67,7 +73,7 @@ class PointDiscriminator(nn.Module):
         if tuple(x.shape[1:]) != self.point_shape:
             raise ValueError(f"expected points of shape (B, {', '.join(map(str, self.point_shape))})"
                              f", got {tuple(x.shape)}")
-        return self.model(x.flatten(1)).squeeze(1)
+        return self.model(x.flatten(1)).squeeze(1) * D_OUT_SCALE
 
 
 @register("toy-mlp", "fully connected G/D for 2-D points (ring8, grid25): ReLU layers of "
