@@ -216,7 +216,7 @@ def _toy_pacgan() -> Config:
         preset="toy-pacgan",
         description="PacGAN on 2-D Gaussian mixtures (grid25 or ring8): MLP G 2-128x4-2, "
         "LeakyReLU D 128x3 on 2 packed points, non-saturating loss + R1, Adam 5e-4 (0, 0.9) "
-        "decaying to 0 over the last 30 % of steps, batch 512, 10,000 steps, EMA of G "
+        "decaying to 0 over the last 30 % of steps, batch 512, 14,000 steps, EMA of G "
         "(see bench/modes2d.py)",
         data=DataConfig(name="grid25"),
         model=ModelConfig(name="toy-mlp", latent_dim=2, g_hidden=(128, 128, 128, 128),
@@ -226,7 +226,7 @@ def _toy_pacgan() -> Config:
         # The decay lets G settle its samples onto the modes it has found.
         optim=OptimConfig(lr_g=5e-4, lr_d=5e-4, beta1=0.0, beta2=0.9, lr_decay=0.3),
         # Tiny nets: scores, logging and scatter plots are kept rare (they cost more than steps).
-        train=TrainConfig(batch_size=512, steps=10000, ema_kimg=20.0, eval_every=2500,
+        train=TrainConfig(batch_size=512, steps=14000, ema_kimg=20.0, eval_every=2500,
                           sample_every=0, checkpoint_every=0, log_every=500, grid_size=2500,
                           tensorboard=False),
     )
