@@ -30,12 +30,19 @@ ANCHORS = {"ring8": "GAN 6.3/8; PacGAN 7.9/8, 95.6 % HQ",
            "grid25": "GAN 17.3/25; PacGAN 24.8/25, 93.6 % HQ"}
 
 
+def _seed_list(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds like 3,4, not {text!r}") from None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="toy-pacgan")
     parser.add_argument("--sets", default="ring8,grid25")
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--seed-list", default="", metavar="S,S,...",
+    parser.add_argument("--seed-list", type=_seed_list, default=[], metavar="S,S,...",
                         help="run exactly these seeds (e.g. 3,4) instead of 0..seeds-1")
     parser.add_argument("--samples", type=int, default=2500)
     parser.add_argument("--out", default="bench/out/modes2d")
@@ -48,9 +55,7 @@ def main() -> int:
     results = []
     for name in args.sets.split(","):
         points_by_seed = []
-        seeds = ([int(s) for s in args.seed_list.split(",")] if args.seed_list
-                 else range(args.seeds))
-        for seed in seeds:
+        for seed in args.seed_list or range(args.seeds):
             run_dir = out / f"{name}_seed{seed}"
             if run_dir.exists():
                 import shutil

@@ -152,7 +152,10 @@ def variants(args) -> None:
     print(f"device: {name}; torch {torch.__version__}; {args.steps} steps per run "
           f"(images/s after the first log window)", flush=True)
     print("| preset | variant | images/s | s per 60k images |\n|---|---|---|---|")
-    for preset, batch in (("seed-mlp", 64), ("default", 32)):
+    from gankit.config import resolve
+
+    for preset in ("seed-mlp", "default"):
+        batch = resolve(preset).train.batch_size
         for variant, overrides in table.items():
             rate = gankit_round(preset, args.steps, overrides)
             print(f"| {preset} (batch {batch}) | {variant} | {rate:,.0f} | {60000 / rate:.1f} |",

@@ -8,9 +8,10 @@ result differs from MKL's by float32 rounding only (summation order), and
 ``tests/test_exactness.py`` holds gankit's step to the tutorial's within 1e-5.
 
 The fast path is taken only for float32 2-D inputs on the CPU outside autocast and
-``torch.compile``, and for products whose sides all exceed ``TINY``; everything else (CUDA, bf16/fp16, 3-D inputs, builds without oneDNN)
-is plain ``F.linear``. The backward pass is built from the same differentiable product, so
-double backward (gradient penalties) works.
+``torch.compile``, and for products whose sides all exceed ``TINY``; everything else
+(CUDA, bf16/fp16, 3-D inputs, builds without oneDNN, tiny products) is plain ``F.linear``.
+The backward pass is built from the same differentiable product, so double backward
+(gradient penalties) works.
 """
 
 from __future__ import annotations
