@@ -4,7 +4,9 @@ Modes (all on the embedded mnist5k digits, batch 64, CPU unless --device says ot
 
   python bench/throughput.py                 # in one process, alternating rounds:
                                              #   reference loop vs gankit seed-mlp (images/s,
-                                             #   ratio), then gankit DCGAN (default preset nets)
+                                             #   ratio); then seed-mlp through the general
+                                             #   d_step/g_step, with bf16, and gankit DCGAN
+                                             #   (default preset nets)
   python bench/throughput.py --variants --device cuda
                                              # gankit only, on one device: seed-mlp and the
                                              #   default DCGAN, eager fp32 / bf16 / --compile /
@@ -117,6 +119,13 @@ def in_process(args) -> None:
           f"{statistics.median(ours_rates):.0f} img/s, ratio {statistics.median(ratios):.2f} "
           f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
     print(f"peak RSS so far: {peak_rss_mib():.0f} MiB")
+
+    if args.general_rounds:
+        general = [gankit_round("seed-mlp", args.steps, {"train.fast_mlp": False})
+                   for _ in range(args.general_rounds)]
+        print(f"gankit seed-mlp through d_step/g_step (--set train.fast_mlp=false): "
+              + ", ".join(f"{x:.0f}" for x in general) + f" img/s; median "
+              f"{statistics.median(general):.0f}", flush=True)
 
     if args.bf16_rounds:
         bf16 = [gankit_round("seed-mlp", args.steps, {"train.precision": "bf16"})
@@ -239,6 +248,9 @@ def main() -> None:
                         "DCGAN under each speed option on --device")
     parser.add_argument("--device", default="cpu", help="training device for gankit's runs "
                         "(cpu, cuda, cuda:N); the tutorial's loop runs on the CPU")
+    parser.add_argument("--general-rounds", type=int, default=2, help="rounds of seed-mlp "
+                        "through the general d_step/g_step instead of the hand-written MLP "
+                        "step (0: skip)")
     parser.add_argument("--bf16-rounds", type=int, default=2, help="rounds of seed-mlp with "
                         "--precision bf16 (0: skip)")
     args = parser.parse_args()

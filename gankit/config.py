@@ -104,6 +104,8 @@ class TrainConfig:
     # and D once per batch shape and replays them (implies compile; CUDA only)
     cuda_graphs: bool = False
     tf32: bool = True  # CUDA: TF32 float32 matrix products and convolutions (false: IEEE fp32)
+    # CPU, fp32: the hand-written step for MLP G and D (gankit.fast_mlp; same maths, faster)
+    fast_mlp: bool = True
     deterministic: bool = False  # PyTorch's deterministic algorithms: same seed, same result
     divergence_retries: int = 3  # on a non-finite loss: roll back this many times, then stop
     divergence_lr_factor: float = 0.5  # learning rates are multiplied by this at each rollback

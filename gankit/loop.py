@@ -32,6 +32,7 @@ from .sampling import save_grid
 from .signals import GracefulStop
 from .accel import (channels_last, compile_mode, compile_models, configure_cuda, grad_scalers,
                     set_threads, with_precision)
+from .fast_mlp import fast_mlp_step
 from .steps import d_step, ema_beta, ema_update, g_step, lr_factor
 from .augment import maybe_augment
 from .penalties import g_due, regularisers_for, smooth_labels
@@ -405,6 +406,27 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
     if state is None:
         write_checkpoint()  # step 0: the state a divergence before the first checkpoint returns to
 
+    def general_step(real, classes, z, update_g: bool) -> dict[str, torch.Tensor]:
+        """d_step, then g_step when due, through the networks as wrapped above: any model,
+        loss, penalty, precision and process count."""
+        with torch.set_grad_enabled(update_g and not t.g_fresh_noise):
+            fake = G_run(z) if classes is None else G_run(z, classes)
+        reg = regularisers_for(step, cfg.loss.gp_weight, cfg.loss.r1_gamma, cfg.loss.r1_every)
+        stats = d_step(D_run, opt_D, loss, real, fake, separate=t.d_updates == "separate",
+                       scaler=scaler_D, real_labels=classes, fake_labels=classes, reg=reg)
+        if update_g and t.g_fresh_noise:
+            z = ctx.noise(real.shape[0], cfg.model.latent_dim, device)
+            fake = G_run(z) if classes is None else G_run(z, classes)
+        if update_g:
+            with ctx.no_sync(D_ddp):  # D is frozen in G's step: no gradients to average
+                stats.update(g_step(D_run, opt_G, loss, fake, scaler=scaler_G,
+                                    fake_labels=classes))
+        return stats
+
+    # The seed MLPs on the CPU take the hand-written step (same maths, ~15 % faster).
+    fast_step = fast_mlp_step(cfg, G_run, D_run, opt_G, opt_D, loss, device, conditional,
+                              ctx.world_size)
+
     # --- the tutorial's loop: real batch, fake batch, train D, train G, repeat -------------
     while not budget_spent():
         for real, classes in batches.epoch(epoch, start=batch_in_epoch):
@@ -421,20 +443,10 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool, echo,
                     for group in opt.param_groups:
                         group["lr"] = lr * scale
             z = ctx.noise(real.shape[0], cfg.model.latent_dim, device)
-            with torch.set_grad_enabled(update_g and not t.g_fresh_noise):
-                fake = G_run(z) if classes is None else G_run(z, classes)
-            reg = regularisers_for(step, cfg.loss.gp_weight, cfg.loss.r1_gamma,
-                                   cfg.loss.r1_every)
-            stats = {**stats, **d_step(D_run, opt_D, loss, real, fake,
-                                       separate=t.d_updates == "separate", scaler=scaler_D,
-                                       real_labels=classes, fake_labels=classes, reg=reg)}
-            if update_g and t.g_fresh_noise:
-                z = ctx.noise(real.shape[0], cfg.model.latent_dim, device)
-                fake = G_run(z) if classes is None else G_run(z, classes)
-            if update_g:
-                with ctx.no_sync(D_ddp):  # D is frozen in G's step: no gradients to average
-                    stats.update(g_step(D_run, opt_G, loss, fake, scaler=scaler_G,
-                                        fake_labels=classes))
+            if fast_step is not None:
+                stats = {**stats, **fast_step(real, z, update_g)}
+            else:
+                stats = {**stats, **general_step(real, classes, z, update_g)}
             # On the CPU reading a loss back is free, so divergence is caught at its step;
             # on a GPU that would stall the queue, so it is checked when logging.
             if check_each_step and ctx.any(not _scalars_finite(stats.values())):

@@ -1,7 +1,8 @@
 """gankit's fast step computes the tutorial's mathematics (issue 5, "Exactness").
 
 One step of the ``seed-mlp`` preset (gankit's MLPs, optimisers as the loop builds them,
-``d_step``/``g_step`` with the logit BCE and one D pass on real+fake) against the tutorial's
+``d_step``/``g_step`` with the logit BCE and one D pass on real+fake, and the hand-written
+step of ``gankit.fast_mlp`` that the loop runs on the CPU) against the tutorial's
 literal §4 step (``bench/tutorial_reference.py``: Sigmoid + ``nn.BCELoss``, three D passes)
 from the same weights, batch and noise; and the ``seed-keras`` recipe (two D updates, fresh
 noise for G through the frozen D) against a literal Keras-style re-implementation.
@@ -19,6 +20,7 @@ from torch import nn
 from gankit.config import preset
 from gankit.data import to_model_range
 from gankit.data.embedded import load_mnist5k
+from gankit.fast_mlp import fast_mlp_step
 from gankit.losses import get_loss
 from gankit.loop import _make_optimisers
 from gankit.models import build_models
@@ -152,6 +154,27 @@ def test_seed_mlp_step_matches_tutorial(ref, digits, default_dtype, steps):
                 for key in ("exp_avg", "exp_avg_sq"):
                     torch.testing.assert_close(p_state[key], q_state[key], atol=TOL, rtol=0)
 
+
+
+def test_seed_mlp_fast_step_matches_tutorial(ref, digits):
+    """The hand-written step the loop runs for seed-mlp on the CPU (gankit.fast_mlp) against
+    the tutorial's literal step, in float32 as the loop runs it (oneDNN has no float64
+    products; over several steps ``test_fast_mlp.py`` holds it to ``d_step``/``g_step``,
+    whose mathematics the float64 test above checks)."""
+    cfg, (G, D, opt_G, opt_D), theirs = _seed_mlp_pair(ref, torch.float32)
+    generator, discriminator, optim_G, optim_D = theirs
+    fast = fast_mlp_step(cfg, G, D, opt_G, opt_D, get_loss(cfg.loss.name), torch.device("cpu"),
+                         conditional=False)
+    assert fast is not None, "seed-mlp must take the hand-written step on the CPU"
+    seen = GradientsSeen(optim_G, optim_D)
+    real = to_model_range(digits, cfg.data.value_range)
+    z = torch.randn(64, cfg.model.latent_dim, generator=torch.Generator().manual_seed(0))
+    stats = fast(real, z)
+    loss_D, loss_G = ref.literal_step(generator, discriminator, optim_G, optim_D, real, z)
+    torch.testing.assert_close(stats["loss_d"], loss_D.detach(), atol=TOL, rtol=0)
+    torch.testing.assert_close(stats["loss_g"], loss_G.detach(), atol=TOL, rtol=0)
+    _assert_weights_close(G, generator, seen, cfg.optim.lr_g)
+    _assert_weights_close(D, discriminator, seen, cfg.optim.lr_d)
 
 # --- the Keras recipe (§5), written out literally in PyTorch ----------------------------------
 

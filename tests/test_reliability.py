@@ -19,6 +19,7 @@ import gankit.loop
 from gankit.cli import main
 from gankit.config import valid_keys
 from gankit.errors import UserError
+from gankit.fast_mlp import FastMLPStep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,18 +42,30 @@ def _tiny_folder(png_folder) -> str:
     return str(png_folder(n=32, size=28))
 
 
+def after_each_g_update(monkeypatch, after) -> None:
+    """Make the loop pass the statistics of every G update through ``after(stats)``, whether
+    it runs the hand-written MLP step (the seed presets on the CPU) or ``g_step``."""
+    real_g_step = gankit.loop.g_step
+    monkeypatch.setattr(gankit.loop, "g_step", lambda *a, **k: after(real_g_step(*a, **k)))
+    real_fast_step = FastMLPStep.__call__
+
+    def fast_step(self, real, z, update_g=True):
+        stats = real_fast_step(self, real, z, update_g)
+        return after(stats) if update_g else stats
+    monkeypatch.setattr(FastMLPStep, "__call__", fast_step)
+
+
 def test_sigterm_finishes_the_step_checkpoints_and_says_how_to_resume(tmp_path, png_folder,
                                                                       monkeypatch, capsys):
-    real_g_step = gankit.loop.g_step
     calls = {"n": 0}
 
-    def g_step_then_signal(*args, **kwargs):
+    def signal_at_the_third(stats):
         calls["n"] += 1
         if calls["n"] == 3:
             os.kill(os.getpid(), signal.SIGTERM)  # a real signal, handled by the loop
-        return real_g_step(*args, **kwargs)
+        return stats
 
-    monkeypatch.setattr(gankit.loop, "g_step", g_step_then_signal)
+    after_each_g_update(monkeypatch, signal_at_the_third)
     out = tmp_path / "run"
     gankit.train("seed-tutorial", out=out, steps=50, data=_tiny_folder(png_folder),
                  batch_size=8)
@@ -64,22 +77,21 @@ def test_sigterm_finishes_the_step_checkpoints_and_says_how_to_resume(tmp_path, 
     assert signal.getsignal(signal.SIGTERM) is not None  # handler restored, not left behind
 
 
-def _nan_g_step_at(steps: set[int]):
-    real_g_step = gankit.loop.g_step
+def _nan_at(steps: set[int]):
+    """``after`` for :func:`after_each_g_update`: loss_g NaN at the given G updates (1-based)."""
     calls = {"n": 0}
 
-    def g_step(*args, **kwargs):
+    def after(stats):
         calls["n"] += 1
-        stats = real_g_step(*args, **kwargs)
         if calls["n"] in steps:
             stats["loss_g"] = torch.tensor(float("nan"))
         return stats
-    return g_step
+    return after
 
 
 def test_divergence_rolls_back_with_lower_learning_rates(tmp_path, png_folder, monkeypatch,
                                                          capsys):
-    monkeypatch.setattr(gankit.loop, "g_step", _nan_g_step_at({5}))
+    after_each_g_update(monkeypatch, _nan_at({5}))
     out = tmp_path / "run"
     gankit.train("seed-tutorial", out=out, steps=8, data=_tiny_folder(png_folder),
                  batch_size=8, train__checkpoint_every=4)
@@ -95,7 +107,7 @@ def test_divergence_rolls_back_with_lower_learning_rates(tmp_path, png_folder, m
 
 
 def test_persistent_divergence_stops_with_a_clear_error(tmp_path, png_folder, monkeypatch):
-    monkeypatch.setattr(gankit.loop, "g_step", _nan_g_step_at(set(range(1, 100))))
+    after_each_g_update(monkeypatch, _nan_at(set(range(1, 100))))
     with pytest.raises(UserError, match="diverged .* after 2 rollbacks"):
         gankit.train("seed-tutorial", out=tmp_path / "run", steps=8,
                      data=_tiny_folder(png_folder), batch_size=8, train__divergence_retries=2)
