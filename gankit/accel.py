@@ -9,6 +9,7 @@ channels_last convolutions. Opt-in: bf16/fp16, torch.compile, CUDA graphs. The C
 from __future__ import annotations
 
 import os
+import time
 
 import torch
 from torch import nn
@@ -23,19 +24,49 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _cpu_times() -> tuple[int, int]:
+    """(all, idle) CPU time in clock ticks since boot, summed over the machine's CPUs (Linux's
+    /proc/stat; raises OSError elsewhere)."""
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()
+    if not fields or fields[0] != "cpu":
+        raise OSError("unexpected /proc/stat")
+    # user nice system idle iowait irq softirq steal (guest time is already in user)
+    ticks = [int(value) for value in fields[1:9]]
+    return sum(ticks), ticks[3] + ticks[4]
+
+
+def busy_cpus(window: float = 0.2) -> float:
+    """How many CPUs other work keeps busy now: the non-idle share of CPU time over the next
+    ``window`` seconds times the CPU count (Linux), else the 1-minute load average.
+
+    The load average lags by a minute: right after another training run ends it still
+    counts that run's cores as busy, so a job started then would leave a core idle.
+    """
+    try:
+        total_before, idle_before = _cpu_times()
+        time.sleep(window)
+        total_after, idle_after = _cpu_times()
+        elapsed = total_after - total_before
+        if elapsed > 0:
+            return (1 - (idle_after - idle_before) / elapsed) * (os.cpu_count() or 1)
+    except (OSError, ValueError):
+        pass
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
 def auto_threads() -> int:
-    """The CPUs this process may use minus those already busy (1-minute load), at least 1.
+    """The CPUs this process may use minus those busy with other work now, at least 1.
 
     PyTorch's default is one thread per core. On a machine whose cores are busy with other
     work its OpenMP threads wait for each other and a step can take several times longer
     (measured on a shared 2-core machine: 4-10x slower at 2 threads than at 1).
     """
     cpus = available_cpus()
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        busy = 0.0
-    return max(1, min(cpus, torch.get_num_threads(), round(cpus - busy)))
+    return max(1, min(cpus, torch.get_num_threads(), round(cpus - busy_cpus())))
 
 
 def set_threads(threads: int) -> int:

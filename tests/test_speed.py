@@ -85,6 +85,30 @@ def test_auto_threads_within_available_cpus():
         torch.set_num_threads(before)
 
 
+def test_busy_cpus_reads_the_cpu_time_of_the_last_moment(monkeypatch):
+    # (all, idle) ticks before and after the window: 300 of 400 ticks idle -> 1/4 busy
+    readings = iter([(1000, 600), (1400, 900)])
+    monkeypatch.setattr(accel, "_cpu_times", lambda: next(readings))
+    monkeypatch.setattr(accel.os, "cpu_count", lambda: 4)
+    assert accel.busy_cpus(window=0) == pytest.approx(1.0)
+
+
+def test_busy_cpus_falls_back_to_the_load_average(monkeypatch):
+    def unreadable():
+        raise OSError("no /proc")
+    monkeypatch.setattr(accel, "_cpu_times", unreadable)
+    monkeypatch.setattr(accel.os, "getloadavg", lambda: (1.5, 1.0, 1.0))
+    assert accel.busy_cpus(window=0) == 1.5
+
+
+@pytest.mark.parametrize("busy, threads", [(0.0, 2), (0.4, 2), (0.6, 1), (1.9, 1), (5.0, 1)])
+def test_auto_threads_leaves_busy_cores_alone(monkeypatch, busy, threads):
+    monkeypatch.setattr(accel, "available_cpus", lambda: 2)
+    monkeypatch.setattr(accel.torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(accel, "busy_cpus", lambda: busy)
+    assert accel.auto_threads() == threads
+
+
 def test_bad_speed_settings_are_one_line_errors():
     with pytest.raises(UserError, match="precision"):
         resolve("seed-mlp", overrides={"train.precision": "fp8"})
