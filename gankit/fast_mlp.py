@@ -177,15 +177,15 @@ def _logit_grads(loss_fn, *logits: torch.Tensor) -> tuple[torch.Tensor, list[tor
 
 
 class FastMLPStep:
-    """One training step (D update, then G update when due) of MLP G and D; see the module
-    docstring. ``opt_G``/``opt_D`` are used as the loop built them (their state is the
-    checkpoint's), only the gradients they read come from here."""
+    """One training step (D update, then G update when due) of MLP G and D given as their
+    :func:`layers_of`; see the module docstring. ``opt_G``/``opt_D`` are used as the loop
+    built them (their state is the checkpoint's); only the gradients they read come from
+    here."""
 
-    def __init__(self, G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer,
-                 opt_D: torch.optim.Optimizer, loss: Loss,
-                 g_layers: list[Layer], d_layers: list[Layer]):
-        self.G, self.D, self.opt_G, self.opt_D, self.loss = G, D, opt_G, opt_D, loss
+    def __init__(self, g_layers: list[Layer], d_layers: list[Layer],
+                 opt_G: torch.optim.Optimizer, opt_D: torch.optim.Optimizer, loss: Loss):
         self.g_layers, self.d_layers = g_layers, d_layers
+        self.opt_G, self.opt_D, self.loss = opt_G, opt_D, loss
 
     @staticmethod
     def _apply(opt: torch.optim.Optimizer, layers: list[Layer], grads) -> None:
@@ -241,7 +241,7 @@ def fast_mlp_step(cfg, G_run: nn.Module, D_run: nn.Module, opt_G: torch.optim.Op
     ``G_run``/``D_run`` are the networks as the loop calls them: any wrapper (DDP,
     autocast, DiffAugment, packing) makes them ineligible."""
     t, lo = cfg.train, cfg.loss
-    if not (getattr(t, "fast_mlp", True) and device.type == "cpu" and t.precision == "fp32"
+    if not (t.fast_mlp and device.type == "cpu" and t.precision == "fp32"
             and not (t.compile or t.cuda_graphs) and world_size == 1 and not conditional
             and t.d_updates == "joint" and not t.g_fresh_noise
             and lo.gp_weight == 0 and lo.r1_gamma == 0 and onednn_available()):
@@ -252,4 +252,4 @@ def fast_mlp_step(cfg, G_run: nn.Module, D_run: nn.Module, opt_G: torch.optim.Op
     parameters = [p for net in (G_run, D_run) for p in net.parameters()]
     if any(p.dtype != torch.float32 or p.device.type != "cpu" for p in parameters):
         return None
-    return FastMLPStep(G_run, D_run, opt_G, opt_D, loss, g_layers, d_layers)
+    return FastMLPStep(g_layers, d_layers, opt_G, opt_D, loss)
