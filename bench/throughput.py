@@ -123,20 +123,20 @@ def in_process(args) -> None:
     if args.general_rounds:
         general = [gankit_round("seed-mlp", args.steps, {"train.fast_mlp": False})
                    for _ in range(args.general_rounds)]
-        print(f"gankit seed-mlp through d_step/g_step (--set train.fast_mlp=false): "
+        print("gankit seed-mlp through d_step/g_step (--set train.fast_mlp=false): "
               + ", ".join(f"{x:.0f}" for x in general) + f" img/s; median "
               f"{statistics.median(general):.0f}", flush=True)
 
     if args.bf16_rounds:
         bf16 = [gankit_round("seed-mlp", args.steps, {"train.precision": "bf16"})
                 for _ in range(args.bf16_rounds)]
-        print(f"gankit seed-mlp --precision bf16 (opt-in; not the tutorial's fp32 maths): "
+        print("gankit seed-mlp --precision bf16 (opt-in; not the tutorial's fp32 maths): "
               + ", ".join(f"{x:.0f}" for x in bf16) + f" img/s; median "
               f"{statistics.median(bf16):.0f}", flush=True)
 
     if args.dcgan_steps:
         dcgan = [gankit_round("default", args.dcgan_steps) for _ in range(args.dcgan_rounds)]
-        print(f"gankit DCGAN (default preset nets, EMA on): "
+        print("gankit DCGAN (default preset nets, EMA on): "
               + ", ".join(f"{x:.0f}" for x in dcgan)
               + f" img/s; median {statistics.median(dcgan):.0f}")
         print(f"peak RSS: {peak_rss_mib():.0f} MiB")

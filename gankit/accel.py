@@ -66,7 +66,10 @@ def auto_threads() -> int:
     (measured on a shared 2-core machine: 4-10x slower at 2 threads than at 1).
     """
     cpus = available_cpus()
-    return max(1, min(cpus, torch.get_num_threads(), round(cpus - busy_cpus())))
+    limit = min(cpus, torch.get_num_threads())
+    if limit <= 1:  # nothing to choose: skip the 0.2 s measurement
+        return 1
+    return max(1, min(limit, round(cpus - busy_cpus())))
 
 
 def set_threads(threads: int) -> int:

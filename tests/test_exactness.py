@@ -155,7 +155,6 @@ def test_seed_mlp_step_matches_tutorial(ref, digits, default_dtype, steps):
                     torch.testing.assert_close(p_state[key], q_state[key], atol=TOL, rtol=0)
 
 
-
 def test_seed_mlp_fast_step_matches_tutorial(ref, digits):
     """The hand-written step the loop runs for seed-mlp on the CPU (gankit.fast_mlp) against
     the tutorial's literal step, in float32 as the loop runs it (oneDNN has no float64
@@ -175,6 +174,7 @@ def test_seed_mlp_fast_step_matches_tutorial(ref, digits):
     torch.testing.assert_close(stats["loss_g"], loss_G.detach(), atol=TOL, rtol=0)
     _assert_weights_close(G, generator, seen, cfg.optim.lr_g)
     _assert_weights_close(D, discriminator, seen, cfg.optim.lr_d)
+
 
 # --- the Keras recipe (§5), written out literally in PyTorch ----------------------------------
 

@@ -109,6 +109,12 @@ def test_auto_threads_leaves_busy_cores_alone(monkeypatch, busy, threads):
     assert accel.auto_threads() == threads
 
 
+def test_auto_threads_does_not_measure_when_one_thread_is_all_it_may_use(monkeypatch):
+    monkeypatch.setattr(accel.torch, "get_num_threads", lambda: 1)  # e.g. OMP_NUM_THREADS=1
+    monkeypatch.setattr(accel, "busy_cpus", lambda: pytest.fail("measured for nothing"))
+    assert accel.auto_threads() == 1
+
+
 def test_bad_speed_settings_are_one_line_errors():
     with pytest.raises(UserError, match="precision"):
         resolve("seed-mlp", overrides={"train.precision": "fp8"})
