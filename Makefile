@@ -8,11 +8,11 @@ OUT    ?= runs/default
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	$(PY) -m pip install --quiet --no-cache-dir --disable-pip-version-check -e .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --no-cache-dir --disable-pip-version-check -e '.[test]'
 	@$(MAKE) --no-print-directory browser
 	touch $@
 

@@ -9,6 +9,7 @@ crash never leaves a half-written checkpoint under a real name.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -46,6 +47,18 @@ def _atomic_write_bytes(path: Path, write) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
     _atomic_write_bytes(Path(path), lambda out: out.write(text.encode("utf-8")))
+
+
+def atomic_torch_save(path: Path, obj: Any) -> None:
+    """``torch.save(obj)`` to ``path`` atomically.
+
+    The object is serialised in memory first: on a full disk torch's zip writer fails with
+    an opaque RuntimeError ("unexpected pos ..."), while a plain write of the bytes raises
+    OSError(ENOSPC), which callers turn into one clear line.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    _atomic_write_bytes(Path(path), lambda out: out.write(buffer.getbuffer()))
 
 
 def writable_file(path: str | Path) -> Path:
@@ -86,7 +99,7 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any], keep: int = 3) -> Path
     """Write ``state`` (must hold ``step``) atomically; keep the newest ``keep`` checkpoints."""
     state = {"format": FORMAT, **state}
     path = checkpoint_path(run_dir, int(state["step"]))
-    _atomic_write_bytes(path, lambda out: torch.save(state, out))
+    atomic_torch_save(path, state)
     summary = {"format": FORMAT, "file": path.name, "sha256": sha256_file(path),
                "step": int(state["step"]), "version": state.get("version")}
     atomic_write_text(path.with_suffix(".json"), json.dumps(summary, indent=2))

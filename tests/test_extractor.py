@@ -68,6 +68,17 @@ def test_training_is_deterministic(digits, tmp_path):
     net, _ = load_mnist_cnn(a["path"])  # a user-made file loads without a pinned sha
 
 
+def test_unwritable_output_is_one_clear_error(digits, tmp_path):
+    images, labels = digits.images[:60], digits.labels[:60]
+    quiet = lambda *_: None  # noqa: E731
+    with pytest.raises(UserError, match="is a directory"):
+        train_mnist_cnn(images, labels, tmp_path, epochs=1, held_out=10, echo=quiet)
+    # /dev/full fails every write with ENOSPC, as a full disk does (torch's writer raises a
+    # RuntimeError for it)
+    with pytest.raises(UserError, match="cannot write /dev/full"):
+        train_mnist_cnn(images, labels, "/dev/full", epochs=1, held_out=10, echo=quiet)
+
+
 def test_unknown_and_offline_extractors():
     with pytest.raises(UserError, match="unknown extractor"):
         get_extractor("vgg")

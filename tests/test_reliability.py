@@ -3,7 +3,9 @@ and no argument list makes the CLI print a traceback."""
 
 from __future__ import annotations
 
+import errno
 import importlib.util
+import io
 import json
 import os
 import signal
@@ -150,24 +152,52 @@ def test_random_train_arguments_give_a_config_or_one_line_and_exit_2(pairs):
         assert len(lines) == 1 and lines[0].startswith("gankit: error: "), (argv, lines)
 
 
+class NearlyFullDisk(io.RawIOBase):
+    """A file on a disk with ``room`` bytes left, as the kernel treats it: one short write,
+    then ENOSPC. (On such a disk torch.save straight to the file fails with an opaque
+    RuntimeError, "unexpected pos ...", rather than an OSError.)"""
+
+    def __init__(self, fd: int, room: int):
+        self.fd, self.room = fd, room
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self.room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written = os.write(self.fd, bytes(data)[:self.room])
+        self.room -= written
+        return written
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self.fd)
+        super().close()
+
+
 def test_disk_full_during_a_checkpoint_is_one_line_and_keeps_the_last_good_one(
         tmp_path, png_folder, monkeypatch):
-    import errno
-
     import gankit.checkpoint
 
     out = tmp_path / "run"
     data = _tiny_folder(png_folder)
     gankit.train("seed-tutorial", out=out, steps=4, data=data, batch_size=8)
-    real_save = torch.save
+    real_fdopen = os.fdopen
 
-    def full_disk(obj, handle, *args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def checkpoints_onto_a_full_disk(fd, mode="r", *args, **kwargs):
+        name = Path(os.readlink(f"/proc/self/fd/{fd}")).name  # .step_0000008.pt.XXXX.tmp
+        if name.startswith(".step_") and ".pt." in name:
+            return io.BufferedWriter(NearlyFullDisk(fd, room=100_000))
+        return real_fdopen(fd, mode, *args, **kwargs)
 
-    monkeypatch.setattr(gankit.checkpoint.torch, "save", full_disk)
+    monkeypatch.setattr(gankit.checkpoint.os, "fdopen", checkpoints_onto_a_full_disk)
     with pytest.raises(UserError, match="No space left on device.*--resume"):
         gankit.train("seed-tutorial", out=out, steps=8, data=data, batch_size=8, resume=True)
-    monkeypatch.setattr(gankit.checkpoint.torch, "save", real_save)
+    monkeypatch.undo()
     leftovers = [p.name for p in (out / "checkpoints").iterdir() if p.suffix == ".tmp"]
     assert leftovers == []  # no half-written file left behind
     assert gankit.load(out).step == 4  # the last good checkpoint still loads

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checkpoint import writable_file
 from ..errors import UserError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -126,6 +127,7 @@ def train_mnist_cnn(images_u8: torch.Tensor, labels: torch.Tensor, out: str | Pa
     """
     if labels is None:
         raise UserError("the extractor is a classifier: its data set must have labels")
+    out = writable_file(out)  # checked before training, not after
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -156,11 +158,15 @@ def train_mnist_cnn(images_u8: torch.Tensor, labels: torch.Tensor, out: str | Pa
             accuracy = _accuracy(net, x_test, y_test) if len(x_test) else float("nan")
             echo(f"epoch {epoch + 1}/{epochs}: loss {total / len(order):.4f}, "
                  f"held-out accuracy {accuracy:.4f}")
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
-        torch.save({"state_dict": state, "num_classes": num_classes, "held_out": held_out,
-                    "seed": seed, "epochs": epochs, "accuracy": accuracy}, out)
+        try:
+            # Saved by path, not through a buffer: the zip's record names come from the file
+            # name, and they are part of the pinned sha256.
+            torch.save({"state_dict": state, "num_classes": num_classes, "held_out": held_out,
+                        "seed": seed, "epochs": epochs, "accuracy": accuracy}, out)
+        except (OSError, RuntimeError) as exc:  # a full disk is a RuntimeError in torch's writer
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UserError(f"cannot write {out}: {first}") from None
     finally:
         torch.set_num_threads(threads)
     return {"accuracy": accuracy, "sha256": sha256_file(out), "path": str(out)}
