@@ -172,10 +172,10 @@ def _neighbours_section(run_dir: Path, cfg, n: int, k: int, seed: int, device: s
                          f'#{int(idx[i, j])}<br>L2 {float(dist[i, j]):.2f}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     verdict = (f'<p class="warn">{copies} of {len(fakes)} samples lie closer to a training '
-               f'image than half the typical real-to-real distance: possible memorisation.</p>'
+               'image than half the typical real-to-real distance: possible memorisation.</p>'
                if copies else
-               f'<p class="ok">No sample is closer to a training image than half the typical '
-               f'real-to-real distance.</p>')
+               '<p class="ok">No sample is closer to a training image than half the typical '
+               'real-to-real distance.</p>')
     return (f'<p>{len(fakes)} samples (seed {seed}) from the generator at step {run.step}, '
             f'each with its {dist.shape[1]} nearest images among the {len(data.images)} '
             f'training images of <code>{html.escape(data.name)}</code> by L2 distance in '

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from gankit.config import DataConfig
 from gankit.data import load_dataset
