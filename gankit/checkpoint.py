@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .errors import UserError
+from .errors import UserError, first_line
 
 FORMAT = "gankit-checkpoint-1"
 _NAME = re.compile(r"step_(\d{7,})\.pt$")
@@ -130,7 +130,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         if "weights only load failed" in first.lower():
             # torch's text would advise weights_only=False, i.e. running the file's code
             first = "it holds Python objects other than tensors and plain data (refused)"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from .errors import UserError
+from .errors import UserError, first_line
 
 
 @dataclass(frozen=True)
@@ -431,8 +431,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except UserError:
         raise
     except Exception as exc:  # any parser's error is the user's file being malformed
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"cannot parse config file {path}: {first_line}") from None
+        raise UserError(f"cannot parse config file {path}: {first_line(exc)}") from None
     if not isinstance(tree, dict):
         raise UserError(f"config file {path} must hold a mapping of sections")
     return flatten(tree)

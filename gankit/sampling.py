@@ -12,7 +12,7 @@ from torch import nn
 from .checkpoint import latest_checkpoint, load_checkpoint
 from .config import Config, from_dict
 from .data import to_uint8
-from .errors import UserError
+from .errors import UserError, first_line
 from .models import build_models
 
 
@@ -60,7 +60,7 @@ def load(run_dir_or_checkpoint: str | Path, device: str = "cpu") -> Run:
     except UserError:
         raise
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise UserError(f"checkpoint in {path} does not fit its model: {first[:200]}") from None
     for net in (G, D, G_ema):
         if net is not None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .errors import UserError, first_line
 
 # Scores the training log holds when train.eval_every is set (see metrics.monitor).
 LOGGED_SCORES = ("fid", "modes", "mode_kl")
@@ -279,7 +279,7 @@ def sweep(preset: str, params: list[str | ParamSpec], trials: int, storage: str,
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3,
                                                n_warmup_steps=eval_every + 1))
     except Exception as exc:  # a bad URL or unreadable file is the user's to fix
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise UserError(f"cannot open the study in {storage}: {first[:200]}") from None
     stored = study.user_attrs.get("gankit_settings")
     if stored is None:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoint import writable_file
-from ..errors import UserError
+from ..errors import UserError, first_line
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 MNIST_CNN_WEIGHTS = WEIGHTS_DIR / "mnist_cnn.pt"
@@ -165,7 +165,7 @@ def train_mnist_cnn(images_u8: torch.Tensor, labels: torch.Tensor, out: str | Pa
             torch.save({"state_dict": state, "num_classes": num_classes, "held_out": held_out,
                         "seed": seed, "epochs": epochs, "accuracy": accuracy}, out)
         except (OSError, RuntimeError) as exc:  # a full disk is a RuntimeError in torch's writer
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise UserError(f"cannot write {out}: {first}") from None
     finally:
         torch.set_num_threads(threads)
@@ -202,7 +202,7 @@ def load_mnist_cnn(path: str | Path | None = None, expected_sha256: str | None =
             net = MnistCNN(int(saved["num_classes"]))
         net.load_state_dict(saved["state_dict"])
     except Exception as exc:  # any unreadable or mismatched file is the user's to fix
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise UserError(f"cannot load extractor weights {path}: {first[:160]}") from None
     return net.eval(), digest
 
