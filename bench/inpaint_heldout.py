@@ -28,9 +28,9 @@ import torch
 
 from gankit.data import to_model_range, to_uint8
 from gankit.data.embedded import load_mnist5k
-from gankit.inpaint import inpaint_batch, lower_half_mask
-from gankit.metrics.extractors import get_extractor, split_mnist5k
-from gankit.sampling import load, save_grid
+from gankit.apps.inpaint import inpaint_batch, lower_half_mask
+from gankit.evaluation.metrics.extractors import get_extractor, split_mnist5k
+from gankit.apps.sampling import load, save_grid
 
 
 def write_folder(folder: Path) -> None:

@@ -78,8 +78,8 @@ def run_with_kills(data: Path, out: Path, steps: int, kills: int, rng: random.Ra
 
 def compare(a: Path, b: Path) -> list[str]:
     """Names of what differs between two finished runs (empty: identical)."""
-    from gankit.checkpoint import latest_checkpoint
-    from gankit.report import read_log
+    from gankit.training.checkpoint import latest_checkpoint
+    from gankit.training.plots import read_log
 
     sa, sb = latest_checkpoint(a, warn=lambda m: None), latest_checkpoint(b, warn=lambda m: None)
     differences = []

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import gankit  # noqa: E402
 from gankit.config import DataConfig  # noqa: E402
 from gankit.data import load_dataset  # noqa: E402
-from gankit.metrics import get_extractor  # noqa: E402
+from gankit.evaluation.metrics import get_extractor  # noqa: E402
 
 
 def digit_codes(images_u8: torch.Tensor, device: str = "cpu") -> np.ndarray:

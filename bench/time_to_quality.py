@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 def fid_curve(run_dir: Path) -> list[tuple[float, int, float]]:
     """(seconds, step, fid) for every evaluation in the run's log."""
-    from gankit.report import read_log
+    from gankit.training.plots import read_log
 
     records = read_log(run_dir / "log.jsonl")
     seconds_at = {r["step"]: r["seconds"] for r in records if "loss_d" in r}

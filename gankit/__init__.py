@@ -16,12 +16,12 @@ Python API::
 
 __version__ = "0.1.0"
 
-from .api import load, sample, train  # noqa: E402
-from .html_report import build_report as write_report  # noqa: E402
-from .latent import interpolate  # noqa: E402
-from .export import export_generator  # noqa: E402
-from .inpaint import inpaint_batch, inpaint_image  # noqa: E402
-from .sweep import sweep as run_sweep  # noqa: E402
+from gankit.api import load, sample, train  # noqa: E402
+from gankit.apps.report import build_report as write_report  # noqa: E402
+from gankit.apps.latent import interpolate  # noqa: E402
+from gankit.apps.export import export_generator  # noqa: E402
+from gankit.apps.inpaint import inpaint_batch, inpaint_image  # noqa: E402
+from gankit.apps.sweep import sweep as run_sweep  # noqa: E402
 
 __all__ = ["__version__", "train", "load", "sample", "write_report", "interpolate",
            "export_generator", "inpaint_image", "inpaint_batch", "run_sweep"]

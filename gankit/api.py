@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
-from .config import Config, resolve, validate
-from .sampling import Run, load
-from .sampling import sample as _sample
+from gankit.config import Config, resolve, validate
+from gankit.apps.sampling import Run, load
+from gankit.apps.sampling import sample as _sample
 
 # Short keyword names for the overrides people use most; `lr` sets both learning rates;
 # anything else is section__key.
@@ -41,8 +41,8 @@ def train(config_or_preset: Config | str = "default", out: str | Path | None = N
     overrides are short names (``epochs``, ``steps``, ``minutes``, ``batch_size``, ``seed``,
     ``device``, ``data``, ``lr``) or ``section__key`` (``optim__beta1=0.5``).
     """
-    from .config import apply_overrides
-    from .loop import train as _train
+    from gankit.config import apply_overrides
+    from gankit.training.loop import train as _train
 
     dotted = keyword_overrides(overrides)
     if isinstance(config_or_preset, Config):
@@ -58,7 +58,7 @@ def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,
            truncation: float = 1.0, classes: list[int] | None = None) -> torch.Tensor:
     """n images from a run (or run directory) as uint8 (n, C, H, W).
 
-    ``truncation``: the truncation trick's psi, z -> z * psi (1: none; see gankit.latent).
+    ``truncation``: the truncation trick's psi, z -> z * psi (1: none; see gankit.apps.latent).
     ``classes``: for class-conditional runs, images of these classes in blocks of n/len.
     """
     return _sample(run, n=n, seed=seed, ema=ema, truncation=truncation, classes=classes)

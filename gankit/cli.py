@@ -10,8 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__
-from .errors import UserError
+from gankit import __version__
+from gankit.errors import UserError
 
 EXAMPLES = {
     "train": """examples:
@@ -31,7 +31,7 @@ EXAMPLES = {
   gankit eval --samples samples.npz --data mnist5k    # any images (npz or folder)
   gankit eval runs/default --metrics fid,modes --extractor mnist-cnn""",
     "extractor": """examples:
-  gankit extractor train --data mnist5k --out gankit/metrics/weights/mnist_cnn.pt""",
+  gankit extractor train --data mnist5k --out gankit/evaluation/metrics/weights/mnist_cnn.pt""",
     "interpolate": """examples:
   gankit interpolate runs/default                         # 8 rows x 10 steps -> runs/default/interp.png
   gankit interpolate runs/default --steps 16 --rows 4 --out walk.png --gif   # also walk.gif
@@ -377,7 +377,7 @@ def describe(cfg) -> str:
 
 
 def cmd_train(args) -> int:
-    from .config import apply_overrides, from_dict, read_config_file, resolve, validate
+    from gankit.config import apply_overrides, from_dict, read_config_file, resolve, validate
 
     flags = _flag_overrides(args)
     sets = _parse_set(args.overrides)
@@ -400,11 +400,11 @@ def cmd_train(args) -> int:
         run_dir = Path(args.out) if args.out else Path("runs") / cfg.preset
     if args.out and args.resume and Path(args.out) != run_dir:
         raise UserError("give the run directory once: --resume RUN_DIR (without --out)")
-    from .distributed import env_rank, launch_local
+    from gankit.training.distributed import env_rank, launch_local
 
     nproc = getattr(args, "nproc", None) or 1
     if nproc > 1 and not args.dry_run:
-        from .checkpoint import list_checkpoints
+        from gankit.training.checkpoint import list_checkpoints
 
         if not args.resume and list_checkpoints(run_dir):
             raise UserError(f"{run_dir} already holds a run; add --resume to continue it or "
@@ -419,7 +419,7 @@ def cmd_train(args) -> int:
     if args.dry_run:
         return 0
     say(f"run directory: {run_dir}")
-    from .loop import train
+    from gankit.training.loop import train
 
     train(cfg, run_dir, resume=bool(args.resume), progress=not args.no_progress)
     return 0
@@ -428,7 +428,7 @@ def cmd_train(args) -> int:
 # --- sample ---------------------------------------------------------------------------------
 
 def cmd_sample(args) -> int:
-    from .sampling import load, sample, save_grid, save_npz, save_png_folder, show
+    from gankit.apps.sampling import load, sample, save_grid, save_npz, save_png_folder, show
 
     run = load(args.run_dir, device=args.device)
     images = sample(run, n=args.n, seed=args.seed, ema=args.ema,
@@ -438,7 +438,7 @@ def cmd_sample(args) -> int:
                    "png": base / "samples"}[args.format]
     out = Path(args.out) if args.out else default_out
     if len(run.image_shape) == 1:  # 2-D toy sets: scatter plot or npz key "points"
-        from .points import write_points
+        from gankit.evaluation.points import write_points
 
         print(write_points(images, out, args.format, run.config.data.name, run.step))
         return 0
@@ -464,7 +464,7 @@ def cmd_sample(args) -> int:
 # --- eval and extractor ---------------------------------------------------------------------
 
 def cmd_eval(args) -> int:
-    from .evaluate import evaluate, format_table, write_json
+    from gankit.evaluation.evaluate import evaluate, format_table, write_json
 
     if args.run_dir and args.samples:
         raise UserError("give either RUN_DIR or --samples, not both")
@@ -483,9 +483,9 @@ def cmd_eval(args) -> int:
 
 
 def cmd_extractor(args) -> int:
-    from .config import DataConfig
-    from .data import load_dataset
-    from .metrics.extractors import train_mnist_cnn
+    from gankit.config import DataConfig
+    from gankit.data import load_dataset
+    from gankit.evaluation.metrics.extractors import train_mnist_cnn
 
     data = load_dataset(DataConfig(name=args.data, download=False))
     if data.images.shape[1] != 1:
@@ -501,8 +501,8 @@ def cmd_extractor(args) -> int:
 # --- interpolate ----------------------------------------------------------------------------
 
 def cmd_interpolate(args) -> int:
-    from .latent import interpolate, save_gif, save_interpolation_grid
-    from .sampling import load
+    from gankit.apps.latent import interpolate, save_gif, save_interpolation_grid
+    from gankit.apps.sampling import load
 
     if not Path(args.run_dir).exists():
         raise UserError(f"run directory not found: {args.run_dir}")
@@ -525,8 +525,8 @@ def cmd_interpolate(args) -> int:
 # --- export ---------------------------------------------------------------------------------
 
 def cmd_export(args) -> int:
-    from .export import export_generator
-    from .sampling import load
+    from gankit.apps.export import export_generator
+    from gankit.apps.sampling import load
 
     if not Path(args.run_dir).exists():
         raise UserError(f"run directory not found: {args.run_dir}")
@@ -548,7 +548,7 @@ def cmd_export(args) -> int:
 # --- watch ----------------------------------------------------------------------------------
 
 def cmd_watch(args) -> int:
-    from .watch import watch
+    from gankit.apps.watch import watch
 
     return watch(args.run_dir, interval=args.interval, once=args.once, width=args.width)
 
@@ -556,7 +556,7 @@ def cmd_watch(args) -> int:
 # --- report ---------------------------------------------------------------------------------
 
 def cmd_report(args) -> int:
-    from .html_report import build_report
+    from gankit.apps.report import build_report
 
     path = build_report(args.run_dir, out=args.out, neighbours=args.neighbours, seed=args.seed,
                         device=args.device)
@@ -567,7 +567,7 @@ def cmd_report(args) -> int:
 # --- inpaint and sweep ----------------------------------------------------------------------
 
 def cmd_inpaint(args) -> int:
-    from .inpaint import inpaint_image
+    from gankit.apps.inpaint import inpaint_image
 
     if not Path(args.run_dir).exists():
         raise UserError(f"run directory not found: {args.run_dir}")
@@ -585,7 +585,7 @@ def cmd_inpaint(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import sweep
+    from gankit.apps.sweep import sweep
 
     result = sweep(args.preset, args.params, args.trials, args.storage, metric=args.metric,
                    study_name=args.study, out=args.out, steps=args.steps,
@@ -605,10 +605,10 @@ def cmd_sweep(args) -> int:
 # --- list -----------------------------------------------------------------------------------
 
 def cmd_list(args) -> int:
-    from .config import PRESETS
-    from .data import DATASETS
-    from .losses import LOSSES
-    from .models import MODELS
+    from gankit.config import PRESETS
+    from gankit.data import DATASETS
+    from gankit.core.losses import LOSSES
+    from gankit.core.models import MODELS
 
     if args.what == "presets":
         rows = {name: make().description for name, make in PRESETS.items()}
@@ -617,11 +617,11 @@ def cmd_list(args) -> int:
     elif args.what == "losses":
         rows = {name: loss.description for name, loss in LOSSES.items()}
     elif args.what == "metrics":
-        from .metrics import METRICS
+        from gankit.evaluation.metrics import METRICS
 
         rows = {name: metric.description for name, metric in METRICS.items()}
     elif args.what == "extractors":
-        from .metrics import EXTRACTORS
+        from gankit.evaluation.metrics import EXTRACTORS
 
         rows = {name: desc for name, (_, desc) in EXTRACTORS.items()}
     else:

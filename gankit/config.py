@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from .errors import UserError, first_line
+from gankit.errors import UserError, first_line
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class TrainConfig:
     # and D once per batch shape and replays them (implies compile; CUDA only)
     cuda_graphs: bool = False
     tf32: bool = True  # CUDA: TF32 float32 matrix products and convolutions (false: IEEE fp32)
-    # CPU, fp32: the hand-written step for MLP G and D (gankit.fast_mlp; same maths, faster)
+    # CPU, fp32: the hand-written step for MLP G and D (gankit.training.fast_mlp; same maths, faster)
     fast_mlp: bool = True
     deterministic: bool = False  # PyTorch's deterministic algorithms: same seed, same result
     divergence_retries: int = 3  # on a non-finite loss: roll back this many times, then stop
@@ -467,10 +467,10 @@ def _check(condition: bool, message: str) -> None:
 
 def validate(cfg: Config) -> None:
     """Reject values no run could use; names are checked against the registries."""
-    from .losses import LOSSES
-    from .models import MODELS
+    from gankit.core.losses import LOSSES
+    from gankit.core.models import MODELS
 
-    from .data import DATASETS
+    from gankit.data import DATASETS
 
     d, m, o, t = cfg.data, cfg.model, cfg.optim, cfg.train
     _check(d.name in DATASETS or Path(d.name).expanduser().is_dir(),
@@ -517,7 +517,7 @@ def validate(cfg: Config) -> None:
     _check(t.ema_kimg >= 0, f"train.ema_kimg must be >= 0, not {t.ema_kimg}")
     _check(t.eval_every >= 0, f"train.eval_every must be >= 0, not {t.eval_every}")
     if t.target:
-        from .metrics import parse_target
+        from gankit.evaluation.metrics import parse_target
 
         parse_target(t.target)
         _check(t.eval_every > 0, "train.target needs train.eval_every > 0 (--eval-every N)")
@@ -546,8 +546,8 @@ def validate(cfg: Config) -> None:
 
 def _validate_points_and_pack(cfg: Config) -> None:
     """PacGAN packing divides the batch; the 2-D toy sets (points) need the toy-mlp model."""
-    from .data.toy2d import is_points
-    from .models.packing import check_pack
+    from gankit.data.toy2d import is_points
+    from gankit.core.models.packing import check_pack
 
     check_pack(cfg.model.pack, cfg.train.batch_size, cfg.model.conditional)
     points, toy_model = is_points(cfg.data.name), cfg.model.name == "toy-mlp"
@@ -561,8 +561,8 @@ def _validate_points_and_pack(cfg: Config) -> None:
 
 def _validate_zoo(cfg: Config) -> None:
     """Penalties, schedules, DiffAugment and D options (issue 4)."""
-    from .augment import parse_policy
-    from .penalties import SMOOTHABLE
+    from gankit.core.augment import parse_policy
+    from gankit.core.penalties import SMOOTHABLE
 
     lo, t, m = cfg.loss, cfg.train, cfg.model
     _check(lo.gp_weight >= 0, f"loss.gp_weight must be >= 0, not {lo.gp_weight}")

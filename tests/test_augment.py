@@ -1,4 +1,4 @@
-"""DiffAugment (gankit.augment): shapes, gradients, and what each transform does."""
+"""DiffAugment (gankit.core.augment): shapes, gradients, and what each transform does."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.augment import (Augmented, contrast, cutout, diff_augment, maybe_augment,
+from gankit.core.augment import (Augmented, contrast, cutout, diff_augment, maybe_augment,
                             parse_policy, saturation, translation)
 from gankit.errors import UserError
 

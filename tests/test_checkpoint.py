@@ -9,7 +9,7 @@ import pickle
 import pytest
 import torch
 
-from gankit.checkpoint import (FORMAT, atomic_write_text, checkpoint_path, latest_checkpoint,
+from gankit.training.checkpoint import (FORMAT, atomic_write_text, checkpoint_path, latest_checkpoint,
                                list_checkpoints, load_checkpoint, save_checkpoint, sha256_file)
 from gankit.errors import UserError
 

@@ -15,10 +15,10 @@ import pytest
 import torch
 from PIL import Image
 
-from gankit.checkpoint import checkpoint_path, save_checkpoint
+from gankit.training.checkpoint import checkpoint_path, save_checkpoint
 from gankit.cli import main
 from gankit.config import PRESETS
-from gankit.losses import LOSSES
+from gankit.core.losses import LOSSES
 
 EPOCH_LINE = re.compile(r"^Epoch \[(\d+)/(\d+)\], Loss D: -?\d+\.\d{4}, Loss G: -?\d+\.\d{4}$")
 LOG_KEYS = {"step", "loss_d", "loss_g", "d_real", "d_fake", "images_per_s"}

@@ -9,10 +9,10 @@ import torch
 import gankit
 from gankit.cli import main
 from gankit.config import resolve
-from gankit.losses import get_loss
-from gankit.models import build_models
-from gankit.sampling import class_labels
-from gankit.steps import d_step, g_step
+from gankit.core.losses import get_loss
+from gankit.core.models import build_models
+from gankit.apps.sampling import class_labels
+from gankit.core.steps import d_step, g_step
 
 
 def _conditional_pair(classes: int = 10):

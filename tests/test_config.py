@@ -10,7 +10,7 @@ import pytest
 from gankit.config import (PRESETS, Config, apply_overrides, from_dict, preset, read_config_file,
                            resolve, valid_keys, validate)
 from gankit.errors import UserError
-from gankit.models import build_models, count_parameters
+from gankit.core.models import build_models, count_parameters
 
 MNIST_SHAPE = (1, 28, 28)
 

@@ -29,7 +29,7 @@ def digits():
 
 
 def _npz(path, images_u8):
-    from gankit.sampling import save_npz
+    from gankit.apps.sampling import save_npz
 
     return str(save_npz(images_u8, path))
 
@@ -68,7 +68,7 @@ def test_real_vs_real_floor_and_one_class_file(digits, tmp_path, capsys):
 
 def test_target_stops_training_early(tmp_path, capsys):
     import gankit
-    from gankit.sampling import load
+    from gankit.apps.sampling import load
 
     run_dir = gankit.train("seed-tutorial", out=tmp_path / "run", steps=40,
                            train__eval_every=5, train__target="fid=1e12")
@@ -79,7 +79,7 @@ def test_target_stops_training_early(tmp_path, capsys):
 
 
 def test_collapse_monitor_warns(digits):
-    from gankit.metrics.monitor import QualityMonitor
+    from gankit.evaluation.monitor import QualityMonitor
 
     class OneDigit(torch.nn.Module):  # a generator that always draws the same digit
         def __init__(self, image):

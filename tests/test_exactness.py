@@ -2,7 +2,7 @@
 
 One step of the ``seed-mlp`` preset (gankit's MLPs, optimisers as the loop builds them,
 ``d_step``/``g_step`` with the logit BCE and one D pass on real+fake, and the hand-written
-step of ``gankit.fast_mlp`` that the loop runs on the CPU) against the tutorial's
+step of ``gankit.training.fast_mlp`` that the loop runs on the CPU) against the tutorial's
 literal §4 step (``bench/tutorial_reference.py``: Sigmoid + ``nn.BCELoss``, three D passes)
 from the same weights, batch and noise; and the ``seed-keras`` recipe (two D updates, fresh
 noise for G through the frozen D) against a literal Keras-style re-implementation.
@@ -20,11 +20,11 @@ from torch import nn
 from gankit.config import preset
 from gankit.data import to_model_range
 from gankit.data.embedded import load_mnist5k
-from gankit.fast_mlp import fast_mlp_step
-from gankit.losses import get_loss
-from gankit.loop import _make_optimisers
-from gankit.models import build_models
-from gankit.steps import d_step, g_step
+from gankit.training.fast_mlp import fast_mlp_step
+from gankit.core.losses import get_loss
+from gankit.training.loop import _make_optimisers
+from gankit.core.models import build_models
+from gankit.core.steps import d_step, g_step
 
 TOL = 1e-5
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,7 +156,7 @@ def test_seed_mlp_step_matches_tutorial(ref, digits, default_dtype, steps):
 
 
 def test_seed_mlp_fast_step_matches_tutorial(ref, digits):
-    """The hand-written step the loop runs for seed-mlp on the CPU (gankit.fast_mlp) against
+    """The hand-written step the loop runs for seed-mlp on the CPU (gankit.training.fast_mlp) against
     the tutorial's literal step, in float32 as the loop runs it (oneDNN has no float64
     products; over several steps ``test_fast_mlp.py`` holds it to ``d_step``/``g_step``,
     whose mathematics the float64 test above checks)."""

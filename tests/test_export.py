@@ -9,8 +9,8 @@ import torch
 import gankit
 from gankit.cli import main
 from gankit.errors import UserError
-from gankit.export import load_torchscript
-from gankit.models.linear import Linear
+from gankit.apps.export import load_torchscript
+from gankit.core.models.linear import Linear
 
 
 @pytest.fixture(scope="module")

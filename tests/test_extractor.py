@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from gankit.errors import UserError
-from gankit.metrics import extractors
-from gankit.metrics.extractors import (MNIST_CNN_SHA256, MNIST_CNN_WEIGHTS, get_extractor,
+from gankit.evaluation.metrics import extractors
+from gankit.evaluation.metrics.extractors import (MNIST_CNN_SHA256, MNIST_CNN_WEIGHTS, get_extractor,
                                        load_mnist_cnn, sha256_file, split_mnist5k,
                                        train_mnist_cnn)
 

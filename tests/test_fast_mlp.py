@@ -1,4 +1,4 @@
-"""The hand-written MLP step (gankit.fast_mlp): its passes against autograd, its step against
+"""The hand-written MLP step (gankit.training.fast_mlp): its passes against autograd, its step against
 ``d_step``/``g_step``, when the loop takes it, and that a run trains the same either way.
 
 Its step against the tutorial's literal step is in ``test_exactness.py``.
@@ -14,13 +14,13 @@ import torch
 from torch import nn
 
 from gankit.config import preset, resolve
-from gankit.fast_mlp import FastMLPStep, backward, fast_mlp_step, forward, layers_of, output_of
-from gankit.loop import _make_optimisers, train
-from gankit.losses import get_loss
-from gankit.models import build_models
-from gankit.models.linear import Linear
-from gankit.models.mlp import MLPDiscriminator, MLPGenerator
-from gankit.steps import d_step, g_step
+from gankit.training.fast_mlp import FastMLPStep, backward, fast_mlp_step, forward, layers_of, output_of
+from gankit.training.loop import _make_optimisers, train
+from gankit.core.losses import get_loss
+from gankit.core.models import build_models
+from gankit.core.models.linear import Linear
+from gankit.core.models.mlp import MLPDiscriminator, MLPGenerator
+from gankit.core.steps import d_step, g_step
 
 CPU = torch.device("cpu")
 TOL = 1e-5

@@ -10,7 +10,7 @@ from torch import nn
 
 from gankit.cli import main
 from gankit.errors import UserError
-from gankit.inpaint import box_mask, inpaint_batch, lower_half_mask, parse_box
+from gankit.apps.inpaint import box_mask, inpaint_batch, lower_half_mask, parse_box
 
 
 class LinearG(nn.Module):

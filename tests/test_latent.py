@@ -9,7 +9,7 @@ from PIL import Image
 import gankit
 from gankit.cli import main
 from gankit.errors import UserError
-from gankit.latent import gif_frames, slerp, truncate
+from gankit.apps.latent import gif_frames, slerp, truncate
 
 
 def test_slerp_endpoints_and_norms():

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from gankit.errors import UserError
-from gankit.losses import LOSSES, get_loss
+from gankit.core.losses import LOSSES, get_loss
 
 bce = nn.BCELoss()
 ones, zeros = torch.ones, torch.zeros

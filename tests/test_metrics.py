@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg
 
 from gankit.errors import UserError
-from gankit.metrics import (DIRECTIONS, METRICS, density_coverage, fid, grid_centers,
+from gankit.evaluation.metrics import (DIRECTIONS, METRICS, density_coverage, fid, grid_centers,
                             inception_score, kid, mode_counts, parse_metrics, parse_target,
                             precision_recall, ring_centers, target_reached, toy_mode_metrics)
 

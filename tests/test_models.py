@@ -10,7 +10,7 @@ from torch import nn
 
 from gankit.config import ModelConfig, preset
 from gankit.errors import UserError
-from gankit.models import MODELS, build_models, count_parameters
+from gankit.core.models import MODELS, build_models, count_parameters
 
 
 def _cfg(name, **kw):

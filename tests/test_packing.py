@@ -8,10 +8,10 @@ from torch import nn
 
 from gankit.config import ModelConfig, resolve
 from gankit.errors import UserError
-from gankit.losses import get_loss
-from gankit.models import build_models
-from gankit.models.packing import Packed, check_pack, packed_shape
-from gankit.steps import d_step, g_step
+from gankit.core.losses import get_loss
+from gankit.core.models import build_models
+from gankit.core.models.packing import Packed, check_pack, packed_shape
+from gankit.core.steps import d_step, g_step
 
 
 class Recorder(nn.Module):

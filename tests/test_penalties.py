@@ -1,4 +1,4 @@
-"""Penalties and schedules (gankit.penalties) against hand computations on tiny critics, and
+"""Penalties and schedules (gankit.core.penalties) against hand computations on tiny critics, and
 their wiring into d_step/g_step and the loop (n_critic, lazy R1, label smoothing, ACGAN)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from torch import nn
 
 from gankit.config import apply_overrides, preset, validate
 from gankit.errors import UserError
-from gankit.losses import get_loss
-from gankit.penalties import (Regularisers, g_due, gradient_penalty, r1_penalty, r1_weight,
+from gankit.core.losses import get_loss
+from gankit.core.penalties import (Regularisers, g_due, gradient_penalty, r1_penalty, r1_weight,
                               regularisers_for, smooth_labels)
-from gankit.steps import d_step, g_step
+from gankit.core.steps import d_step, g_step
 
 
 class Linear(nn.Module):

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gankit
-import gankit.loop
+import gankit.training.loop
 from gankit.cli import main
 from gankit.config import valid_keys
 from gankit.errors import UserError
-from gankit.fast_mlp import FastMLPStep
+from gankit.training.fast_mlp import FastMLPStep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,8 +47,8 @@ def _tiny_folder(png_folder) -> str:
 def after_each_g_update(monkeypatch, after) -> None:
     """Make the loop pass the statistics of every G update through ``after(stats)``, whether
     it runs the hand-written MLP step (the seed presets on the CPU) or ``g_step``."""
-    real_g_step = gankit.loop.g_step
-    monkeypatch.setattr(gankit.loop, "g_step", lambda *a, **k: after(real_g_step(*a, **k)))
+    real_g_step = gankit.training.loop.g_step
+    monkeypatch.setattr(gankit.training.loop, "g_step", lambda *a, **k: after(real_g_step(*a, **k)))
     real_fast_step = FastMLPStep.__call__
 
     def fast_step(self, real, z, update_g=True):
@@ -181,7 +181,7 @@ class NearlyFullDisk(io.RawIOBase):
 
 def test_disk_full_during_a_checkpoint_is_one_line_and_keeps_the_last_good_one(
         tmp_path, png_folder, monkeypatch):
-    import gankit.checkpoint
+    import gankit.training.checkpoint
 
     out = tmp_path / "run"
     data = _tiny_folder(png_folder)
@@ -194,7 +194,7 @@ def test_disk_full_during_a_checkpoint_is_one_line_and_keeps_the_last_good_one(
             return io.BufferedWriter(NearlyFullDisk(fd, room=100_000))
         return real_fdopen(fd, mode, *args, **kwargs)
 
-    monkeypatch.setattr(gankit.checkpoint.os, "fdopen", checkpoints_onto_a_full_disk)
+    monkeypatch.setattr(gankit.training.checkpoint.os, "fdopen", checkpoints_onto_a_full_disk)
     with pytest.raises(UserError, match="No space left on device.*--resume"):
         gankit.train("seed-tutorial", out=out, steps=8, data=data, batch_size=8, resume=True)
     monkeypatch.undo()

@@ -17,7 +17,7 @@ from PIL import Image
 import gankit
 from gankit.cli import main
 from gankit.errors import UserError
-from gankit.html_report import build_report, collapse_warnings, nearest_neighbours, sample_grid_files
+from gankit.apps.report import build_report, collapse_warnings, nearest_neighbours, sample_grid_files
 
 DATA_URI = re.compile(r'<img[^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 

@@ -12,14 +12,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gankit import accel
+from gankit.training import accel
 from gankit.config import resolve
 from gankit.errors import UserError
-from gankit.loop import train
-from gankit.losses import get_loss
-from gankit.models import build_models
-from gankit.models.linear import Linear, linear, onednn_available
-from gankit.steps import d_step, g_step
+from gankit.training.loop import train
+from gankit.core.losses import get_loss
+from gankit.core.models import build_models
+from gankit.core.models.linear import Linear, linear, onednn_available
+from gankit.core.steps import d_step, g_step
 
 TINY = {"train.steps": 2, "train.epochs": 0, "train.log_every": 1, "train.tensorboard": False,
         "model.g_hidden": "32", "model.d_hidden": "32", "train.grid_size": 4,

@@ -6,8 +6,8 @@ import numpy as np
 
 from gankit.config import DataConfig
 from gankit.data import load_dataset
-from gankit.metrics.extractors import default_extractor, get_extractor
-from gankit.metrics.scores import mode_counts
+from gankit.evaluation.metrics.extractors import default_extractor, get_extractor
+from gankit.evaluation.metrics.scores import mode_counts
 
 
 def test_stacked_extractor_reads_each_channel_as_a_digit():

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from gankit.config import ModelConfig
-from gankit.losses import LOSSES
-from gankit.models import build_models
-from gankit.steps import d_step, ema_beta, ema_update, g_step, lr_factor
+from gankit.core.losses import LOSSES
+from gankit.core.models import build_models
+from gankit.core.steps import d_step, ema_beta, ema_update, g_step, lr_factor
 
 SHAPE = (1, 28, 28)
 
@@ -181,10 +181,10 @@ def test_lr_factor_falls_linearly_over_the_last_fraction():
 
 
 def test_lr_decay_in_a_run_and_its_errors(tmp_path):
-    from gankit.checkpoint import latest_checkpoint
+    from gankit.training.checkpoint import latest_checkpoint
     from gankit.config import resolve
     from gankit.errors import UserError
-    from gankit.loop import train
+    from gankit.training.loop import train
 
     tiny = {"train.steps": 8, "train.epochs": 0, "train.log_every": 4, "train.grid_size": 4,
             "train.tensorboard": False, "train.batch_size": 16, "model.g_hidden": "16",

@@ -15,7 +15,7 @@ optuna = pytest.importorskip("optuna")
 
 from gankit.cli import main  # noqa: E402
 from gankit.errors import UserError  # noqa: E402
-from gankit.sweep import parse_param  # noqa: E402
+from gankit.apps.sweep import parse_param  # noqa: E402
 
 
 def _args(folder, db, out, trials=2, steps=10, eval_every=5):

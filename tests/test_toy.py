@@ -14,7 +14,7 @@ from gankit.data import DATASETS, load_dataset
 from gankit.data.stacked import stack_digits
 from gankit.data.toy2d import toy_spec
 from gankit.errors import UserError
-from gankit.points import point_scores
+from gankit.evaluation.points import point_scores
 
 
 @pytest.mark.parametrize("name,modes,radius", [("ring8", 8, 2.0), ("grid25", 25, 4 * 2 ** 0.5)])
@@ -138,7 +138,7 @@ def test_resume_a_toy_run(toy_run, tmp_path):
 
 
 def test_point_discriminator_logit_has_the_fixed_gain():
-    from gankit.models.toy import D_OUT_SCALE, PointDiscriminator
+    from gankit.core.models.toy import D_OUT_SCALE, PointDiscriminator
 
     D = PointDiscriminator((16, 16), (4,), "leaky_relu")
     x = torch.randn(8, 4)

@@ -15,7 +15,7 @@ import pytest
 
 from gankit.cli import main
 from gankit.errors import UserError
-from gankit.watch import BARS, sparkline, status, watch
+from gankit.apps.watch import BARS, sparkline, status, watch
 
 
 def test_sparkline_scales_between_min_and_max():
@@ -72,7 +72,7 @@ def test_watch_refreshes_until_interrupted(trained_run, monkeypatch):
         if len(sleeps) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("gankit.watch.time.sleep", fake_sleep)
+    monkeypatch.setattr("gankit.apps.watch.time.sleep", fake_sleep)
     out = io.StringIO()  # not a terminal: a block is printed only when the log changed
     assert watch(trained_run, interval=0.5, out=out) == 0
     assert sleeps == [0.5, 0.5, 0.5]

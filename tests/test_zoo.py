@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from gankit.config import PRESETS, ModelConfig
-from gankit.losses import LOSSES, get_loss
-from gankit.models import MODELS, build_models
-from gankit.models.layers import MinibatchStdDev
-from gankit.penalties import Regularisers
-from gankit.steps import d_step, g_step, judge
+from gankit.core.losses import LOSSES, get_loss
+from gankit.core.models import MODELS, build_models
+from gankit.core.models.layers import MinibatchStdDev
+from gankit.core.penalties import Regularisers
+from gankit.core.steps import d_step, g_step, judge
 
 SHAPE = (1, 28, 28)
 CLASSES = 10
@@ -86,7 +86,7 @@ def test_minibatch_stddev_by_hand():
 
 
 def test_mbstd_d_runs_real_and_fake_separately():
-    from gankit.steps import has_batch_norm
+    from gankit.core.steps import has_batch_norm
 
     _, D = build_models(ModelConfig(name="dcgan", g_channels=4, d_channels=4, mbstd=True),
                         SHAPE)

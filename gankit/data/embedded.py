@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError
-from .registry import ImageData, register
+from gankit.errors import UserError
+from gankit.data.registry import ImageData, register
 
 
 def mnist5k_path() -> Path:

@@ -9,7 +9,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..errors import UserError
+from gankit.errors import UserError
 
 
 @dataclass
@@ -96,7 +96,7 @@ def load_dataset(data_cfg, train: bool = True) -> ImageData:
         if not path.exists():
             raise UserError(f"unknown data set {name!r}: not a folder, and not one of "
                             f"{', '.join(sorted(DATASETS))}")
-        from .folder import load_folder
+        from gankit.data.folder import load_folder
 
         data = load_folder(path, image_size=data_cfg.image_size)
         images = data.images
@@ -108,4 +108,4 @@ def load_dataset(data_cfg, train: bool = True) -> ImageData:
 
 
 # Import the sources so that they register themselves.
-from . import embedded, torchvision_sets, toy2d, stacked  # noqa: E402,F401
+from gankit.data import embedded, torchvision_sets, toy2d, stacked  # noqa: E402,F401

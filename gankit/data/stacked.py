@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .registry import ImageData, register
+from gankit.data.registry import ImageData, register
 
 NUM_IMAGES = 25_000
 
@@ -33,7 +33,7 @@ def stack_digits(images: torch.Tensor, labels: torch.Tensor, n: int, seed: int
           "1,000 modes (label 100*d1 + 10*d2 + d3); no files")
 def load_stacked_mnist(root: str = "", train: bool = True, download: bool = False) -> ImageData:
     """25,000 images (N, 3, 28, 28) uint8 and labels (N,) in 0..999."""
-    from .embedded import load_mnist5k
+    from gankit.data.embedded import load_mnist5k
 
     digits = load_mnist5k()
     images, labels = stack_digits(digits.images, digits.labels, NUM_IMAGES,

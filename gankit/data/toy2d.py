@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .registry import ImageData, register
+from gankit.data.registry import ImageData, register
 
 NUM_POINTS = 100_000  # large enough that an epoch is many steps and no point repeats soon
 
@@ -31,7 +31,7 @@ class ToySpec:
 
 def toy_spec(name: str) -> ToySpec:
     """The modes of ``ring8`` or ``grid25`` (used by the metrics and scatter plots)."""
-    from ..metrics.scores import grid_centers, ring_centers
+    from gankit.evaluation.metrics.scores import grid_centers, ring_centers
 
     if name == "ring8":
         return ToySpec(ring_centers(8, 2.0), 0.02)
