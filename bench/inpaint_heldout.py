@@ -30,7 +30,8 @@ from gankit.data import to_model_range, to_uint8
 from gankit.data.embedded import load_mnist5k
 from gankit.apps.inpaint import inpaint_batch, lower_half_mask
 from gankit.evaluation.metrics.extractors import get_extractor, split_mnist5k
-from gankit.apps.sampling import load, save_grid
+from gankit.apps.sampling import load
+from gankit.data.pictures import save_grid
 
 
 def write_folder(folder: Path) -> None:
@@ -41,7 +42,7 @@ def write_folder(folder: Path) -> None:
     for row in train_rows.tolist():
         sub = folder / str(int(data.labels[row]))
         sub.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(data.images[row, 0].numpy()).save(sub / f"{row:05d}.png")
+        Image.fromarray(data.samples[row, 0].numpy()).save(sub / f"{row:05d}.png")
 
 
 def main() -> None:
@@ -69,7 +70,7 @@ def main() -> None:
     data = load_mnist5k()
     _, held_out = split_mnist5k(5000, 500, seed=0)
     rows = held_out[:args.n]
-    x_u8, y = data.images[rows], data.labels[rows]
+    x_u8, y = data.samples[rows], data.labels[rows]
     vr = run.config.data.value_range
     x = to_model_range(x_u8, vr)
     known = lower_half_mask(len(x), (28, 28))

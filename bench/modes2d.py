@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import gankit  # noqa: E402
-from gankit.evaluation.points import point_scores, save_scatter  # noqa: E402
+from gankit.data.pictures import save_scatter  # noqa: E402
+from gankit.evaluation.points import point_scores  # noqa: E402
 
 ANCHORS = {"ring8": "GAN 6.3/8; PacGAN 7.9/8, 95.6 % HQ",
            "grid25": "GAN 17.3/25; PacGAN 24.8/25, 93.6 % HQ"}

@@ -69,7 +69,7 @@ def main() -> int:
     seconds = time.monotonic() - started
     device = "cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu"
     fake = gankit.sample(run_dir, n=args.samples, seed=1)
-    real = load_dataset(DataConfig(name="stacked-mnist")).images[:args.samples]
+    real = load_dataset(DataConfig(name="stacked-mnist")).samples[:args.samples]
     real_codes = digit_codes(real, device)
     result = {"preset": args.preset, "pack": args.pack, "steps": args.steps,
               "seconds": round(seconds, 1), "samples": args.samples,

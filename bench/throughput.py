@@ -60,7 +60,7 @@ def gankit_round(preset: str, steps: int, overrides: dict | None = None) -> floa
     """Train ``preset`` for ``steps`` steps in a temporary run dir; images/s of the loop,
     measured from its log after the first log window."""
     from gankit.config import resolve
-    from gankit.training.loop import train
+    from gankit.apps.train import train
 
     cfg = resolve(preset, overrides={"train.steps": steps, "train.epochs": 0,
                                      "train.threads": THREADS, "train.device": DEVICE,

@@ -38,7 +38,7 @@ class MNIST5k(Dataset):
         from gankit.data.embedded import load_mnist5k
 
         data = load_mnist5k()
-        self.data = data.images[:, 0]  # uint8 (N, 28, 28), as torchvision's MNIST.data
+        self.data = data.samples[:, 0]  # uint8 (N, 28, 28), as torchvision's MNIST.data
         self.targets = data.labels
         self.transform = transform
 

@@ -42,7 +42,7 @@ def train(config_or_preset: Config | str = "default", out: str | Path | None = N
     ``device``, ``data``, ``lr``) or ``section__key`` (``optim__beta1=0.5``).
     """
     from gankit.config import apply_overrides
-    from gankit.training.loop import train as _train
+    from gankit.apps.train import train as _train
 
     dotted = keyword_overrides(overrides)
     if isinstance(config_or_preset, Config):

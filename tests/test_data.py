@@ -22,24 +22,24 @@ def mnist5k():
 
 
 def test_mnist5k_is_5000_real_digits_500_per_class(mnist5k):
-    assert mnist5k.images.shape == (5000, 1, 28, 28)
-    assert mnist5k.images.dtype == torch.uint8
+    assert mnist5k.samples.shape == (5000, 1, 28, 28)
+    assert mnist5k.samples.dtype == torch.uint8
     assert mnist5k.labels.dtype == torch.int64
     assert torch.bincount(mnist5k.labels, minlength=10).tolist() == [500] * 10
     assert mnist5k.num_classes == 10
     assert mnist5k.shape == (1, 28, 28)
     # real digits: mostly black background, full contrast, ink in the middle
-    images = mnist5k.images.float()
+    images = mnist5k.samples.float()
     assert images.max() == 255 and images.min() == 0
-    assert (mnist5k.images == 0).float().mean() > 0.7
+    assert (mnist5k.samples == 0).float().mean() > 0.7
     assert images[:, :, 10:18, 10:18].mean() > 4 * images[:, :, :3, :].mean()
 
 
 def test_mnist5k_resized_and_rgb():
     data = load_dataset(DataConfig(name="mnist5k", image_size=32, channels=3))
-    assert data.images.shape == (5000, 3, 32, 32) and data.images.dtype == torch.uint8
-    assert torch.equal(data.images[:, 0], data.images[:, 1])
-    assert torch.equal(data.images[:, 1], data.images[:, 2])
+    assert data.samples.shape == (5000, 3, 32, 32) and data.samples.dtype == torch.uint8
+    assert torch.equal(data.samples[:, 0], data.samples[:, 1])
+    assert torch.equal(data.samples[:, 1], data.samples[:, 2])
 
 
 # --- MNIST-family IDX files ---------------------------------------------------------------------
@@ -49,13 +49,13 @@ def test_mnist5k_resized_and_rgb():
 def test_idx_files_are_read_offline(tmp_path, disk, name, folder):
     written = disk.write_mnist_raw(tmp_path, folder=folder, n_train=20, n_test=10)
     train = load_dataset(DataConfig(name=name, root=str(tmp_path), download=False))
-    assert train.images.shape == (20, 1, 28, 28) and train.images.dtype == torch.uint8
-    assert np.array_equal(train.images[:, 0].numpy(), written["train_images"])
+    assert train.samples.shape == (20, 1, 28, 28) and train.samples.dtype == torch.uint8
+    assert np.array_equal(train.samples[:, 0].numpy(), written["train_images"])
     assert train.labels.tolist() == written["train_labels"].tolist()
     assert train.num_classes == 10
     test = load_dataset(DataConfig(name=name, root=str(tmp_path), download=False), train=False)
-    assert test.images.shape == (10, 1, 28, 28)
-    assert np.array_equal(test.images[:, 0].numpy(), written["t10k_images"])
+    assert test.samples.shape == (10, 1, 28, 28)
+    assert np.array_equal(test.samples[:, 0].numpy(), written["t10k_images"])
 
 
 def test_missing_mnist_offline_names_the_folder(tmp_path):
@@ -81,16 +81,16 @@ def test_corrupt_idx_file_is_a_user_error(tmp_path, disk):
 def test_cifar10_batches_are_read(tmp_path, disk, protocol):
     written = disk.write_cifar_batches(tmp_path, per_batch=4, protocol=protocol)
     train = load_dataset(DataConfig(name="cifar10", root=str(tmp_path), download=False))
-    assert train.images.shape == (20, 3, 32, 32) and train.images.dtype == torch.uint8
-    assert np.array_equal(train.images.reshape(20, 3072).numpy(), written["train_images"])
+    assert train.samples.shape == (20, 3, 32, 32) and train.samples.dtype == torch.uint8
+    assert np.array_equal(train.samples.reshape(20, 3072).numpy(), written["train_images"])
     assert train.labels.tolist() == written["train_labels"].tolist()
     test = load_dataset(DataConfig(name="cifar10", root=str(tmp_path), download=False),
                         train=False)
-    assert test.images.shape == (4, 3, 32, 32)
+    assert test.samples.shape == (4, 3, 32, 32)
     assert test.labels.tolist() == written["test_labels"].tolist()
     gray = load_dataset(DataConfig(name="cifar10", root=str(tmp_path), download=False,
                                    channels=1, image_size=16))
-    assert gray.images.shape == (20, 1, 16, 16)
+    assert gray.samples.shape == (20, 1, 16, 16)
 
 
 def test_missing_cifar_offline_names_the_folder(tmp_path):
@@ -142,16 +142,16 @@ def test_flat_folder_is_read_recursively_without_classes(tmp_path, disk):
         disk.write_png(folder / rel, arrays[rel])
     (folder / "notes.txt").write_text("not an image")
     data = load_dataset(DataConfig(name=str(folder)))
-    assert data.images.shape == (3, 1, 12, 12) and data.images.dtype == torch.uint8
+    assert data.samples.shape == (3, 1, 12, 12) and data.samples.dtype == torch.uint8
     # a mix of files at the top and in sub-folders: no classes
     assert data.labels is None and data.num_classes == 0
-    assert sorted(int(v) for v in data.images[:, 0, 0, 0]) == [10, 20, 30]
+    assert sorted(int(v) for v in data.samples[:, 0, 0, 0]) == [10, 20, 30]
 
 
 def test_sub_folders_are_classes(png_folder):
     folder = png_folder(n=9, size=8, classes=("cat", "dog", "eel"))
     data = load_dataset(DataConfig(name=str(folder)))
-    assert data.images.shape == (9, 1, 8, 8)
+    assert data.samples.shape == (9, 1, 8, 8)
     assert data.num_classes == 3
     assert torch.bincount(data.labels).tolist() == [3, 3, 3]
     assert data.name == folder.name
@@ -165,10 +165,10 @@ def test_image_size_resizes_and_centre_crops(tmp_path, disk):
     disk.write_png(folder / "a.png", array)
     disk.write_png(folder / "b.png", np.full((30, 30), 128, np.uint8))
     data = load_dataset(DataConfig(name=str(folder), image_size=10))
-    assert data.images.shape == (2, 1, 10, 10)
-    first = data.images[0, 0].int()
+    assert data.samples.shape == (2, 1, 10, 10)
+    first = data.samples[0, 0].int()
     assert first[:, 2:8].min() >= 250  # the white middle survives the crop
-    assert abs(int(data.images[1].float().mean()) - 128) <= 1
+    assert abs(int(data.samples[1].float().mean()) - 128) <= 1
 
 
 def test_mixed_sizes_without_image_size_is_a_user_error(tmp_path, disk):
@@ -178,7 +178,7 @@ def test_mixed_sizes_without_image_size_is_a_user_error(tmp_path, disk):
     with pytest.raises(UserError, match="different sizes.*image-size"):
         load_dataset(DataConfig(name=str(folder)))
     data = load_dataset(DataConfig(name=str(folder), image_size=8))
-    assert data.images.shape == (2, 1, 8, 8)
+    assert data.samples.shape == (2, 1, 8, 8)
 
 
 def test_empty_folder_is_a_user_error(tmp_path):
@@ -208,10 +208,10 @@ def test_gray_folder_to_three_channels(png_folder):
     folder = png_folder(n=4, size=8, rgb=False)
     gray = load_dataset(DataConfig(name=str(folder)))
     rgb = load_dataset(DataConfig(name=str(folder), channels=3))
-    assert gray.images.shape == (4, 1, 8, 8)
-    assert rgb.images.shape == (4, 3, 8, 8)
+    assert gray.samples.shape == (4, 1, 8, 8)
+    assert rgb.samples.shape == (4, 3, 8, 8)
     for c in range(3):
-        assert torch.equal(rgb.images[:, c], gray.images[:, 0])
+        assert torch.equal(rgb.samples[:, c], gray.samples[:, 0])
 
 
 def test_colour_folder_to_one_channel_uses_luma(tmp_path, disk):
@@ -220,12 +220,12 @@ def test_colour_folder_to_one_channel_uses_luma(tmp_path, disk):
     pixel[..., 0], pixel[..., 1], pixel[..., 2] = 200, 100, 50
     disk.write_png(folder / "a.png", pixel)
     rgb = load_dataset(DataConfig(name=str(folder)))
-    assert rgb.images.shape == (1, 3, 4, 4)
-    assert rgb.images[0, :, 0, 0].tolist() == [200, 100, 50]
+    assert rgb.samples.shape == (1, 3, 4, 4)
+    assert rgb.samples[0, :, 0, 0].tolist() == [200, 100, 50]
     gray = load_dataset(DataConfig(name=str(folder), channels=1))
-    assert gray.images.shape == (1, 1, 4, 4)
+    assert gray.samples.shape == (1, 1, 4, 4)
     expected = round(0.299 * 200 + 0.587 * 100 + 0.114 * 50)
-    assert abs(int(gray.images[0, 0, 0, 0]) - expected) <= 1
+    assert abs(int(gray.samples[0, 0, 0, 0]) - expected) <= 1
 
 
 def test_registry_lists_the_sets():
@@ -315,7 +315,7 @@ def test_to_model_range_matches_totensor_normalize():
 
 @pytest.mark.parametrize("value_range,low,high", [("tanh", -1.0, 1.0), ("unit", 0.0, 1.0)])
 def test_batches_are_in_the_model_range(mnist5k, value_range, low, high):
-    batches = EpochBatches(mnist5k.images[:300], None, 128, False, 0, value_range)
+    batches = EpochBatches(mnist5k.samples[:300], None, 128, False, 0, value_range)
     values = torch.cat([real for real, _ in batches.epoch(0)])
     assert values.shape == (300, 1, 28, 28)
     assert values.min() == low and values.max() == high

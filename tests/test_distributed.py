@@ -253,9 +253,9 @@ def test_two_node_recipe_on_loopback(tmp_path):
 NAN_ON_RANK_1 = '''
 import os, sys
 import torch
-import gankit.training.loop
+import gankit.training.strategies
 
-real_g_step, calls = gankit.training.loop.g_step, [0]
+real_g_step, calls = gankit.training.strategies.g_step, [0]
 
 
 def g_step(*args, **kwargs):  # rank 1's 5th G step reports a non-finite loss
@@ -266,7 +266,7 @@ def g_step(*args, **kwargs):  # rank 1's 5th G step reports a non-finite loss
     return stats
 
 
-gankit.training.loop.g_step = g_step
+gankit.training.strategies.g_step = g_step
 from gankit.cli import main
 sys.exit(main(sys.argv[1:]))
 '''

@@ -51,7 +51,7 @@ def test_eval_run_writes_every_score_with_provenance(trained_run, tmp_path, caps
 
 
 def test_real_vs_real_floor_and_one_class_file(digits, tmp_path, capsys):
-    images, labels = digits.images, digits.labels
+    images, labels = digits.samples, digits.labels
     real = _npz(tmp_path / "real.npz", images[::10])
     one = _npz(tmp_path / "one.npz", images[labels == 3][:300])
     out_real, out_one = tmp_path / "real.json", tmp_path / "one.json"
@@ -90,13 +90,13 @@ def test_collapse_monitor_warns(digits):
         def forward(self, z):
             return self.image.expand(len(z), -1, -1, -1) + 0 * self.w
 
-    good = [digits.images[digits.labels == c][:50] for c in range(10)]
+    good = [digits.samples[digits.labels == c][:50] for c in range(10)]
     real = torch.cat(good)
     monitor = QualityMonitor(real, latent_dim=4, value_range="tanh", every=1, metrics=(),
                              collapse=True)
     said, logged = [], []
     monitor.best_modes, monitor.best_step = 10, 1  # as if step 1 had covered all classes
-    assert not monitor.check(OneDigit(digits.images[0]), 2, logged.append, said.append)
+    assert not monitor.check(OneDigit(digits.samples[0]), 2, logged.append, said.append)
     assert said and "mode collapse" in said[0] and "1/10" in said[0]
     assert logged[0]["probe_modes"] == 1 and logged[0]["collapse_warning"] == 1
     # A run that never spreads out is warned about once, at the fifth low check.
@@ -104,7 +104,7 @@ def test_collapse_monitor_warns(digits):
                            collapse=True)
     said = []
     for step in range(1, 9):
-        fresh.check(OneDigit(digits.images[0]), step, logged.append, said.append)
+        fresh.check(OneDigit(digits.samples[0]), step, logged.append, said.append)
     assert len(said) == 1 and "for 5 checks" in said[0]
 
 

@@ -22,7 +22,7 @@ from gankit.data import to_model_range
 from gankit.data.embedded import load_mnist5k
 from gankit.training.fast_mlp import fast_mlp_step
 from gankit.core.losses import get_loss
-from gankit.training.loop import _make_optimisers
+from gankit.training.generation import make_optimisers
 from gankit.core.models import build_models
 from gankit.core.steps import d_step, g_step
 
@@ -45,7 +45,7 @@ def ref():
 
 @pytest.fixture(scope="module")
 def digits():
-    return load_mnist5k().images[:64]  # uint8 (64, 1, 28, 28)
+    return load_mnist5k().samples[:64]  # uint8 (64, 1, 28, 28)
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def _seed_mlp_pair(ref, dtype):
     torch.manual_seed(0)
     G, D = build_models(cfg.model, (1, 28, 28))
     G, D = G.to(dtype), D.to(dtype)
-    opt_G, opt_D = _make_optimisers(cfg, G, D, torch.device("cpu"))
+    opt_G, opt_D = make_optimisers(cfg, G, D)
     generator, discriminator, _, _ = ref.build_nets()
     generator.load_state_dict(G.state_dict())
     discriminator.load_state_dict(D.state_dict())  # the Sigmoid has no weights
@@ -223,7 +223,7 @@ def test_seed_keras_step_matches_keras_recipe(digits, default_dtype, steps):
     torch.manual_seed(0)
     G, D = build_models(cfg.model, (1, 28, 28))
     G, D = G.to(dtype), D.to(dtype)
-    opt_G, opt_D = _make_optimisers(cfg, G, D, torch.device("cpu"))
+    opt_G, opt_D = make_optimisers(cfg, G, D)
     loss = get_loss(cfg.loss.name)
 
     generator, discriminator = _keras_nets()

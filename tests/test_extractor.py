@@ -49,18 +49,18 @@ def test_tampered_weights_are_refused(tmp_path, monkeypatch):
 def test_features_probs_and_held_out_accuracy(digits):
     extractor = get_extractor("mnist-cnn")
     _, held_out = split_mnist5k()
-    features, probs = extractor(digits.images[held_out])
+    features, probs = extractor(digits.samples[held_out])
     assert features.shape == (500, 128) and probs.shape == (500, 10)
     assert features.dtype.name == "float64"
     accuracy = (torch.from_numpy(probs.argmax(1)) == digits.labels[held_out]).float().mean()
     assert accuracy > 0.97
     # RGB and other sizes are accepted (luminance, resized to 28 x 28).
-    rgb = digits.images[held_out[:8]].expand(-1, 3, -1, -1).contiguous()
+    rgb = digits.samples[held_out[:8]].expand(-1, 3, -1, -1).contiguous()
     assert extractor(rgb)[0].shape == (8, 128)
 
 
 def test_training_is_deterministic(digits, tmp_path):
-    images, labels = digits.images[:300], digits.labels[:300]
+    images, labels = digits.samples[:300], digits.labels[:300]
     quiet = lambda *_: None  # noqa: E731
     a = train_mnist_cnn(images, labels, tmp_path / "a" / "w.pt", epochs=1, held_out=50, echo=quiet)
     b = train_mnist_cnn(images, labels, tmp_path / "b" / "w.pt", epochs=1, held_out=50, echo=quiet)
@@ -69,7 +69,7 @@ def test_training_is_deterministic(digits, tmp_path):
 
 
 def test_unwritable_output_is_one_clear_error(digits, tmp_path):
-    images, labels = digits.images[:60], digits.labels[:60]
+    images, labels = digits.samples[:60], digits.labels[:60]
     quiet = lambda *_: None  # noqa: E731
     with pytest.raises(UserError, match="is a directory"):
         train_mnist_cnn(images, labels, tmp_path, epochs=1, held_out=10, echo=quiet)

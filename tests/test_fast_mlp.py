@@ -15,7 +15,8 @@ from torch import nn
 
 from gankit.config import preset, resolve
 from gankit.training.fast_mlp import FastMLPStep, backward, fast_mlp_step, forward, layers_of, output_of
-from gankit.training.loop import _make_optimisers, train
+from gankit.apps.train import train
+from gankit.training.generation import make_optimisers
 from gankit.core.losses import get_loss
 from gankit.core.models import build_models
 from gankit.core.models.linear import Linear
@@ -109,8 +110,8 @@ def _pair(name):
     torch.manual_seed(0)
     G, D = build_models(cfg.model, (1, 28, 28))
     G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
-    return cfg, (G, D, *_make_optimisers(cfg, G, D, CPU)), \
-        (G2, D2, *_make_optimisers(cfg, G2, D2, CPU))
+    return cfg, (G, D, *make_optimisers(cfg, G, D)), \
+        (G2, D2, *make_optimisers(cfg, G2, D2))
 
 
 @pytest.mark.parametrize("name, loss_name", [("seed-mlp", "bce"), ("seed-tutorial", "bce"),
@@ -154,14 +155,14 @@ def test_step_without_g_update_leaves_g_alone():
 def test_other_runs_take_the_general_step(override):
     cfg = resolve("seed-mlp", overrides=override)
     G, D = build_models(cfg.model, (1, 28, 28))
-    opt_G, opt_D = _make_optimisers(cfg, G, D, CPU)
+    opt_G, opt_D = make_optimisers(cfg, G, D)
     assert fast_mlp_step(cfg, G, D, opt_G, opt_D, get_loss("bce"), CPU, False) is None
 
 
 def test_devices_processes_and_wrappers_take_the_general_step():
     cfg = preset("seed-mlp")
     G, D = build_models(cfg.model, (1, 28, 28))
-    opt_G, opt_D = _make_optimisers(cfg, G, D, CPU)
+    opt_G, opt_D = make_optimisers(cfg, G, D)
     loss = get_loss("bce")
     assert fast_mlp_step(cfg, G, D, opt_G, opt_D, loss, CPU, False) is not None
     assert fast_mlp_step(cfg, G, D, opt_G, opt_D, loss, torch.device("cuda"), False) is None

@@ -6,7 +6,6 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.errors import UserError
 from gankit.core.losses import LOSSES, get_loss
 
 bce = nn.BCELoss()
@@ -91,6 +90,6 @@ def test_perfect_discriminator_has_near_zero_bce_loss():
 
 def test_get_loss():
     assert get_loss("hinge") is LOSSES["hinge"]
-    with pytest.raises(UserError, match="unknown loss 'nope'.*bce"):
+    with pytest.raises(ValueError, match="unknown loss 'nope'.*bce"):
         get_loss("nope")
     assert all(loss.description for loss in LOSSES.values())

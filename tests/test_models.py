@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from gankit.config import ModelConfig, preset
-from gankit.errors import UserError
 from gankit.core.models import MODELS, build_models, count_parameters
 
 
@@ -47,7 +46,7 @@ def test_default_dcgan_widths_and_latent_dim(name):
 
 @pytest.mark.parametrize("shape", [(1, 30, 30), (3, 48, 48), (1, 20, 20), (1, 7, 7), (1, 28, 32)])
 def test_conv_models_reject_sizes_they_cannot_make(shape):
-    with pytest.raises(UserError, match="conv models need"):
+    with pytest.raises(ValueError, match="conv models need"):
         build_models(_cfg("dcgan"), shape)
 
 
@@ -57,8 +56,8 @@ def test_discriminator_checks_its_input_shape():
         D(torch.zeros(2, 3, 28, 28))
 
 
-def test_unknown_model_is_a_user_error():
-    with pytest.raises(UserError, match="unknown model 'vit'"):
+def test_unknown_model_is_a_value_error():
+    with pytest.raises(ValueError, match="unknown model 'vit'"):
         build_models(ModelConfig(name="vit"), (1, 28, 28))
     assert {"mlp", "dcgan"} <= set(MODELS)
 
@@ -137,3 +136,90 @@ def test_dcgan_discriminator_has_no_batch_norm():
     # so one sample's logit does not depend on the rest of its batch
     x = torch.randn(4, 3, 32, 32)
     assert torch.allclose(D(x)[:1], D(x[:1]), atol=1e-6)
+
+
+# --- the oneDNN products and their reference switch -------------------------------------------
+
+@pytest.fixture
+def onednn_calls(monkeypatch):
+    """A list that grows by one at every call of PyTorch's private oneDNN linear operator."""
+    from gankit.core.models.linear import onednn_available
+
+    if not onednn_available():
+        pytest.skip("this PyTorch build has no oneDNN linear")
+    calls = []
+    op = torch.ops.mkldnn._linear_pointwise
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise",
+                        lambda *args: calls.append(1) or op(*args))
+    return calls
+
+
+def _linear_results(x, layer):
+    x = x.detach().clone().requires_grad_(True)
+    out = layer(x)
+    grads = torch.autograd.grad(out.pow(2).sum(), (x, layer.weight, layer.bias))
+    return [out.detach(), *grads]
+
+
+def _fast_steps(G, D, steps=2):
+    """Statistics and final weights of ``steps`` hand-written MLP steps on fixed batches."""
+    import copy
+
+    from gankit.core.losses import get_loss
+    from gankit.training.fast_mlp import FastMLPStep, layers_of
+
+    G, D = copy.deepcopy(G), copy.deepcopy(D)
+    opt_G = torch.optim.Adam(G.parameters(), lr=2e-4)
+    opt_D = torch.optim.Adam(D.parameters(), lr=2e-4)
+    step = FastMLPStep(layers_of(G), layers_of(D), opt_G, opt_D, get_loss("bce"))
+    generator = torch.Generator().manual_seed(1)
+    stats = []
+    for _ in range(steps):
+        real = torch.rand(64, 1, 28, 28, generator=generator) * 2 - 1
+        stats.append(step(real, torch.randn(64, 100, generator=generator)))
+    return stats, [p.detach() for net in (G, D) for p in net.parameters()]
+
+
+def test_onednn_switch_gives_the_same_results_without_onednn(onednn_calls):
+    from gankit.core.models.linear import Linear, onednn_available, use_onednn
+
+    torch.manual_seed(0)
+    layer, x = Linear(48, 40), torch.randn(32, 48)
+    G, D = build_models(preset("seed-mlp").model, (1, 28, 28))
+    fast_on, linear_on = _fast_steps(G, D), _linear_results(x, layer)
+    assert onednn_calls  # the counter sees the operator when the switch is on
+    onednn_calls.clear()
+    with use_onednn(False):
+        assert not onednn_available()
+        fast_off, linear_off = _fast_steps(G, D), _linear_results(x, layer)
+        assert "OneDNN" not in type(layer(x.requires_grad_(True)).grad_fn).__name__
+    assert onednn_calls == []
+    assert onednn_available()  # back on after the block
+    for on, off in zip(linear_on, linear_off):
+        torch.testing.assert_close(off, on, atol=1e-5, rtol=0)
+    for on, off in zip(fast_on[0], fast_off[0]):
+        assert on.keys() == off.keys()
+        for key in on:
+            torch.testing.assert_close(off[key], on[key], atol=1e-5, rtol=0, msg=key)
+    for on, off in zip(fast_on[1], fast_off[1]):
+        torch.testing.assert_close(off, on, atol=1e-5, rtol=0)
+
+
+def test_onednn_switch_as_a_call_and_from_the_environment():
+    import os
+    import subprocess
+    import sys
+
+    from gankit.core.models.linear import onednn_available, use_onednn
+
+    before = onednn_available()
+    use_onednn(False)
+    try:
+        assert not onednn_available()
+    finally:
+        use_onednn(True)
+    assert onednn_available() == before
+    code = "from gankit.core.models.linear import onednn_available; print(onednn_available())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "GANKIT_ONEDNN": "0"}, check=True).stdout
+    assert out.strip() == "False"

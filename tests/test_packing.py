@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.config import ModelConfig, resolve
+from gankit.config import ModelConfig, check_pack, resolve
 from gankit.errors import UserError
 from gankit.core.losses import get_loss
 from gankit.core.models import build_models
-from gankit.core.models.packing import Packed, check_pack, packed_shape
+from gankit.core.models.packing import Packed, packed_shape
 from gankit.core.steps import d_step, g_step
 
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gankit
-import gankit.training.loop
+import gankit.training.strategies
 from gankit.cli import main
 from gankit.config import valid_keys
 from gankit.errors import UserError
@@ -47,8 +47,8 @@ def _tiny_folder(png_folder) -> str:
 def after_each_g_update(monkeypatch, after) -> None:
     """Make the loop pass the statistics of every G update through ``after(stats)``, whether
     it runs the hand-written MLP step (the seed presets on the CPU) or ``g_step``."""
-    real_g_step = gankit.training.loop.g_step
-    monkeypatch.setattr(gankit.training.loop, "g_step", lambda *a, **k: after(real_g_step(*a, **k)))
+    real_g_step = gankit.training.strategies.g_step
+    monkeypatch.setattr(gankit.training.strategies, "g_step", lambda *a, **k: after(real_g_step(*a, **k)))
     real_fast_step = FastMLPStep.__call__
 
     def fast_step(self, real, z, update_g=True):

@@ -13,7 +13,8 @@ from PIL import Image
 import gankit
 from gankit.config import resolve
 from gankit.errors import UserError
-from gankit.apps.sampling import Run, generate, save_grid, save_npz, save_png_folder
+from gankit.apps.sampling import Run, generate, save_npz, save_png_folder
+from gankit.data.pictures import save_grid
 
 
 def test_train_returns_the_run_dir_with_a_checkpoint(trained_run):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from gankit.training import accel
 from gankit.config import resolve
 from gankit.errors import UserError
-from gankit.training.loop import train
+from gankit.apps.train import train
 from gankit.core.losses import get_loss
 from gankit.core.models import build_models
 from gankit.core.models.linear import Linear, linear, onednn_available

@@ -12,7 +12,7 @@ from gankit.evaluation.metrics.scores import mode_counts
 
 def test_stacked_extractor_reads_each_channel_as_a_digit():
     data = load_dataset(DataConfig(name="stacked-mnist"))
-    images, labels = data.images[:600], data.labels[:600]
+    images, labels = data.samples[:600], data.labels[:600]
     net = get_extractor(default_extractor(tuple(images.shape[1:]), "stacked-mnist"))
     assert net.name == "mnist-cnn-stacked"
     features, probs = net(images)

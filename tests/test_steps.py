@@ -184,7 +184,7 @@ def test_lr_decay_in_a_run_and_its_errors(tmp_path):
     from gankit.training.checkpoint import latest_checkpoint
     from gankit.config import resolve
     from gankit.errors import UserError
-    from gankit.training.loop import train
+    from gankit.apps.train import train
 
     tiny = {"train.steps": 8, "train.epochs": 0, "train.log_every": 4, "train.grid_size": 4,
             "train.tensorboard": False, "train.batch_size": 16, "model.g_hidden": "16",

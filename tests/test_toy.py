@@ -10,7 +10,7 @@ import torch
 
 from gankit.cli import main
 from gankit.config import DataConfig, resolve
-from gankit.data import DATASETS, load_dataset
+from gankit.data import DATASETS, is_points_shape, load_dataset
 from gankit.data.stacked import stack_digits
 from gankit.data.toy2d import toy_spec
 from gankit.errors import UserError
@@ -20,20 +20,22 @@ from gankit.evaluation.points import point_scores
 @pytest.mark.parametrize("name,modes,radius", [("ring8", 8, 2.0), ("grid25", 25, 4 * 2 ** 0.5)])
 def test_toy_sets_are_points_on_their_modes(name, modes, radius):
     data = load_dataset(DataConfig(name=name))
-    assert data.kind == "points" and data.images.dtype == torch.float32
-    assert data.images.shape[1:] == (2,) and data.shape == (2,)
+    assert data.kind == "points" and data.samples.dtype == torch.float32
+    assert data.samples.shape[1:] == (2,) and data.shape == (2,)
+    assert data.images is data.samples  # the former name, kept as a read-only alias
+    assert is_points_shape(data.shape) and not is_points_shape((1, 28, 28))
     assert data.num_classes == modes and set(data.labels.tolist()) == set(range(modes))
     spec = toy_spec(name)
-    offsets = data.images.double() - torch.from_numpy(spec.centers)[data.labels]
+    offsets = data.samples.double() - torch.from_numpy(spec.centers)[data.labels]
     assert abs(float(offsets.std()) - spec.sigma) < 0.05 * spec.sigma
     assert abs(float(np.linalg.norm(spec.centers, axis=1).max()) - radius) < 1e-9
-    scores = point_scores(data.images[:2500].numpy(), name)
+    scores = point_scores(data.samples[:2500].numpy(), name)
     assert scores["modes"] == modes and scores["high_quality"] > 0.98
     assert scores["reverse_kl"] < 0.02
     # fixed seeds: the same points every time; the test split differs
-    assert torch.equal(load_dataset(DataConfig(name=name)).images[:10], data.images[:10])
-    assert not torch.equal(load_dataset(DataConfig(name=name), train=False).images[:10],
-                           data.images[:10])
+    assert torch.equal(load_dataset(DataConfig(name=name)).samples[:10], data.samples[:10])
+    assert not torch.equal(load_dataset(DataConfig(name=name), train=False).samples[:10],
+                           data.samples[:10])
 
 
 def test_collapsed_points_score_badly():
@@ -60,7 +62,7 @@ def test_stack_digits_labels():
 
 def test_stacked_mnist_set():
     data = load_dataset(DataConfig(name="stacked-mnist"))
-    assert data.images.shape == (25_000, 3, 28, 28) and data.images.dtype == torch.uint8
+    assert data.samples.shape == (25_000, 3, 28, 28) and data.samples.dtype == torch.uint8
     assert data.num_classes == 1000 and int(data.labels.max()) < 1000
     assert len(torch.unique(data.labels)) > 990  # nearly every one of the 1,000 modes
     assert "stacked-mnist" in DATASETS

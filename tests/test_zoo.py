@@ -86,11 +86,11 @@ def test_minibatch_stddev_by_hand():
 
 
 def test_mbstd_d_runs_real_and_fake_separately():
-    from gankit.core.steps import has_batch_norm
+    from gankit.core.steps import mixes_batch
 
     _, D = build_models(ModelConfig(name="dcgan", g_channels=4, d_channels=4, mbstd=True),
                         SHAPE)
-    assert has_batch_norm(D)  # so that real and fake never share a std-dev group
+    assert mixes_batch(D)  # so that real and fake never share a std-dev group
 
 
 @pytest.mark.parametrize("size", [28, 32, 64])

@@ -25,20 +25,7 @@ from pathlib import Path
 import torch
 
 from gankit.errors import UserError
-
-
-def check_truncation(psi: float) -> float:
-    """``psi`` as a float, or a :class:`UserError` unless it is finite and > 0."""
-    psi = float(psi)
-    if not (psi > 0 and math.isfinite(psi)):
-        raise UserError(f"truncation psi must be a finite number > 0 (1 = none), got {psi:g}")
-    return psi
-
-
-def truncate(z: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
-    """The truncation trick for z ~ N(0, I): ``z * psi`` (any shape; psi = 1 is a no-op)."""
-    psi = check_truncation(psi)
-    return z if psi == 1.0 else z * psi
+from gankit.training.runs import check_truncation, truncate  # noqa: F401  (public here)
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

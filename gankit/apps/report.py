@@ -153,11 +153,11 @@ def _neighbours_section(run_dir: Path, cfg, n: int, k: int, seed: int, device: s
         return (f'<p class="note">The training data is not available here, so the '
                 f'memorisation check was skipped: {html.escape(str(exc))}</p>')
     fakes = sample(run, n=n, seed=seed)
-    dist, idx = nearest_neighbours(fakes, data.images, k=k)
+    dist, idx = nearest_neighbours(fakes, data.samples, k=k)
     # The scale of "near": how far real images are from their own nearest other real image.
     generator = torch.Generator().manual_seed(seed)
-    probe = torch.randperm(len(data.images), generator=generator)[:min(64, len(data.images))]
-    real_d, _ = nearest_neighbours(data.images[probe], data.images, k=1, exclude=probe)
+    probe = torch.randperm(len(data.samples), generator=generator)[:min(64, len(data.samples))]
+    real_d, _ = nearest_neighbours(data.samples[probe], data.samples, k=1, exclude=probe)
     baseline = float(real_d[:, 0].median()) if real_d.numel() else float("nan")
     rows, copies = [], 0
     for i in range(len(fakes)):
@@ -167,7 +167,7 @@ def _neighbours_section(run_dir: Path, cfg, n: int, k: int, seed: int, device: s
         cells = [f'<td class="sample">{_img(tensor_png(fakes[i]), f"sample {i}", 3)}<br>'
                  f'sample {i}{" <b>near copy</b>" if copy else ""}</td>']
         for j in range(dist.shape[1]):
-            real = data.images[int(idx[i, j])]
+            real = data.samples[int(idx[i, j])]
             cells.append(f'<td>{_img(tensor_png(real), f"real #{int(idx[i, j])}", 3)}<br>'
                          f'#{int(idx[i, j])}<br>L2 {float(dist[i, j]):.2f}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -177,24 +177,17 @@ def _neighbours_section(run_dir: Path, cfg, n: int, k: int, seed: int, device: s
                '<p class="ok">No sample is closer to a training image than half the typical '
                'real-to-real distance.</p>')
     return (f'<p>{len(fakes)} samples (seed {seed}) from the generator at step {run.step}, '
-            f'each with its {dist.shape[1]} nearest images among the {len(data.images)} '
+            f'each with its {dist.shape[1]} nearest images among the {len(data.samples)} '
             f'training images of <code>{html.escape(data.name)}</code> by L2 distance in '
             f'pixel space (pixels in [0, 1]). For scale: the median distance from a real '
             f'image to its nearest other real image is {baseline:.2f}.</p>{verdict}'
             f'<table class="nn">{"".join(rows)}</table>')
 
 
-def build_report(run_dir: str | Path, out: str | Path | None = None, neighbours: int = 8,
-                 k: int = 3, max_grids: int = 12, seed: int = 0, device: str = "cpu") -> Path:
-    """Write the run's HTML report (default ``RUN_DIR/report.html``) and return its path.
-
-    neighbours: samples in the memorisation check (0 skips it); k: real neighbours shown per
-    sample; max_grids: most evolution grids shown (evenly thinned).
-    """
-    from gankit.training.checkpoint import atomic_write_text
+def _read_run(run_dir: Path, out: str | Path | None, neighbours: int, k: int, max_grids: int):
+    """The run's config and the report's path; a UserError for a bad run or bad options."""
     from gankit.config import from_dict
 
-    run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory not found: {run_dir}")
     config_path = run_dir / "config.json"
@@ -209,17 +202,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, neighbours:
     out = Path(out) if out is not None else run_dir / "report.html"
     if out.is_dir():
         raise UserError(f"--out {out} is a directory; give a file name such as report.html")
+    return cfg, out
 
-    records = read_log(run_dir / "log.jsonl")
-    train_rows = [r for r in records if "loss_d" in r]
+
+def _summary_parts(records: list[dict], cfg) -> list[str]:
+    """The table of where training stopped, and the preset's description."""
     parts: list[str] = []
-    title = f"gankit run {run_dir.resolve().name}"
-    parts.append(f"<h1>{html.escape(title)}</h1>")
-    generated = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    parts.append(f'<p class="meta">{html.escape(str(run_dir.resolve()))} · preset '
-                 f'<b>{html.escape(cfg.preset)}</b> · report written {generated}</p>')
-
-    # --- summary ---
+    train_rows = [r for r in records if "loss_d" in r]
     if train_rows:
         last = train_rows[-1]
         summary = {"steps": last["step"], "epoch": last.get("epoch"),
@@ -235,9 +224,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, neighbours:
             for k, v in summary.items() if v is not None) + "</table>")
     if cfg.description:
         parts.append(f"<p>{html.escape(cfg.description)}</p>")
+    return parts
 
+
+def _training_parts(run_dir: Path, records: list[dict], max_grids: int) -> list[str]:
+    """The final grid, the loss curves and the fixed-noise grids as training went on."""
     # --- samples: the final grid first, it is what a reader looks for ---
-    parts.append("<h2>Final samples</h2>")
+    parts = ["<h2>Final samples</h2>"]
     final = run_dir / "samples" / "final.png"
     if final.is_file():
         parts.append(_img(final.read_bytes(), "final samples", min_width=480))
@@ -261,9 +254,12 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, neighbours:
             f"</figcaption></figure>" for s, p in grids) + "</div>")
     else:
         parts.append('<p class="note">No sample grids in samples/.</p>')
+    return parts
 
-    # --- metrics and mode collapse ---
-    parts.append("<h2>Quality metrics</h2>")
+
+def _quality_parts(records: list[dict]) -> list[str]:
+    """The metric curves and the mode-collapse warnings of the log."""
+    parts = ["<h2>Quality metrics</h2>"]
     fig = metric_figure(records)
     if fig is None:
         parts.append('<p class="note">No metrics in the log (train with --eval-every N to '
@@ -281,6 +277,30 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, neighbours:
     else:
         parts.append('<p class="note">No mode-collapse warnings in the log (the collapse '
                      'monitor runs on gray digit data sets, once an epoch).</p>')
+    return parts
+
+
+def build_report(run_dir: str | Path, out: str | Path | None = None, neighbours: int = 8,
+                 k: int = 3, max_grids: int = 12, seed: int = 0, device: str = "cpu") -> Path:
+    """Write the run's HTML report (default ``RUN_DIR/report.html``) and return its path.
+
+    neighbours: samples in the memorisation check (0 skips it); k: real neighbours shown per
+    sample; max_grids: most evolution grids shown (evenly thinned).
+    """
+    from gankit.training.checkpoint import atomic_write_text
+
+    run_dir = Path(run_dir)
+    cfg, out = _read_run(run_dir, out, neighbours, k, max_grids)
+    records = read_log(run_dir / "log.jsonl")
+    parts: list[str] = []
+    title = f"gankit run {run_dir.resolve().name}"
+    parts.append(f"<h1>{html.escape(title)}</h1>")
+    generated = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    parts.append(f'<p class="meta">{html.escape(str(run_dir.resolve()))} · preset '
+                 f'<b>{html.escape(cfg.preset)}</b> · report written {generated}</p>')
+    parts += _summary_parts(records, cfg)
+    parts += _training_parts(run_dir, records, max_grids)
+    parts += _quality_parts(records)
 
     # --- memorisation ---
     if neighbours:

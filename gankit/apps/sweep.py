@@ -30,112 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gankit.apps.sweep_params import ParamSpec, parse_param, parse_storage  # noqa: F401
 from gankit.errors import UserError, first_line
+from gankit.training.trainer import Callback
 
 # Scores the training log holds when train.eval_every is set (see metrics.monitor).
 LOGGED_SCORES = ("fid", "modes", "mode_kl")
-KINDS = ("uniform", "loguniform", "int", "choice")
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One searched config key: ``key=kind:args``."""
-
-    key: str
-    kind: str
-    low: float | int | None = None
-    high: float | int | None = None
-    choices: tuple[Any, ...] = ()
-
-    def text(self) -> str:
-        if self.kind == "choice":
-            return f"{self.key}=choice:{','.join(map(str, self.choices))}"
-        return f"{self.key}={self.kind}:{self.low}:{self.high}"
-
-    def suggest(self, trial) -> Any:
-        if self.kind == "uniform":
-            return trial.suggest_float(self.key, self.low, self.high)
-        if self.kind == "loguniform":
-            return trial.suggest_float(self.key, self.low, self.high, log=True)
-        if self.kind == "int":
-            return trial.suggest_int(self.key, self.low, self.high)
-        return trial.suggest_categorical(self.key, list(self.choices))
-
-    def example(self) -> Any:
-        """A value inside the range (used to check the key before any trial runs)."""
-        return self.choices[0] if self.kind == "choice" else self.low
-
-
-def _scalar(text: str) -> Any:
-    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` -> True, else the string."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text.strip()
-
-
-def parse_param(text: str) -> ParamSpec:
-    """``"optim.lr_g=loguniform:1e-5:1e-3"`` -> :class:`ParamSpec`; mistakes raise UserError.
-
-    Kinds: ``uniform:a:b``, ``loguniform:a:b`` (0 < a), ``int:a:b`` (whole numbers),
-    ``choice:x,y,z``. Keys must be config keys (``gankit train --dry-run`` shows them).
-    """
-    from gankit.config import valid_keys
-
-    key, sep, spec = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise UserError(f"--param takes KEY=KIND:ARGS, e.g. optim.lr_g=loguniform:1e-5:1e-3; "
-                        f"got {text!r}")
-    if key not in valid_keys():
-        raise UserError(f"--param {text!r}: unknown config key {key!r} (keys look like "
-                        f"optim.lr_g, train.batch_size)")
-    kind, _, args = spec.partition(":")
-    kind = kind.strip()
-    if kind not in KINDS:
-        raise UserError(f"--param {text!r}: unknown kind {kind!r}; use one of "
-                        f"{', '.join(KINDS)} (e.g. {key}=uniform:0.1:0.9)")
-    if kind == "choice":
-        choices = tuple(_scalar(c) for c in args.split(",") if c.strip())
-        if not choices:
-            raise UserError(f"--param {text!r}: choice needs values, e.g. choice:32,64,128")
-        return ParamSpec(key, kind, choices=choices)
-    parts = args.split(":")
-    if len(parts) != 2:
-        raise UserError(f"--param {text!r}: {kind} takes two bounds, {kind}:LOW:HIGH")
-    try:
-        if kind == "int":
-            low, high = int(parts[0]), int(parts[1])
-        else:
-            low, high = float(parts[0]), float(parts[1])
-    except ValueError:
-        need = "whole numbers" if kind == "int" else "numbers"
-        raise UserError(f"--param {text!r}: the bounds must be {need}") from None
-    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
-        raise UserError(f"--param {text!r}: need finite bounds with LOW < HIGH")
-    if kind == "loguniform" and low <= 0:
-        raise UserError(f"--param {text!r}: loguniform needs LOW > 0")
-    return ParamSpec(key, kind, low, high)
-
-
-def parse_storage(text: str) -> str:
-    """An RDB URL; ``sqlite:///path.db`` (the usual) gets its folder created."""
-    if "://" not in text:
-        raise UserError(f"--storage takes a database URL like sqlite:///sweep.db, got {text!r}")
-    if text.startswith("sqlite:///"):
-        path = Path(text[len("sqlite:///"):])
-        if not str(path) or str(path) == ":memory:":
-            raise UserError("--storage needs a database file (sqlite:///sweep.db), not memory")
-        try:
-            path.expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UserError(f"cannot create the folder of {path}: {exc.strerror or exc}") from None
-    return text
 
 
 def _nest(flat: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -189,44 +89,134 @@ def recover_stale_trials(study, echo=print) -> list[int]:
     return recovered
 
 
-class _MetricReporter:
-    """The loop's ``echo``: passes messages on, reports new metric values to the trial."""
+def _silent(message: str) -> None:
+    """A quiet trial's messages go nowhere."""
 
-    def __init__(self, trial, log_path: Path, metric: str, echo, quiet: bool):
-        self.trial, self.log_path, self.metric = trial, log_path, metric
-        self.echo, self.quiet = echo, quiet
-        self.offset = 0
+
+class PruneCallback(Callback):
+    """Reports each new value of ``metric`` (from the run's ``eval`` events) to the Optuna
+    trial and stops the trial with ``optuna.TrialPruned`` when the pruner says so; the
+    trainer closes the run's files on the way out."""
+
+    def __init__(self, trial, metric: str):
+        self.trial, self.metric = trial, metric
         self.values: list[tuple[int, float]] = []
 
-    def read_new(self) -> list[tuple[int, float]]:
-        if not self.log_path.is_file():
-            return []
-        with open(self.log_path, encoding="utf-8") as handle:
-            handle.seek(self.offset)
-            text = handle.read()
-        complete = text[:text.rfind("\n") + 1]  # a half-written last line waits for next time
-        self.offset += len(complete.encode("utf-8"))
-        new = []
-        for line in complete.splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if self.metric in record:
-                new.append((int(record["step"]), float(record[self.metric])))
-        self.values.extend(new)
-        return new
+    def on_eval(self, trainer, scores: dict[str, Any]) -> None:
+        value = scores.get(self.metric)
+        if value is None or not math.isfinite(float(value)):
+            return
+        step = int(scores["step"])
+        self.values.append((step, float(value)))
+        self.trial.report(float(value), step)
+        if self.trial.should_prune():
+            optuna = _import_optuna()
+            raise optuna.TrialPruned(f"{self.metric} {float(value):.4g} at step {step}")
 
-    def __call__(self, message: str) -> None:
-        if not self.quiet:
-            self.echo(f"  [trial {self.trial.number}] {message}")
-        for step, value in self.read_new():
-            if not math.isfinite(value):
-                continue
-            self.trial.report(value, step)
-            if self.trial.should_prune():
-                optuna = _import_optuna()
-                raise optuna.TrialPruned(f"{self.metric} {value:.4g} at step {step}")
+
+@dataclass
+class Plan:
+    """A sweep's settings, checked once before anything is stored."""
+
+    preset: str
+    specs: list[ParamSpec]
+    metric: str
+    storage: str
+    fixed: dict[str, Any]  # overrides every trial shares (train.steps, train.eval_every)
+    base: Any  # the preset's config with the fixed overrides
+    study_name: str
+    out: Path
+
+    def settings(self) -> dict[str, Any]:
+        return {"preset": self.preset, "metric": self.metric,
+                "params": [s.text() for s in self.specs],
+                "fixed": {k: v for k, v in sorted(self.fixed.items())}}
+
+
+def make_plan(preset, params, trials, storage, metric, study_name, out, steps, eval_every,
+              overrides) -> Plan:
+    """Parse and validate a sweep's arguments; every mistake is a UserError."""
+    from gankit.config import resolve
+
+    specs = [p if isinstance(p, ParamSpec) else parse_param(p) for p in params]
+    if not specs:
+        raise UserError("give at least one --param KEY=KIND:ARGS to search")
+    if len({s.key for s in specs}) != len(specs):
+        raise UserError("each --param key may be given once")
+    if metric not in LOGGED_SCORES:
+        raise UserError(f"--metric {metric!r}: the training log holds {', '.join(LOGGED_SCORES)}")
+    if trials < 1:
+        raise UserError("--trials must be >= 1")
+    fixed = dict(overrides or {})
+    if steps is not None:
+        fixed["train.steps"] = int(steps)
+    # Validate preset and every key once, before anything is stored.
+    base = resolve(preset, overrides={**fixed, **{s.key: s.example() for s in specs}})
+    if eval_every is None:
+        eval_every = max(1, base.train.steps // 4) if base.train.steps else 500
+    fixed["train.eval_every"] = int(eval_every)
+    study_name = study_name or f"{preset}-{metric}"
+    out = Path(out) if out is not None else Path("sweeps") / study_name
+    return Plan(preset, specs, metric, parse_storage(storage), fixed, base, study_name, out)
+
+
+def open_study(plan: Plan, seed: int, echo):
+    """The plan's Optuna study, created or continued; other settings are refused."""
+    optuna = _import_optuna()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(
+            study_name=plan.study_name, storage=plan.storage, load_if_exists=True,
+            direction="minimize" if plan.metric in ("fid", "mode_kl") else "maximize",
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            # No pruning on a trial's first logged value: early scores say little.
+            pruner=optuna.pruners.MedianPruner(
+                n_startup_trials=3, n_warmup_steps=plan.fixed["train.eval_every"] + 1))
+    except Exception as exc:  # a bad URL or unreadable file is the user's to fix
+        raise UserError(f"cannot open the study in {plan.storage}: "
+                        f"{first_line(exc)[:200]}") from None
+    settings, stored = plan.settings(), study.user_attrs.get("gankit_settings")
+    if stored is None:
+        study.set_user_attr("gankit_settings", settings)
+    elif stored != json.loads(json.dumps(settings)):
+        raise UserError(f"study {plan.study_name!r} in {plan.storage} was started with other "
+                        f"settings ({json.dumps(stored)}); use the same ones or a new --study")
+    recover_stale_trials(study, echo)
+    return study
+
+
+def run_trial(plan: Plan, trial, deadline: float, quiet: bool, echo) -> float:
+    """One trial: a training run in ``OUT/trial_NNNN``, pruned through its callback."""
+    from gankit.apps.train import train
+    from gankit.config import resolve
+
+    trial.set_user_attr("gankit_pid", os.getpid())
+    trial.set_user_attr("gankit_host", socket.gethostname())
+    sampled = {s.key: s.suggest(trial) for s in plan.specs}
+    run_dir = plan.out / f"trial_{trial.number:04d}"
+    if run_dir.exists():  # left by an earlier study of the same name that was deleted
+        shutil.rmtree(run_dir)
+    trial.set_user_attr("run_dir", str(run_dir))
+    dotted = {**plan.fixed, **sampled}
+    left = deadline - time.monotonic()
+    if math.isfinite(left):  # the budget bounds each trial too (it stops, checkpointed)
+        cap = max(left / 60, 0.05)
+        dotted["train.minutes"] = min(plan.base.train.minutes or cap, cap)
+    cfg = resolve(plan.preset, overrides=dotted)
+    echo(f"trial {trial.number}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in sampled.items()))
+    pruner = PruneCallback(trial, plan.metric)
+    say = _silent if quiet else (lambda message: echo(f"  [trial {trial.number}] {message}"))
+    try:
+        train(cfg, run_dir, progress=False, echo=say, callbacks=[lambda *_: [pruner]])
+    except _import_optuna().TrialPruned as pruned:
+        echo(f"trial {trial.number}: pruned ({pruned})")
+        raise
+    if not pruner.values:
+        raise UserError(f"trial {trial.number} logged no {plan.metric}; give --eval-every at "
+                        f"most the number of steps")
+    value = pruner.values[-1][1]
+    echo(f"trial {trial.number}: {plan.metric} {value:.4g}")
+    return value
 
 
 def sweep(preset: str, params: list[str | ParamSpec], trials: int, storage: str,
@@ -242,113 +232,35 @@ def sweep(preset: str, params: list[str | ParamSpec], trials: int, storage: str,
     optuna = _import_optuna()
     from optuna.trial import TrialState
 
-    from gankit.config import resolve
-    from gankit.training.loop import train
-
-    specs = [p if isinstance(p, ParamSpec) else parse_param(p) for p in params]
-    if not specs:
-        raise UserError("give at least one --param KEY=KIND:ARGS to search")
-    if len({s.key for s in specs}) != len(specs):
-        raise UserError("each --param key may be given once")
-    if metric not in LOGGED_SCORES:
-        raise UserError(f"--metric {metric!r}: the training log holds {', '.join(LOGGED_SCORES)}")
-    if trials < 1:
-        raise UserError("--trials must be >= 1")
-    storage = parse_storage(storage)
-    fixed = dict(overrides or {})
-    if steps is not None:
-        fixed["train.steps"] = int(steps)
-    # Validate preset and every key once, before anything is stored.
-    base = resolve(preset, overrides={**fixed, **{s.key: s.example() for s in specs}})
-    total_steps = base.train.steps
-    if eval_every is None:
-        eval_every = max(1, total_steps // 4) if total_steps else 500
-    fixed["train.eval_every"] = int(eval_every)
-    study_name = study_name or f"{preset}-{metric}"
-    out = Path(out) if out is not None else Path("sweeps") / study_name
-    settings = {"preset": preset, "metric": metric, "params": [s.text() for s in specs],
-                "fixed": {k: v for k, v in sorted(fixed.items())}}
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.create_study(
-            study_name=study_name, storage=storage, load_if_exists=True,
-            direction="minimize" if metric in ("fid", "mode_kl") else "maximize",
-            sampler=optuna.samplers.TPESampler(seed=seed),
-            # No pruning on a trial's first logged value: early scores say little.
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=3,
-                                               n_warmup_steps=eval_every + 1))
-    except Exception as exc:  # a bad URL or unreadable file is the user's to fix
-        first = first_line(exc)
-        raise UserError(f"cannot open the study in {storage}: {first[:200]}") from None
-    stored = study.user_attrs.get("gankit_settings")
-    if stored is None:
-        study.set_user_attr("gankit_settings", settings)
-    elif stored != json.loads(json.dumps(settings)):
-        raise UserError(f"study {study_name!r} in {storage} was started with other settings "
-                        f"({json.dumps(stored)}); use the same ones or a new --study")
-    recover_stale_trials(study, echo)
-
+    plan = make_plan(preset, params, trials, storage, metric, study_name, out, steps,
+                     eval_every, overrides)
+    study = open_study(plan, seed, echo)
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=finished_states))
     deadline = time.monotonic() + budget_minutes * 60 if budget_minutes > 0 else math.inf
     if done:
-        echo(f"study {study_name!r}: {done} finished trial(s) already in {storage}")
-
-    def objective(trial) -> float:
-        trial.set_user_attr("gankit_pid", os.getpid())
-        trial.set_user_attr("gankit_host", socket.gethostname())
-        sampled = {s.key: s.suggest(trial) for s in specs}
-        run_dir = out / f"trial_{trial.number:04d}"
-        if run_dir.exists():  # left by an earlier study of the same name that was deleted
-            shutil.rmtree(run_dir)
-        trial.set_user_attr("run_dir", str(run_dir))
-        dotted = {**fixed, **sampled}
-        left = deadline - time.monotonic()
-        if math.isfinite(left):  # the budget bounds each trial too (it stops, checkpointed)
-            cap = max(left / 60, 0.05)
-            dotted["train.minutes"] = min(base.train.minutes or cap, cap)
-        cfg = resolve(preset, overrides=dotted)
-        echo(f"trial {trial.number}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in sampled.items()))
-        reporter = _MetricReporter(trial, run_dir / "log.jsonl", metric, echo, quiet)
-        try:
-            train(cfg, run_dir, progress=False, echo=reporter)
-        except optuna.TrialPruned as pruned:
-            echo(f"trial {trial.number}: pruned ({pruned})")
-            raise
-        reporter.read_new()
-        if not reporter.values:
-            raise UserError(f"trial {trial.number} logged no {metric}; give --eval-every at "
-                            f"most the number of steps")
-        value = reporter.values[-1][1]
-        echo(f"trial {trial.number}: {metric} {value:.4g}")
-        return value
-
-    remaining = max(0, trials - done)
-    ran_before = len(study.trials)
+        echo(f"study {plan.study_name!r}: {done} finished trial(s) already in {plan.storage}")
+    remaining, ran_before = max(0, trials - done), len(study.trials)
     if remaining:
-        callback = optuna.study.MaxTrialsCallback(trials, states=finished_states)
-
         def out_of_time(study, trial) -> None:
             if time.monotonic() >= deadline:
                 study.stop()
 
         # A failed trial (UserError: e.g. diverged) does not stop the sweep; it is not
         # finished, so another trial takes its place, up to 3 x the trials asked for.
-        study.optimize(objective, n_trials=remaining * 3, catch=(UserError,),
-                       callbacks=[callback, out_of_time],
+        study.optimize(lambda trial: run_trial(plan, trial, deadline, quiet, echo),
+                       n_trials=remaining * 3, catch=(UserError,),
+                       callbacks=[optuna.study.MaxTrialsCallback(trials, states=finished_states),
+                                  out_of_time],
                        timeout=budget_minutes * 60 if budget_minutes > 0 else None)
-    ran = len(study.trials) - ran_before
-
     summary = summarise(study, metric)
     best_path = None
     if summary["best"] is not None:
-        best_path = write_best_config(out / "best.yaml", preset,
-                                      {k: v for k, v in fixed.items()
-                                       if k != "train.eval_every"},
+        shared = {k: v for k, v in plan.fixed.items() if k != "train.eval_every"}
+        best_path = write_best_config(plan.out / "best.yaml", preset, shared,
                                       summary["best"]["params"])
-    return {"study": study_name, "storage": storage, "ran": ran, "best_config": best_path,
-            **summary}
+    return {"study": plan.study_name, "storage": plan.storage, "best_config": best_path,
+            "ran": len(study.trials) - ran_before, **summary}
 
 
 def _fmt(value: Any) -> str:

@@ -17,8 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.errors import UserError
-
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -88,11 +86,11 @@ POLICIES: dict[str, list[Transform]] = {
 
 
 def parse_policy(policy: str) -> list[str]:
-    """"translation,cutout" -> ["translation", "cutout"]; unknown names raise UserError."""
+    """"translation,cutout" -> ["translation", "cutout"]; unknown names raise ValueError."""
     names = [name.strip() for name in policy.split(",") if name.strip()]
     for name in names:
         if name not in POLICIES:
-            raise UserError(f"unknown DiffAugment transform {name!r} in {policy!r}; choose "
+            raise ValueError(f"unknown DiffAugment transform {name!r} in {policy!r}; choose "
                             f"from: {', '.join(POLICIES)}")
     return names
 

@@ -12,6 +12,8 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from gankit.registry import Registry
+
 
 class Loss(NamedTuple):
     """D's loss is a real term plus a fake term (every loss here splits so), and G's loss."""
@@ -75,24 +77,42 @@ def least_squares_fake(fake: torch.Tensor) -> torch.Tensor:
     return 0.5 * (fake ** 2).mean()
 
 
-LOSSES: dict[str, Loss] = {
-    "bce": Loss(bce_real, bce_fake, bce_real,
-                "the tutorial's BCE: D on real=1/fake=0, G on fake=1"),
-    "ns": Loss(bce_real, bce_fake, bce_real,
-               "non-saturating GAN loss, Goodfellow et al. 2014 §3 (same maths as bce)"),
-    "minimax": Loss(bce_real, bce_fake, minimax_g,
-                    "literal minimax: G minimises log(1 - D(G(z)))"),
-    "hinge": Loss(hinge_real, hinge_fake, critic_real, "hinge loss (SNGAN, BigGAN)"),
-    "wasserstein": Loss(critic_real, critic_fake, critic_real,
-                        "WGAN critic loss (Arjovsky et al. 2017)"),
-    "lsgan": Loss(least_squares_real, least_squares_fake, least_squares_real,
-                  "least-squares GAN (Mao et al. 2017)"),
-}
+LOSSES: Registry[Loss] = Registry("loss")
+
+# One-sided label smoothing moves D's real target; only losses with a target have one.
+SMOOTHING = {"label_smoothing": "one-sided label smoothing: D's real target is 1 - ε"}
+
+
+def _no_target(loss_cfg) -> None:
+    """The check of the losses without a target: they cannot be label-smoothed."""
+    if loss_cfg.label_smoothing:
+        raise ValueError(f"loss.label_smoothing needs a loss with targets "
+                         f"({', '.join(SMOOTHABLE)}), not {loss_cfg.name!r}")
+
+
+def _add(name: str, loss: Loss, target: bool) -> None:
+    LOSSES.add(name, loss, loss.description, options=SMOOTHING if target else {},
+               check=None if target else _no_target)
+
+
+_add("bce", Loss(bce_real, bce_fake, bce_real,
+                 "the tutorial's BCE: D on real=1/fake=0, G on fake=1"), target=True)
+_add("ns", Loss(bce_real, bce_fake, bce_real,
+                "non-saturating GAN loss, Goodfellow et al. 2014 §3 (same maths as bce)"),
+     target=True)
+_add("minimax", Loss(bce_real, bce_fake, minimax_g,
+                     "literal minimax: G minimises log(1 - D(G(z)))"), target=True)
+_add("hinge", Loss(hinge_real, hinge_fake, critic_real, "hinge loss (SNGAN, BigGAN)"),
+     target=False)
+_add("wasserstein", Loss(critic_real, critic_fake, critic_real,
+                         "WGAN critic loss (Arjovsky et al. 2017)"), target=False)
+_add("lsgan", Loss(least_squares_real, least_squares_fake, least_squares_real,
+                   "least-squares GAN (Mao et al. 2017)"), target=True)
+
+# The losses that can be label-smoothed (those whose entry reads label_smoothing).
+SMOOTHABLE = tuple(entry.name for entry in LOSSES.entries() if "label_smoothing" in entry.options)
 
 
 def get_loss(name: str) -> Loss:
-    from gankit.errors import UserError
-
-    if name not in LOSSES:
-        raise UserError(f"unknown loss {name!r}; choose one of: {', '.join(sorted(LOSSES))}")
+    """The registered loss ``name``; an unknown name raises ``ValueError``."""
     return LOSSES[name]

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from gankit.core.losses import Loss
+from gankit.core.losses import SMOOTHABLE, Loss  # noqa: F401  (SMOOTHABLE: re-exported)
 
 Critic = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
@@ -83,14 +83,11 @@ def g_due(step: int, n_critic: int) -> bool:
 
 # --- label smoothing ---------------------------------------------------------------------
 
-SMOOTHABLE = ("bce", "ns", "minimax", "lsgan")
-
-
 def smooth_labels(loss: Loss, epsilon: float, name: str = "") -> Loss:
     """One-sided label smoothing (Salimans et al. 2016 §3.4): D's real target is 1 - ε.
 
     G's loss and D's fake term are unchanged. ε = 0 returns ``loss`` itself. Only losses
-    with a target (bce/ns/minimax: BCE; lsgan: squares) can be smoothed.
+    with a target (:data:`SMOOTHABLE`; bce/ns/minimax: BCE; lsgan: squares) can be smoothed.
     """
     if epsilon <= 0:
         return loss

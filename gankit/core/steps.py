@@ -16,17 +16,18 @@ from gankit.core.losses import Loss
 from gankit.core.penalties import Regularisers, aux_class_loss, d_extra_terms
 
 
-_HAS_BATCH_NORM: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
+_MIXES_BATCH: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
 
 
-def has_batch_norm(module: nn.Module) -> bool:
-    """Whether ``module`` holds a BatchNorm layer or another layer that mixes the samples of
-    a batch (``mixes_batch = True``, e.g. minibatch std-dev); walked once, then cached."""
-    known = _HAS_BATCH_NORM.get(module)
+def mixes_batch(module: nn.Module) -> bool:
+    """Whether ``module``'s output for one sample depends on the other samples of its batch:
+    it holds a BatchNorm layer or another layer marked ``mixes_batch = True`` (e.g.
+    minibatch std-dev). Walked once, then cached."""
+    known = _MIXES_BATCH.get(module)
     if known is None:
         known = any(isinstance(m, nn.modules.batchnorm._BatchNorm)
                     or getattr(m, "mixes_batch", False) for m in module.modules())
-        _HAS_BATCH_NORM[module] = known
+        _MIXES_BATCH[module] = known
     return known
 
 
@@ -54,12 +55,13 @@ def discriminate(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     """Logits (B_real,), (B_fake,) for both batches (``raw``: D's outputs as they are,
     (B, 1 + K) for an auxiliary-classifier D).
 
-    One forward pass on the concatenated batch is cheaper; a D with BatchNorm needs separate
-    passes, since mixing real and fake would change its batch statistics.
+    One forward pass on the concatenated batch is cheaper; a D that mixes the samples of a
+    batch (BatchNorm, minibatch std-dev) needs separate passes, since mixing real and fake
+    would change its batch statistics.
     """
     call = (lambda x, y: D(x) if y is None else D(x, y)) if raw else \
         (lambda x, y: judge(D, x, y))
-    if has_batch_norm(D):
+    if mixes_batch(D):
         return call(real, real_labels), call(fake, fake_labels)
     labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
     logits = call(torch.cat([real, fake]), labels)

@@ -1,11 +1,13 @@
-"""Training images, held in memory as one uint8 tensor.
+"""Training data, held in memory as one tensor: uint8 images, or float points (2-D toy sets).
 
 ``load_dataset(cfg.data)`` returns an :class:`ImageData` whatever the source: the embedded
-``mnist5k`` digits, torchvision's MNIST-family and CIFAR-10 files, or any folder of images.
+``mnist5k`` digits, torchvision's MNIST-family and CIFAR-10 files, any folder of images, or
+the 2-D toy sets. Sample pictures (grids, scatter plots) are written by
+:mod:`gankit.data.pictures`.
 """
 
-from gankit.data.registry import DATASETS, ImageData, load_dataset
+from gankit.data.registry import DATASETS, ImageData, is_points_shape, load_dataset
 from gankit.data.batches import EpochBatches, to_model_range, to_uint8
 
-__all__ = ["DATASETS", "ImageData", "load_dataset", "EpochBatches", "to_model_range",
-           "to_uint8"]
+__all__ = ["DATASETS", "ImageData", "is_points_shape", "load_dataset", "EpochBatches",
+           "to_model_range", "to_uint8"]

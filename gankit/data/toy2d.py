@@ -4,7 +4,7 @@
 spacing 2, sigma 0.05 (Srivastava et al. 2017, VEEGAN; Lin et al. 2018, PacGAN).
 
 These sets are *points*, not images: :class:`~gankit.data.registry.ImageData` holds them
-with ``kind="points"`` and ``images`` a float32 tensor (N, 2) in data units (no scaling to
+with ``kind="points"`` and ``samples`` a float32 tensor (N, 2) in data units (no scaling to
 [-1, 1]); batches are sliced as they are. A fixed seed makes the same points every time
 (``train=False`` draws a different, equally fixed, set).
 """
@@ -29,10 +29,20 @@ class ToySpec:
     sigma: float
 
 
+def ring_centers(modes: int = 8, radius: float = 2.0) -> np.ndarray:
+    """Centres (modes, 2) of the ring-of-Gaussians benchmark."""
+    angles = 2 * np.pi * np.arange(modes) / modes
+    return radius * np.stack([np.cos(angles), np.sin(angles)], 1)
+
+
+def grid_centers(side: int = 5, spacing: float = 2.0) -> np.ndarray:
+    """Centres (side², 2) of the grid-of-Gaussians benchmark, centred on 0."""
+    axis = (np.arange(side) - (side - 1) / 2) * spacing
+    return np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+
+
 def toy_spec(name: str) -> ToySpec:
     """The modes of ``ring8`` or ``grid25`` (used by the metrics and scatter plots)."""
-    from gankit.evaluation.metrics.scores import grid_centers, ring_centers
-
     if name == "ring8":
         return ToySpec(ring_centers(8, 2.0), 0.02)
     if name == "grid25":
@@ -48,6 +58,11 @@ def is_points(name: str) -> bool:
     return name in TOY_SETS
 
 
+def toy_spec_or_none(name: str) -> ToySpec | None:
+    """The modes of data set ``name`` when it is a 2-D toy set, else None."""
+    return toy_spec(name) if is_points(name) else None
+
+
 def mixture(centers: np.ndarray, sigma: float, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """n points (n, 2) float32 drawn evenly from N(centre, sigma² I), and their mode (n,)."""
     generator = torch.Generator().manual_seed(seed)
@@ -60,7 +75,7 @@ def mixture(centers: np.ndarray, sigma: float, n: int, seed: int) -> tuple[torch
 def _load(name: str, train: bool) -> ImageData:
     spec = toy_spec(name)
     points, modes = mixture(spec.centers, spec.sigma, NUM_POINTS, seed=0 if train else 1)
-    return ImageData(name=name, images=points, labels=modes, num_classes=len(spec.centers),
+    return ImageData(name=name, samples=points, labels=modes, num_classes=len(spec.centers),
                      kind="points")
 
 

@@ -34,7 +34,7 @@ def load_samples(path: str | Path) -> torch.Tensor:
     if path.is_dir():
         from gankit.data.folder import load_folder
 
-        return load_folder(path).images
+        return load_folder(path).samples
     if not path.is_file():
         raise UserError(f"--samples {path}: no such file or folder")
     if path.suffix != ".npz":
@@ -76,7 +76,7 @@ def load_reference(data: str, split: str = "train", root: str = "data") -> torch
     if split == "test" and (data == "mnist5k" or data not in DATASETS):
         raise UserError(f"{data} has no test split; use --reference train")
     return load_dataset(DataConfig(name=data, root=root, download=False),
-                        train=split == "train").images
+                        train=split == "train").samples
 
 
 # --- features, with a cache for the real side ----------------------------------------------
@@ -113,7 +113,11 @@ def reference_features(images_u8: torch.Tensor, extractor: Extractor, key: dict[
 
 def score(real_features: np.ndarray, fake_features: np.ndarray, real_probs: np.ndarray | None,
           fake_probs: np.ndarray | None, metrics: list[str], seed: int = 0) -> dict[str, float]:
-    """Run the named metrics on precomputed features; returns {score name: value}."""
+    """Run the named metrics on precomputed features; returns {score name: value}.
+
+    The one scoring loop: ``gankit eval`` and the training-time quality monitor both call
+    it. ``seed`` is accepted for the callers' symmetry; the metrics' own seeds are fixed.
+    """
     scores: dict[str, float] = {}
     for name in metrics:
         metric = METRICS[name]
@@ -141,7 +145,7 @@ def evaluate(run_dir: str | Path | None = None, samples: str | Path | None = Non
         raise UserError("give either RUN_DIR or --samples FILE (not both)")
     source: dict[str, Any]
     if run_dir is not None:
-        from gankit.apps.sampling import load, sample
+        from gankit.training.runs import load, sample
 
         run = load(run_dir, device=device)
         if data is None:  # the run's own data set, where the run found it

@@ -1,9 +1,11 @@
 """Quality checks during training: ``train.eval_every``, ``train.target``, mode collapse.
 
-The loop builds one :class:`QualityMonitor` (or ``None`` when there is nothing to do) and
-calls :meth:`QualityMonitor.check` after each step; the monitor decides whether this step is
-due, evaluates the generator on a fixed batch of noise, logs the scores, warns when the
-probe batch's class coverage drops, and says whether a target has been reached.
+:func:`monitors` gives the callbacks a run's config asks for: a :class:`QualityMonitor`
+for images (FID and mode counts every ``eval_every`` steps, the target, the mode-collapse
+probe on digit sets) or a :class:`~gankit.evaluation.toy_monitor.ToyMonitor` for 2-D points.
+Each scores the generator on a fixed batch of noise when due, emits the scores as an
+``eval`` event (the log, TensorBoard and a sweep's pruner take them from there) and asks
+the trainer to stop when the target is reached.
 """
 
 from __future__ import annotations
@@ -13,18 +15,22 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from gankit.errors import UserError
-from gankit.evaluation.metrics import DIRECTIONS, METRICS, metric_for_score, parse_target, target_reached
+from gankit.data import is_points_shape
+from gankit.evaluation.evaluate import score
+from gankit.evaluation.metrics import DIRECTIONS, metric_for_score, parse_target, target_reached
 from gankit.evaluation.metrics.extractors import default_extractor, get_extractor
 from gankit.evaluation.metrics.scores import mode_counts
+from gankit.training.trainer import Callback, Trainer
 
 # Data sets whose classes mnist-cnn recognises: the collapse monitor runs on these.
 _DIGITS = ("mnist5k", "mnist")
 PROBE_SIZE = 500
-PROBE_IMAGES = 40_000  # trained images between collapse probes, at least (speed, issue 5)
+# Trained images between two collapse probes, at least: a probe (500 samples through the
+# classifier) then costs the tutorial's MLPs a few percent of their time, not a third.
+PROBE_IMAGES = 40_000
 
 
-class QualityMonitor:
+class QualityMonitor(Callback):
     """Evaluates the generator every ``every`` steps on ``n`` fixed-noise samples.
 
     real_u8: uint8 (N, C, H, W) training images (the reference); value_range: "tanh" or
@@ -57,26 +63,28 @@ class QualityMonitor:
         self.last_modes: int | None = None
         self.low_streak = 0  # consecutive checks covering at most half the classes
         self.reached: tuple[str, float, int] | None = None
+        self.network: Callable[[], Any] = lambda: None  # the generator to score (set by monitors)
 
     @classmethod
     def create(cls, cfg, data, device, ctx=None) -> "QualityMonitor | None":
-        """The monitor a config asks for, or None (no eval, no target, data not digits)."""
+        """The monitor a config asks for, or None (no eval, no target, data not digits).
+        Without ``eval_every`` the collapse probe runs once an epoch, but at most once per
+        ``PROBE_IMAGES`` trained images."""
         t = cfg.train
-        eval_every = getattr(t, "eval_every", 0)
-        target = getattr(t, "target", "")
-        collapse = data.name in _DIGITS and data.images.shape[1] == 1
-        if not eval_every and not target and not collapse:
+        collapse = data.name in _DIGITS and data.samples.shape[1] == 1
+        if not t.eval_every and not t.target and not collapse:
             return None
-        if target and not eval_every:
-            raise UserError("a target (--target) needs --eval-every N to say how often to check")
-        # Else the collapse probe: once an epoch, but at most once per PROBE_IMAGES trained
-        # images; a probe (500 samples through the classifier) costs ~0.3 s on 2 CPU cores,
-        # which once an epoch of mnist5k would slow seed-mlp by ~30%; this keeps it near 5%.
-        every = eval_every or max(1, -(-len(data.images) // t.batch_size),
-                                  PROBE_IMAGES // t.batch_size)
-        metrics = ("fid", "modes") if eval_every else ()
-        return cls(data.images, cfg.model.latent_dim, cfg.data.value_range, every, target,
+        every = t.eval_every or max(1, -(-len(data.samples) // t.batch_size),
+                                    PROBE_IMAGES // t.batch_size)
+        metrics = ("fid", "modes") if t.eval_every else ()
+        return cls(data.samples, cfg.model.latent_dim, cfg.data.value_range, every, t.target,
                    metrics, collapse=collapse, seed=t.seed, device=device, ctx=ctx)
+
+    def on_step_end(self, trainer: Trainer) -> None:
+        """Score when due; an ``eval`` event carries the scores; stop at the target."""
+        emit = lambda record: trainer.emit("eval", scores=record)  # noqa: E731
+        if self.check(self.network(), trainer.state.counters.step, emit, trainer.say):
+            trainer.request_stop("target reached")
 
     @torch.no_grad()
     def _generate(self, G, count: int) -> torch.Tensor:
@@ -101,10 +109,8 @@ class QualityMonitor:
         if self.ctx is not None:  # under DDP each process made its share: gather them all
             fake_features = self.ctx.gather_rows(fake_features)
             fake_probs = self.ctx.gather_rows(fake_probs)
-        scores: dict[str, float] = {}
-        for name in self.metrics:
-            scores.update(METRICS[name].compute(self.real_features, fake_features,
-                                                self.real_probs, fake_probs))
+        scores = score(self.real_features, fake_features, self.real_probs, fake_probs,
+                       self.metrics)
         scores.pop("num_classes", None)
         if self.collapse:
             probe = fake_probs[:PROBE_SIZE]
@@ -144,3 +150,20 @@ class QualityMonitor:
                 f"stopping")
             return True
         return False
+
+
+def monitors(setup, cfg, ctx) -> list[Callback]:
+    """The quality callbacks ``cfg`` asks for (a ``CallbackFactory`` of the training driver).
+    Under DDP every process takes part in an image monitor (each generates its share of the
+    samples); a point monitor runs on the main process only."""
+    data, device = setup.data, ctx.device
+    if is_points_shape(data.shape):
+        from gankit.evaluation.toy_monitor import ToyMonitor
+
+        monitor = ToyMonitor.create(cfg, data, device, setup.run_dir) if ctx.is_main else None
+    else:
+        monitor = QualityMonitor.create(cfg, data, device, ctx)
+    if monitor is None:
+        return []
+    monitor.network = setup.evaluated
+    return [monitor]

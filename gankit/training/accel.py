@@ -62,8 +62,8 @@ def auto_threads() -> int:
     """The CPUs this process may use minus those busy with other work now, at least 1.
 
     PyTorch's default is one thread per core. On a machine whose cores are busy with other
-    work its OpenMP threads wait for each other and a step can take several times longer
-    (measured on a shared 2-core machine: 4-10x slower at 2 threads than at 1).
+    work its OpenMP threads wait for each other at every barrier, and a step can take
+    several times longer than with fewer threads.
     """
     cpus = available_cpus()
     limit = min(cpus, torch.get_num_threads())

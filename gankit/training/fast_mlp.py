@@ -3,21 +3,22 @@
 The same mathematics as :func:`gankit.core.steps.d_step` followed by :func:`gankit.core.steps.g_step`
 (one D update on real + fake, then G through the updated, frozen D), for the MLPs of the
 tutorial's presets; ``tests/test_fast_mlp.py`` holds it to those functions and
-``tests/test_exactness.py`` to the tutorial's literal step. Measured on 2 cores it is 16 %
-faster with two threads (9 % with one), for two reasons:
+``tests/test_exactness.py`` to the tutorial's literal step. It is faster than autograd
+(``bench/throughput.py`` compares both) for two reasons:
 
 - **Feature-major products.** oneDNN splits a product over the rows of its output. With
   64 samples, ``x Wᵀ`` (64, N) gives two threads 32 rows each, and both stream the whole
   weight; ``W xᵀ`` (N, 64) splits the 784-1024 output features, so each thread reads half
-  of it (the largest product goes from about 390 to 250 µs). Activations are therefore
+  of it. Activations are therefore
   kept as (features, batch) matrices; the weight gradient ``dYᵀ X`` reads them in place,
   and only the gradient flowing back to the layer below is computed (batch, features).
 - **No autograd graph.** The backward of a stack of Linear + ReLU/LeakyReLU/Tanh/Sigmoid
   layers is written out (the activation derivatives from the saved outputs, as PyTorch's
-  own ``*_backward`` kernels do), which saves the graph's bookkeeping on a 5 ms step.
+  own ``*_backward`` kernels do), which saves the graph's bookkeeping, a visible share of
+  a step this small.
   Only the loss on D's logits goes through autograd, so every loss works unchanged.
 
-The loop uses it when :func:`fast_mlp_step` returns one: CPU, fp32, eager, one process,
+The run uses it (:class:`gankit.training.strategies.FastMLPStrategy`) when :func:`fast_mlp_step` returns one: CPU, fp32, eager, one process,
 unconditional MLPs without minibatch std-dev, joint D updates, no gradient penalty, no
 DiffAugment or packing, no fresh noise for G, oneDNN present, and ``train.fast_mlp`` on
 (the default). Anything else trains through ``d_step``/``g_step``.
@@ -32,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.core.losses import Loss
-from gankit.core.models.linear import TINY, onednn_available
+from gankit.core.models.linear import TINY, onednn_available, onednn_product
 from gankit.core.models.mlp import MLPDiscriminator, MLPGenerator
 
 _ACTIVATIONS = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.Tanh: "tanh",
@@ -103,7 +104,7 @@ def _activation_grad(grad: torch.Tensor, out: torch.Tensor, layer: Layer) -> tor
 
 def _product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """a (M, K) @ b (N, K)ᵀ by oneDNN; ``a`` row-major, ``b`` in either layout."""
-    return torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [None], "")
+    return onednn_product(a, b)
 
 
 def forward(layers: list[Layer], x: torch.Tensor) -> list[torch.Tensor]:

@@ -1,4 +1,9 @@
-"""Pictures of a run from its JSONL log: loss curves, metric curves (shared by the HTML report)."""
+"""A run's JSONL log: read back, cut back for a resume, and drawn as loss and metric curves.
+
+Training draws ``RUN_DIR/loss.png`` with :func:`plot_losses`; ``gankit report``
+(:mod:`gankit.apps.report`) and ``gankit watch`` (:mod:`gankit.apps.watch`) draw the same
+figures from the same records.
+"""
 
 from __future__ import annotations
 
@@ -46,16 +51,22 @@ def loss_figure(records: list[dict]):
     steps = [r["step"] for r in rows]
     marker = "o" if len(rows) < 3 else None  # a single point is invisible as a line
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    top.plot(steps, [r["loss_d"] for r in rows], label="loss D", marker=marker)
-    top.plot(steps, [r["loss_g"] for r in rows], label="loss G", marker=marker)
+
+    def curve(axes, key: str, label: str) -> None:
+        if all(key in r for r in rows):  # a training kind logs the statistics it has
+            axes.plot(steps, [r[key] for r in rows], label=label, marker=marker)
+
+    curve(top, "loss_d", "loss D")
+    curve(top, "loss_g", "loss G")
     top.set_ylabel("loss")
-    top.legend()
-    bottom.plot(steps, [r["d_real"] for r in rows], label="D(x)", marker=marker)
-    bottom.plot(steps, [r["d_fake"] for r in rows], label="D(G(z))", marker=marker)
+    curve(bottom, "d_real", "D(x)")
+    curve(bottom, "d_fake", "D(G(z))")
     bottom.set_ylim(0, 1)
     bottom.set_xlabel("step")
     bottom.set_ylabel("mean sigmoid(D)")
-    bottom.legend()
+    for axes in (top, bottom):
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend()
     fig.tight_layout()
     return fig
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gankit.errors import UserError
 from gankit.core.models.conditioning import Projection, discriminator_output, with_class
 from gankit.core.models.layers import MinibatchStdDev
-from gankit.core.models.registry import check_images, output_activation, register
+from gankit.core.models.registry import MODELS, check_images, options, output_activation
 
 
 def spectral(layer: nn.Module) -> nn.Module:
@@ -26,7 +25,7 @@ def square_side(image_shape: tuple[int, int, int]) -> int:
     """The side of square (C, S, S) images; conv models refuse other shapes."""
     _, h, w = image_shape
     if h != w:
-        raise UserError(f"conv models need square images, not {h}x{w}")
+        raise ValueError(f"conv models need square images, not {h}x{w}")
     return h
 
 
@@ -44,7 +43,7 @@ def halvings(size: int) -> int:
         size //= 2
         count += 1
     if size not in (4, 7) or count == 0:
-        raise UserError(f"conv models need an image side of 7 or 4 times a power of two "
+        raise ValueError(f"conv models need an image side of 7 or 4 times a power of two "
                         f"(28, 32, 64, ...), not {size * 2 ** count}")
     return count
 
@@ -114,18 +113,25 @@ class DCGANDiscriminator(nn.Module):
         return discriminator_output(h, self.head, self.projection, self.aux, labels)
 
 
-@register("dcgan", "DCGAN conv G (BatchNorm) and D (LeakyReLU) for 28/32/64 px images; "
-          "class-conditional (one-hot G, projection D) with model.conditional=true")
+# What the conv models (dcgan, acgan, resnet) read besides latent_dim, init and pack.
+CONV_OPTIONS = options("g_channels", "d_channels", "d_norm", "output", "conditional", "mbstd",
+                       "aux_classifier")
+
+
+@MODELS.register("dcgan", "DCGAN conv G (BatchNorm) and D (LeakyReLU) for 28/32/64 px images; "
+                 "class-conditional (one-hot G, projection D) with model.conditional=true",
+                 options=CONV_OPTIONS)
 def build_dcgan(cfg, image_shape, num_classes=0):
     classes = num_classes if cfg.conditional else 0
-    aux = classes if getattr(cfg, "aux_classifier", False) else 0  # ACGAN: no projection
+    aux = classes if cfg.aux_classifier else 0  # ACGAN: no projection
     return (DCGANGenerator(cfg.latent_dim, image_shape, cfg.g_channels, cfg.output, classes),
             DCGANDiscriminator(image_shape, cfg.d_channels, cfg.d_norm, 0 if aux else classes,
-                               mbstd=getattr(cfg, "mbstd", False), aux_classes=aux))
+                               mbstd=cfg.mbstd, aux_classes=aux))
 
 
-@register("acgan", "ACGAN (Odena et al. 2017): the conditional DCGAN G and a D with an "
-          "auxiliary classifier (no projection); same as dcgan with model.aux_classifier=true")
+@MODELS.register("acgan", "ACGAN (Odena et al. 2017): the conditional DCGAN G and a D with an "
+                 "auxiliary classifier (no projection); same as dcgan with "
+                 "model.aux_classifier=true", options=CONV_OPTIONS)
 def build_acgan(cfg, image_shape, num_classes=0):
     from dataclasses import replace
 

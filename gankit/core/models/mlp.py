@@ -15,7 +15,7 @@ from torch import nn
 
 from gankit.core.models.layers import MinibatchStdDev
 from gankit.core.models.linear import Linear
-from gankit.core.models.registry import check_images, output_activation, register
+from gankit.core.models.registry import MODELS, check_images, options, output_activation
 
 
 class MLPGenerator(nn.Module):
@@ -61,8 +61,15 @@ class MLPDiscriminator(nn.Module):
         return self.model(x.flatten(1)).squeeze(1)
 
 
-@register("mlp", "fully connected G/D of the tutorial (widths from model.g_hidden/d_hidden)")
+def check_mlp(cfg) -> None:
+    """The fully connected D has no class head to put an ACGAN classifier on."""
+    if cfg.aux_classifier:
+        raise ValueError("model.aux_classifier needs a conv model (dcgan, resnet, acgan)")
+
+
+@MODELS.register("mlp", "fully connected G/D of the tutorial (widths from model.g_hidden/d_hidden)",
+                 options=options("g_hidden", "d_hidden", "d_activation", "output", "mbstd"),
+                 check=check_mlp)
 def build_mlp(cfg, image_shape, num_classes=0):
     return (MLPGenerator(cfg.latent_dim, tuple(cfg.g_hidden), image_shape, cfg.output),
-            MLPDiscriminator(tuple(cfg.d_hidden), image_shape, cfg.d_activation,
-                             getattr(cfg, "mbstd", False)))
+            MLPDiscriminator(tuple(cfg.d_hidden), image_shape, cfg.d_activation, cfg.mbstd))

@@ -9,15 +9,13 @@ The wrapper returns one logit *per sample* (B,): each sample gets its pack's log
 mean of those over the batch equals the mean over packs, so every loss (mean of a function
 of the logits) is the same as on the packed logits, and callers that split a concatenated
 real+fake batch by sample count (:func:`gankit.core.steps.discriminate`) work unchanged, as long
-as B and the real part are multiples of m (the loop ensures it; see :func:`check_pack`).
+as B and the real part are multiples of m (config validation ensures it).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-
-from gankit.errors import UserError
 
 
 def packed_shape(shape: tuple[int, ...], pack: int) -> tuple[int, ...]:
@@ -43,13 +41,3 @@ class Packed(nn.Module):
         packs = x.reshape(batch // m, m * x.shape[1], *x.shape[2:])
         return self.D(packs).repeat_interleave(m)
 
-
-def check_pack(pack: int, batch_size: int, conditional: bool = False) -> None:
-    """Reject a packing the loop cannot run (raises :class:`UserError`)."""
-    if pack < 1:
-        raise UserError(f"model.pack must be >= 1, not {pack}")
-    if pack > 1 and batch_size % pack:
-        raise UserError(f"--pack {pack} needs a batch size divisible by {pack}, not "
-                        f"{batch_size}")
-    if pack > 1 and conditional:
-        raise UserError("--pack needs an unconditional model: set model.conditional=false")

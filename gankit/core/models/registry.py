@@ -7,17 +7,29 @@ from typing import Callable
 import torch
 from torch import nn
 
-from gankit.errors import UserError
+from gankit.registry import Registry
 
-# name -> (builder(model_cfg, image_shape, num_classes) -> (G, D), description)
-MODELS: dict[str, tuple[Callable, str]] = {}
+# name -> builder(model_cfg, image_shape, num_classes) -> (G, D)
+MODELS: Registry[Callable] = Registry("model")
+
+# The model options that only some architectures read, for their entries' ``options``.
+OPTION_HELP = {
+    "g_hidden": "hidden widths of G",
+    "d_hidden": "hidden widths of D",
+    "d_activation": "D's activation: leaky_relu (slope 0.2) or relu",
+    "g_channels": "channels of G's last hidden layer",
+    "d_channels": "channels of D's first layer",
+    "d_norm": "D's normalisation: none, batch or spectral",
+    "output": "G's last activation: tanh for [-1, 1] data, sigmoid for [0, 1]",
+    "conditional": "condition G and D on the data's class labels",
+    "mbstd": "minibatch standard-deviation feature before D's head",
+    "aux_classifier": "ACGAN class head in D instead of the projection",
+}
 
 
-def register(name: str, description: str):
-    def wrap(builder):
-        MODELS[name] = (builder, description)
-        return builder
-    return wrap
+def options(*names: str) -> dict[str, str]:
+    """The ``options`` schema of an entry that reads the model options ``names``."""
+    return {name: OPTION_HELP[name] for name in names}
 
 
 def initialise(module: nn.Module, scheme: str) -> None:
@@ -46,13 +58,16 @@ def initialise(module: nn.Module, scheme: str) -> None:
 
 def build_models(model_cfg, image_shape: tuple[int, int, int], num_classes: int = 0
                  ) -> tuple[nn.Module, nn.Module]:
-    """Build (G, D) for images of ``image_shape`` = (C, H, W), initialised per the config."""
-    if model_cfg.name not in MODELS:
-        raise UserError(f"unknown model {model_cfg.name!r}; choose one of: "
-                        f"{', '.join(sorted(MODELS))}")
-    builder, _ = MODELS[model_cfg.name]
+    """Build (G, D) for images of ``image_shape`` = (C, H, W), initialised per the config.
+
+    An unknown model name, options the model rejects (its entry's check) and image shapes
+    it cannot make raise ``ValueError``.
+    """
+    entry = MODELS.get(model_cfg.name)
+    entry.validate(model_cfg)
+    builder = entry.factory
     generator, discriminator = builder(model_cfg, tuple(image_shape), num_classes)
-    pack = getattr(model_cfg, "pack", 1)
+    pack = model_cfg.pack
     if pack > 1:  # PacGAN: D is built for m samples stacked on the first axis, then wrapped
         from gankit.core.models.packing import Packed, packed_shape
 

@@ -17,11 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.errors import UserError
 from gankit.core.models.conditioning import Projection, discriminator_output, with_class
-from gankit.core.models.dcgan import generator_geometry, halvings, spectral
+from gankit.core.models.dcgan import CONV_OPTIONS, generator_geometry, halvings, spectral
 from gankit.core.models.layers import MinibatchStdDev
-from gankit.core.models.registry import check_images, output_activation, register
+from gankit.core.models.registry import MODELS, check_images, output_activation
 
 
 class GBlock(nn.Module):
@@ -92,8 +91,7 @@ class ResNetDiscriminator(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int], channels: int = 64, norm: str = "none",
                  num_classes: int = 0, mbstd: bool = False, aux_classes: int = 0):
         super().__init__()
-        if norm == "batch":
-            raise UserError("model resnet supports d_norm none or spectral, not batch")
+        check_norm(norm)
         c, side, _ = image_shape
         halvings(side)  # same sizes as the other conv models
         self.image_shape = image_shape
@@ -123,11 +121,18 @@ class ResNetDiscriminator(nn.Module):
         return discriminator_output(h, self.head, self.projection, self.aux, labels)
 
 
-@register("resnet", "SNGAN-style ResNet G/D for 28/32/64 px (widths g_channels/d_channels; "
-          "spectral norm with model.d_norm=spectral); conditional like dcgan")
+def check_norm(norm: str) -> None:
+    """The residual D has no BatchNorm variant (its blocks are SNGAN's)."""
+    if norm == "batch":
+        raise ValueError("model resnet supports d_norm none or spectral, not batch")
+
+
+@MODELS.register("resnet", "SNGAN-style ResNet G/D for 28/32/64 px (widths g_channels/"
+                 "d_channels; spectral norm with model.d_norm=spectral); conditional like dcgan",
+                 options=CONV_OPTIONS, check=lambda cfg: check_norm(cfg.d_norm))
 def build_resnet(cfg, image_shape, num_classes=0):
     classes = num_classes if cfg.conditional else 0
-    aux = classes if getattr(cfg, "aux_classifier", False) else 0
+    aux = classes if cfg.aux_classifier else 0
     return (ResNetGenerator(cfg.latent_dim, image_shape, cfg.g_channels, cfg.output, classes),
             ResNetDiscriminator(image_shape, cfg.d_channels, cfg.d_norm, 0 if aux else classes,
-                                mbstd=getattr(cfg, "mbstd", False), aux_classes=aux))
+                                mbstd=cfg.mbstd, aux_classes=aux))

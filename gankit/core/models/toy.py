@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from gankit.core.models.registry import register
+from gankit.core.models.registry import MODELS, options
 
 # The toy sets lie within +-4.2 (grid25; ring8 within +-2.1). G's output is multiplied by this,
 # so that G's default initialisation reaches the outer modes.
@@ -76,13 +76,12 @@ class PointDiscriminator(nn.Module):
         return self.model(x.flatten(1)).squeeze(1) * D_OUT_SCALE
 
 
-@register("toy-mlp", "fully connected G/D for 2-D points (ring8, grid25): ReLU layers of "
-          "model.g_hidden/d_hidden, linear output (PacGAN/VEEGAN setup)")
+@MODELS.register("toy-mlp", "fully connected G/D for 2-D points (ring8, grid25): ReLU layers "
+                 "of model.g_hidden/d_hidden, linear output (PacGAN/VEEGAN setup)",
+                 options=options("g_hidden", "d_hidden", "d_activation"))
 def build_toy_mlp(cfg, shape, num_classes=0):
     if len(shape) != 1:
-        from gankit.errors import UserError
-
-        raise UserError(f"toy-mlp models 2-D points (ring8, grid25), not images of shape "
-                        f"{tuple(shape)}; use mlp or dcgan for images")
+        raise ValueError(f"toy-mlp models 2-D points (ring8, grid25), not images of shape "
+                         f"{tuple(shape)}; use mlp or dcgan for images")
     return (PointGenerator(cfg.latent_dim, tuple(cfg.g_hidden), shape),
             PointDiscriminator(tuple(cfg.d_hidden), shape, cfg.d_activation))

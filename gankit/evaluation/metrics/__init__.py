@@ -2,7 +2,8 @@
 
 ``METRICS[name].compute(real_features, fake_features, real_probs, fake_probs)`` returns a
 dict of named scores; ``DIRECTIONS[score]`` says whether lower ("min") or higher ("max")
-is better, which ``--target fid=20`` relies on. See :mod:`gankit.evaluation.metrics.scores` for the
+is better, which ``--target fid=20`` relies on (both live in :mod:`gankit.config.targets`,
+which config validation uses). See :mod:`gankit.evaluation.metrics.scores` for the
 pure functions and :mod:`gankit.evaluation.metrics.extractors` for the extractors.
 """
 
@@ -13,7 +14,9 @@ from typing import Callable
 
 import numpy as np
 
+from gankit.config.targets import DIRECTIONS, parse_target
 from gankit.errors import UserError
+from gankit.registry import Registry
 from gankit.evaluation.metrics.extractors import EXTRACTORS, Extractor, get_extractor
 from gankit.evaluation.metrics.scores import (class_histogram, density_coverage, feature_stats, fid, fid_from_stats,
                      grid_centers, inception_score, kid, mode_counts, precision_recall,
@@ -60,7 +63,8 @@ def _modes(rf, ff, rp, fp):
     return {"modes": covered, "mode_kl": kl, "num_classes": int(np.asarray(fp).shape[1])}
 
 
-METRICS: dict[str, Metric] = {m.name: m for m in (
+METRICS: Registry[Metric] = Registry("metric")
+for _metric in (
     Metric("fid", "Fréchet distance of extractor features (Heusel et al. 2017); lower is "
            "better", ("fid",), _fid),
     Metric("kid", "Kernel distance, unbiased MMD² with a cubic kernel, mean ± std over 100 "
@@ -74,13 +78,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("modes", "classes holding >= 1/(10 K) of the samples, and KL of the class "
            "histogram to the reference's; more modes and lower KL are better",
            ("modes", "mode_kl", "num_classes"), _modes, True),
-)}
-
-# Which way is better, per score (used by --target and by the table).
-DIRECTIONS: dict[str, str] = {
-    "fid": "min", "kid": "min", "is": "max", "precision": "max", "recall": "max",
-    "density": "max", "coverage": "max", "modes": "max", "mode_kl": "min",
-}
+):
+    METRICS.add(_metric.name, _metric, _metric.description)
+del _metric
 
 
 def parse_metrics(text: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -91,20 +91,6 @@ def parse_metrics(text: str | list[str] | tuple[str, ...]) -> list[str]:
         raise UserError(f"unknown metric {', '.join(unknown) or '(none)'}; choose from: "
                         f"{', '.join(METRICS)}")
     return names
-
-
-def parse_target(text: str) -> tuple[str, float]:
-    """``"fid=20"`` -> ``("fid", 20.0)``; the score must have a known direction."""
-    name, sep, value = text.partition("=")
-    name = name.strip()
-    if not sep or name not in DIRECTIONS:
-        raise UserError(f"target {text!r} must look like SCORE=VALUE with SCORE one of: "
-                        f"{', '.join(DIRECTIONS)}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise UserError(f"target {text!r}: {value!r} is not a number") from None
-    return name, number
 
 
 def target_reached(scores: dict[str, float], name: str, value: float) -> bool:

@@ -28,6 +28,7 @@ from torch import nn
 
 from gankit.training.checkpoint import writable_file
 from gankit.errors import UserError, first_line
+from gankit.registry import Registry
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 MNIST_CNN_WEIGHTS = WEIGHTS_DIR / "mnist_cnn.pt"
@@ -313,22 +314,24 @@ def _make_inception(weights: str | None = None, device: str = "cpu") -> Extracto
     return Extractor("inception", digest, fn, batch_size=64, features="pool3 (2048)")
 
 
-# name -> (factory(weights=None, device="cpu") -> Extractor, description)
-EXTRACTORS: dict[str, tuple[Callable[..., Extractor], str]] = {
-    "mnist-cnn": (_make_mnist_cnn, "gankit's own MNIST classifier (128 features, 10 classes); "
-                  "shipped, sha256-pinned, offline; for 28x28 gray data"),
-    "mnist-cnn-stacked": (_make_mnist_cnn_stacked, "mnist-cnn per channel of Stacked MNIST "
-                          "(384 features, 1,000 joint classes)"),
-    "inception": (_make_inception, "Inception-v3 FID weights via torch-fidelity (2048 "
-                  "features, 1008 classes); for RGB data; offline: --extractor-weights PATH"),
-}
+# name -> factory(weights=None, device="cpu") -> Extractor
+EXTRACTORS: Registry[Callable[..., Extractor]] = Registry("extractor")
+EXTRACTORS.add("mnist-cnn", _make_mnist_cnn, "gankit's own MNIST classifier (128 features, "
+               "10 classes); shipped, sha256-pinned, offline; for 28x28 gray data")
+EXTRACTORS.add("mnist-cnn-stacked", _make_mnist_cnn_stacked, "mnist-cnn per channel of "
+               "Stacked MNIST (384 features, 1,000 joint classes)")
+EXTRACTORS.add("inception", _make_inception, "Inception-v3 FID weights via torch-fidelity "
+               "(2048 features, 1008 classes); for RGB data; offline: --extractor-weights PATH")
 
 
 def get_extractor(name: str, weights: str | None = None, device: str = "cpu") -> Extractor:
-    """Build the registered extractor ``name``; unknown names raise UserError."""
-    if name not in EXTRACTORS:
-        raise UserError(f"unknown extractor {name!r}; choose one of: {', '.join(EXTRACTORS)}")
-    return EXTRACTORS[name][0](weights=weights, device=device)
+    """Build the registered extractor ``name``; unknown names raise UserError (the name
+    comes from the user's --extractor)."""
+    try:
+        factory = EXTRACTORS[name]
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return factory(weights=weights, device=device)
 
 
 def default_extractor(image_shape: tuple[int, ...], data_name: str | None = None) -> str:

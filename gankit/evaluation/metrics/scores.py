@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+# The modes of the 2-D toy sets live with the sets; importable from here as before.
+from gankit.data.toy2d import grid_centers, ring_centers  # noqa: F401
+
 
 def _f64(x) -> np.ndarray:
     if hasattr(x, "detach"):
@@ -179,18 +182,6 @@ def mode_counts(fake_probs, real_probs=None, min_share: float | None = None
 
 
 # --- 2-D toy sets -----------------------------------------------------------------------------
-
-def ring_centers(modes: int = 8, radius: float = 2.0) -> np.ndarray:
-    """Centres (modes, 2) of the ring-of-Gaussians benchmark."""
-    angles = 2 * np.pi * np.arange(modes) / modes
-    return radius * np.stack([np.cos(angles), np.sin(angles)], 1)
-
-
-def grid_centers(side: int = 5, spacing: float = 2.0) -> np.ndarray:
-    """Centres (side², 2) of the grid-of-Gaussians benchmark, centred on 0."""
-    axis = (np.arange(side) - (side - 1) / 2) * spacing
-    return np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
-
 
 def toy_mode_metrics(points, centers, sigma: float, min_count: int | None = None
                      ) -> dict[str, float]:

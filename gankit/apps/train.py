@@ -1,0 +1,24 @@
+"""``gankit train``: a training run with the quality monitors its config asks for.
+
+The training layer runs any kind of training; the monitors (FID, mode counts, targets,
+the collapse probe) belong to the evaluation layer above it, so the two meet here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable
+
+from gankit.config import Config
+from gankit.evaluation.monitor import monitors
+from gankit.training import run
+from gankit.training.run import CallbackFactory
+
+
+def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
+          echo: Callable[[str], None] = print,
+          callbacks: Iterable[CallbackFactory] = ()) -> Path:
+    """Train per ``cfg`` into ``run_dir`` (see :func:`gankit.training.run.train`) with the
+    quality monitors and any further ``callbacks`` factories; return the run directory."""
+    return run.train(cfg, run_dir, resume=resume, progress=progress, echo=echo,
+                     callbacks=[monitors, *callbacks])

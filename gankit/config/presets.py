@@ -1,0 +1,210 @@
+"""Named recipes (``gankit list presets``), each a function returning a whole :class:`Config`.
+
+A preset's name and description are those of the config it returns, so they are written
+once; :data:`PRESETS` keeps them in the order ``gankit list presets`` shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+from gankit.config.schema import (Config, DataConfig, LossConfig, ModelConfig, OptimConfig,
+                                  TrainConfig)
+from gankit.errors import UserError
+from gankit.registry import Registry
+
+PRESETS: Registry[Callable[[], Config]] = Registry("preset")
+
+
+def _preset(make: Callable[[], Config]) -> Callable[[], Config]:
+    """Register ``make`` under the name and description of the config it returns."""
+    cfg = make()
+    PRESETS.add(cfg.preset, make, cfg.description)
+    return make
+
+
+def preset(name: str) -> Config:
+    """Return the named preset's config; unknown names raise :class:`UserError`."""
+    try:
+        make = PRESETS[name]
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return make()
+
+
+@_preset
+def _default() -> Config:
+    return Config(
+        preset="default",
+        description="class-conditional DCGAN (one-hot G, projection D) with EMA, batch 32, "
+        "non-saturating loss on logits, Adam(0.5, 0.999); good digits of every class from the "
+        "5,000 embedded digits in 5 CPU minutes",
+        model=ModelConfig(name="dcgan", g_channels=64, d_channels=64, init="dcgan",
+                          conditional=True),
+        loss=LossConfig(name="ns"),
+        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999),
+        train=TrainConfig(batch_size=32, steps=12000, minutes=5.0, ema_kimg=5.0,
+                          sample_every=1000, checkpoint_every=2000, log_every=100),
+    )
+
+
+@_preset
+def _dcgan() -> Config:
+    return Config(
+        preset="dcgan",
+        description="plain DCGAN: two conv layers each side, non-saturating loss, Adam 2e-4 "
+        "(0.5, 0.999), batch 64, no EMA, unconditional",
+        model=ModelConfig(name="dcgan", g_channels=64, d_channels=64, init="dcgan"),
+        loss=LossConfig(name="ns"),
+        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999),
+        train=TrainConfig(batch_size=64, epochs=25, sample_every=500, checkpoint_every=1000,
+                          log_every=50),
+    )
+
+
+@_preset
+def _wgan_gp() -> Config:
+    return Config(
+        preset="wgan-gp",
+        description="WGAN-GP (Gulrajani et al. 2017): DCGAN nets, Wasserstein loss, gradient "
+        "penalty 10, 5 critic steps per G step, Adam 1e-4 (0, 0.9), batch 64",
+        model=ModelConfig(name="dcgan", init="dcgan"),
+        loss=LossConfig(name="wasserstein", gp_weight=10.0),
+        optim=OptimConfig(lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9),
+        train=TrainConfig(batch_size=64, steps=20000, n_critic=5, sample_every=1000,
+                          checkpoint_every=2000, log_every=100),
+    )
+
+
+@_preset
+def _sngan_hinge() -> Config:
+    return Config(
+        preset="sngan-hinge",
+        description="SNGAN (Miyato et al. 2018): ResNet G/D, spectral norm on D, hinge loss, "
+        "5 D steps per G step, Adam 2e-4 (0, 0.9), batch 64 (a GPU recipe; slow on CPU)",
+        model=ModelConfig(name="resnet", g_channels=64, d_channels=64, d_norm="spectral",
+                          init="glorot"),
+        loss=LossConfig(name="hinge"),
+        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.0, beta2=0.9),
+        train=TrainConfig(batch_size=64, steps=50000, n_critic=5, sample_every=1000,
+                          checkpoint_every=2000, log_every=100),
+    )
+
+
+@_preset
+def _lsgan() -> Config:
+    return Config(
+        preset="lsgan",
+        description="LSGAN (Mao et al. 2017): DCGAN nets, least-squares loss, Adam 2e-4 "
+        "(0.5, 0.999), batch 64",
+        model=ModelConfig(name="dcgan", init="dcgan"),
+        loss=LossConfig(name="lsgan"),
+        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999),
+        train=TrainConfig(batch_size=64, epochs=25, sample_every=500, checkpoint_every=1000,
+                          log_every=50),
+    )
+
+
+@_preset
+def _cgan_projection() -> Config:
+    return replace(
+        _default(), preset="cgan-projection",
+        description="class-conditional DCGAN: one-hot class in G, projection D (Miyato & "
+        "Koyama 2018), EMA, batch 32, non-saturating loss, Adam 2e-4 (0.5, 0.999); sample "
+        "with --class K (the same recipe as the default preset)")
+
+
+@_preset
+def _acgan() -> Config:
+    base = _default()
+    return replace(
+        base, preset="acgan",
+        description="ACGAN (Odena et al. 2017): conditional DCGAN G, D with an auxiliary "
+        "classifier (cross-entropy on real labels for D, on requested labels for G), EMA, "
+        "batch 32, Adam 2e-4 (0.5, 0.999)",
+        model=replace(base.model, name="acgan", conditional=True, aux_classifier=True))
+
+
+@_preset
+def _seed_mlp() -> Config:
+    return Config(
+        preset="seed-mlp",
+        description="tutorial §4: MLP G 100-256-512-1024-784, D 784-512-256-1, BCE, Adam 2e-4, "
+        "batch 64, 100 epochs",
+        model=ModelConfig(name="mlp", g_hidden=(256, 512, 1024), d_hidden=(512, 256),
+                          d_activation="leaky_relu", output="tanh", init="default"),
+        loss=LossConfig(name="bce"),
+        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.9, beta2=0.999, eps=1e-8),
+        train=TrainConfig(batch_size=64, epochs=100, drop_last=False, grid_size=16,
+                          sample_every=0, checkpoint_every=0, log_every=20),
+    )
+
+
+@_preset
+def _seed_keras() -> Config:
+    return Config(
+        preset="seed-keras",
+        description="tutorial §5 (Keras): Dense G 100-128-784 sigmoid, D 784-128-1, data in "
+        "[0, 1], Adam 1e-3, two D updates then G through the frozen D",
+        data=DataConfig(value_range="unit"),
+        model=ModelConfig(name="mlp", g_hidden=(128,), d_hidden=(128,), d_activation="relu",
+                          output="sigmoid", init="glorot"),
+        loss=LossConfig(name="bce"),
+        # Keras Adam defaults: lr 1e-3, beta 0.9/0.999, epsilon 1e-7.
+        optim=OptimConfig(lr_g=1e-3, lr_d=1e-3, beta1=0.9, beta2=0.999, eps=1e-7),
+        train=TrainConfig(batch_size=64, epochs=100, drop_last=False, d_updates="separate",
+                          g_fresh_noise=True, grid_size=16, sample_every=0, checkpoint_every=0,
+                          log_every=20),
+    )
+
+
+@_preset
+def _seed_tutorial() -> Config:
+    return Config(
+        preset="seed-tutorial",
+        description="tutorial §6: MLP G 100-128-784 tanh, D 784-128-1, BCE, Adam 2e-4, "
+        "batch 128, 200 epochs, loss printed every 10 epochs",
+        model=ModelConfig(name="mlp", g_hidden=(128,), d_hidden=(128,), d_activation="relu",
+                          output="tanh", init="default"),
+        loss=LossConfig(name="bce"),
+        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.9, beta2=0.999, eps=1e-8),
+        train=TrainConfig(batch_size=128, epochs=200, drop_last=False, print_every_epochs=10,
+                          grid_size=16, sample_every=0, checkpoint_every=0, log_every=10),
+    )
+
+
+@_preset
+def _seed_mlp_stable() -> Config:
+    base = _seed_mlp()
+    return replace(
+        base, preset="seed-mlp-stable",
+        description="tutorial §4's MLPs, BCE, lr 2e-4, batch 64, 100 epochs, with the "
+        "remedies: Adam beta1 0.5, one-sided label smoothing 0.1, lazy R1 (gamma 10, every "
+        "4 steps), a minibatch std-dev feature in D, EMA of G",
+        model=replace(base.model, mbstd=True),
+        loss=replace(base.loss, label_smoothing=0.1, r1_gamma=10.0, r1_every=4),
+        optim=replace(base.optim, beta1=0.5),
+        train=replace(base.train, ema_kimg=10.0))
+
+
+@_preset
+def _toy_pacgan() -> Config:
+    return Config(
+        preset="toy-pacgan",
+        description="PacGAN on 2-D Gaussian mixtures (grid25 or ring8): MLP G 2-128x4-2, "
+        "LeakyReLU D 128x3 on 2 packed points, non-saturating loss + R1, Adam 5e-4 (0, 0.9) "
+        "decaying to 0 over the last 30 % of steps, batch 512, 14,000 steps, EMA of G "
+        "(see bench/modes2d.py)",
+        data=DataConfig(name="grid25"),
+        model=ModelConfig(name="toy-mlp", latent_dim=2, g_hidden=(128, 128, 128, 128),
+                          d_hidden=(128, 128, 128), d_activation="leaky_relu", pack=2),
+        # R1 on the packed D: gamma 0.015 here is 0.06 on the pack's own logit (x m² = 4).
+        loss=LossConfig(name="ns", r1_gamma=0.015, r1_every=1),
+        # The decay lets G settle its samples onto the modes it has found.
+        optim=OptimConfig(lr_g=5e-4, lr_d=5e-4, beta1=0.0, beta2=0.9, lr_decay=0.3),
+        # Tiny nets: scores, logging and scatter plots are kept rare (they cost more than steps).
+        train=TrainConfig(batch_size=512, steps=14000, ema_kimg=20.0, eval_every=2500,
+                          sample_every=0, checkpoint_every=0, log_every=500, grid_size=2500,
+                          tensorboard=False),
+    )

@@ -1,0 +1,208 @@
+"""The noise-to-image training kind (images, and the 2-D point sets): what a run builds
+from its config before the trainer takes over.
+
+:func:`setup` returns a :class:`~gankit.training.kinds.Setup`: the data's batches, the
+networks, EMA and optimisers in a :class:`TrainingState`, the step strategy, the budget and
+how to draw the fixed-noise sample picture. :func:`networks_state` is the one place that
+builds the networks of a run, for training and for loading a finished run alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gankit.config import Config
+from gankit.core.augment import maybe_augment
+from gankit.core.losses import get_loss
+from gankit.core.models import build_models
+from gankit.core.penalties import smooth_labels
+from gankit.core.steps import ema_beta
+from gankit.data import is_points_shape, load_dataset, to_uint8
+from gankit.data.pictures import save_grid, save_scatter
+from gankit.errors import UserError
+from gankit.training.accel import (channels_last, compile_mode, compile_models,
+                                   configure_cuda, grad_scalers, set_threads, with_precision)
+from gankit.training.distributed import Context
+from gankit.training.fast_mlp import fast_mlp_step
+from gankit.training.kinds import Setup
+from gankit.training.state import TrainingState
+from gankit.training.strategies import (FastMLPStrategy, GeneralStep, LinearDecay, Phase)
+from gankit.training.trainer import Budget
+
+NETWORKS = ("G", "D", "G_ema")
+
+
+def networks_state(cfg: Config, image_shape: tuple[int, ...], num_classes: int,
+                   device: torch.device, ema: bool) -> TrainingState:
+    """A state holding G, D and (with ``ema``) G_ema, built for ``image_shape``; a shape
+    the model cannot take is a :class:`UserError`."""
+    try:
+        G, D = build_models(cfg.model, image_shape, num_classes)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    state = TrainingState(device)
+    state.register("G", G.to(device))
+    state.register("D", D.to(device))
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if ema else None
+    state.register("G_ema", G_ema, optional=True)  # older runs without EMA wrote None
+    return state
+
+
+def make_optimisers(cfg: Config, G: nn.Module, D: nn.Module):
+    """Adam for G and D with the config's rates and betas: fused (one kernel per tensor,
+    the fastest on CUDA and the CPU) where the build has it, else foreach."""
+    o = cfg.optim
+
+    def adam(params, lr):
+        params = list(params)
+        try:
+            return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), eps=o.eps,
+                                    fused=True)
+        except (RuntimeError, ValueError):
+            return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), eps=o.eps,
+                                    foreach=True)
+
+    return adam(G.parameters(), o.lr_g), adam(D.parameters(), o.lr_d)
+
+
+def set_deterministic(enabled: bool) -> None:
+    """PyTorch's documented switches for reproducible results (see the README)."""
+    if enabled:
+        import os
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def _load_data(cfg: Config, ctx: Context, echo):
+    """The data set, its batches for this process, and its class count (0: unconditional)."""
+    t, device = cfg.train, ctx.device
+    data = load_dataset(cfg.data)
+    conditional = cfg.model.conditional and data.labels is not None and data.num_classes > 1
+    if cfg.model.conditional and not conditional:
+        echo(f"note: {data.name} has no class labels; training unconditionally")
+    samples = data.samples.to(device)
+    labels = data.labels.to(device) if conditional else None
+    global_batch, local_batch = ctx.batch_sizes(t.batch_size, t.per_device_batch)
+    # PacGAN packing splits every batch into packs of model.pack: keep batches whole.
+    batches = ctx.epoch_batches(samples, labels, global_batch, t.drop_last or cfg.model.pack > 1,
+                                t.seed, cfg.data.value_range)
+    if cfg.model.pack > 1 and local_batch % cfg.model.pack:
+        raise UserError(f"--pack {cfg.model.pack} must divide the per-process batch "
+                        f"({local_batch})")
+    if cfg.model.pack > 1 and len(samples) < global_batch:
+        raise UserError(f"--pack needs at least one full batch: {data.name} holds "
+                        f"{len(samples)} samples, the batch size is {t.batch_size}")
+    return data, batches, (data.num_classes if conditional else 0), global_batch
+
+
+def _speed_up(cfg: Config, ctx: Context, G: nn.Module, D: nn.Module, echo) -> bool:
+    """Threads, CUDA switches, compilation; True when CUDA graphs are in use. fp32 eager
+    is the tutorial's exact maths; everything else is opt-in or numerically neutral."""
+    t, device = cfg.train, ctx.device
+    switches = configure_cuda(device, t.deterministic, t.tf32)
+    if channels_last(device, G, D):
+        switches.append("channels_last")
+    if switches:
+        echo("cuda: " + ", ".join(switches))
+    # The automatic thread count follows the machine's load, so a deterministic run keeps
+    # PyTorch's own count unless --threads names one.
+    if t.threads or (device.type == "cpu" and not t.deterministic):
+        set_threads(t.threads)
+    graphs = t.cuda_graphs and device.type == "cuda"
+    if t.cuda_graphs and not graphs:
+        echo(f"--cuda-graphs: CUDA graphs need a CUDA device ({device.type} here); "
+             f"compiling without them")
+    if t.compile or t.cuda_graphs:
+        graphs = compile_models(G, D, device=device, echo=echo,
+                                mode=compile_mode(device, t.cuda_graphs)) and graphs
+    return graphs
+
+
+def _strategy(cfg: Config, ctx: Context, state: TrainingState, total_steps: int,
+              global_batch: int, conditional: bool, graphs: bool):
+    """The step strategy for this run: the hand-written MLP step where it applies (same
+    maths, no autograd graph), else the general one; chosen once."""
+    t, lo, device = cfg.train, cfg.loss, ctx.device
+    G, D, opt_G, opt_D = state["G"], state["D"], state["opt_G"], state["opt_D"]
+    G_ddp, D_ddp = ctx.wrap(G), ctx.wrap(D)  # DDP averages gradients; EMA uses G itself
+    G_run, D_run = (with_precision(net, device, t.precision) for net in (G_ddp, D_ddp))
+    loss = smooth_labels(get_loss(lo.name), lo.label_smoothing, lo.name)
+    D_run = maybe_augment(D_run, t.diffaugment)  # DiffAugment: D sees transformed images
+    shared = dict(
+        phases={"D": Phase("D"), "G": Phase("G", t.n_critic), "R1": Phase("R1", lo.r1_every)},
+        schedule=LinearDecay([(opt_G, cfg.optim.lr_g), (opt_D, cfg.optim.lr_d)], total_steps,
+                             cfg.optim.lr_decay),
+        noise=lambda batch: ctx.noise(batch, cfg.model.latent_dim, device),
+        # G (and so its EMA) changes once every n_critic steps
+        ema=((state["G_ema"], G, ema_beta(global_batch * t.n_critic, t.ema_kimg))
+             if "G_ema" in state else None),
+        mark_step=torch.compiler.cudagraph_mark_step_begin if graphs else None)
+    fast = fast_mlp_step(cfg, G_run, D_run, opt_G, opt_D, loss, device, conditional,
+                         ctx.world_size)
+    if fast is not None:
+        return FastMLPStrategy(step_fn=fast, **shared)
+    return GeneralStep(G=G_run, D=D_run, opt_G=opt_G, opt_D=opt_D, loss=loss,
+                       D_sync_off=lambda: ctx.no_sync(D_ddp),
+                       scalers=grad_scalers(device, t.precision),
+                       separate_d_updates=t.d_updates == "separate",
+                       fresh_noise_for_g=t.g_fresh_noise, gp_weight=lo.gp_weight,
+                       r1_gamma=lo.r1_gamma, **shared)
+
+
+def _picture(cfg: Config, state: TrainingState, data, device: torch.device):
+    """``draw(path, step)``: the EMA generator (else G) on fixed noise, as an image grid or,
+    for point sets, a scatter plot; the same noise at every step and after a resume."""
+    fixed_z = torch.randn(cfg.train.grid_size, cfg.model.latent_dim,
+                          generator=torch.Generator().manual_seed(cfg.train.seed + 1))
+    fixed_z = fixed_z.to(device)
+
+    def draw(path: Path, step: int) -> Path:
+        net = state.first("G_ema", "G")
+        was_training = net.training
+        net.eval()
+        with torch.no_grad():
+            out = net(fixed_z).float().cpu()
+        net.train(was_training)
+        if is_points_shape(data.shape):
+            return save_scatter(out, path, data.name, f"step {step}")
+        return save_grid(to_uint8(out, cfg.data.value_range), path)
+
+    return draw
+
+
+def setup(cfg: Config, ctx: Context, echo) -> Setup:
+    """Everything a noise-to-image run needs before its first step."""
+    t, device = cfg.train, ctx.device
+    set_deterministic(t.deterministic)
+    torch.manual_seed(t.seed)
+    data, batches, num_classes, global_batch = _load_data(cfg, ctx, echo)
+    state = networks_state(cfg, data.shape, num_classes, device, ema=False)
+    G, D = state["G"].train(), state["D"].train()
+    graphs = _speed_up(cfg, ctx, G, D, echo)
+    if t.sync_batchnorm:  # DDP: BatchNorm statistics of the global batch
+        G, D = ctx.sync_batchnorm(G), ctx.sync_batchnorm(D)
+        state.replace("G", G)
+        state.replace("D", D)
+    if t.ema_kimg > 0:  # copied last: in G's final memory format and layers
+        state.replace("G_ema", copy.deepcopy(G).eval().requires_grad_(False))
+    opt_G, opt_D = make_optimisers(cfg, G, D)
+    state.register("opt_G", opt_G)
+    state.register("opt_D", opt_D)
+    limits = [n for n in (t.steps, t.epochs * len(batches)) if n > 0]
+    total_steps = min(limits) if limits else 0
+    strategy = _strategy(cfg, ctx, state, total_steps, global_batch, num_classes > 0, graphs)
+    header = {"image_shape": list(data.shape), "num_classes": num_classes}
+    return Setup(state=state, strategy=strategy, batches=batches,
+                 budget=Budget(total_steps=total_steps, minutes=t.minutes),
+                 total_epochs=math.ceil(total_steps / len(batches)) if total_steps else 0,
+                 draw=_picture(cfg, state, data, device), header=header, data=data,
+                 learning_rates=[(opt_G, cfg.optim.lr_g), (opt_D, cfg.optim.lr_d)],
+                 evaluated=lambda: state.first("G_ema", "G"))

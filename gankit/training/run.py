@@ -1,0 +1,188 @@
+"""``train(cfg, run_dir)``: one run of any training kind, from its run directory to its
+last checkpoint.
+
+The driver never overwrites earlier work, resumes from the newest good checkpoint,
+assembles the standard callbacks around the kind's own, and survives what a long run
+meets: a first SIGINT/SIGTERM finishes the step, checkpoints and returns; a non-finite
+loss or weight rolls back to the last good checkpoint with lower learning rates; a full
+disk stops with one line and keeps the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+
+from gankit import __version__
+from gankit.config import Config, from_dict
+from gankit.errors import UserError
+from gankit.training import distributed, generation
+from gankit.training.callbacks import (Checkpoints, Diverged, DivergenceGuard, EpochLine,
+                                       JsonlLog, LogCollector, LossPlot, ProgressBar,
+                                       SamplePictures, TensorBoard)
+from gankit.training.checkpoint import atomic_write_text, latest_checkpoint, refuse_existing_run
+from gankit.training.kinds import Setup, TrainingKind
+from gankit.training.signals import GracefulStop
+from gankit.training.stats import StatsWindow
+from gankit.training.strategies import set_learning_rates
+from gankit.training.trainer import Callback, Trainer
+
+# Callbacks a caller adds to every session (monitors, a sweep's pruner): built from the
+# session's Setup, its config and its distributed context.
+CallbackFactory = Callable[[Setup, Config, distributed.Context], Iterable[Callback]]
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when PyTorch sees a GPU, else the CPU; a bad name is a UserError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} asked for, but PyTorch sees no CUDA GPU here")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"bad device {name!r}") from None
+
+
+def _silent(*args: Any, **kwargs: Any) -> None:
+    """``echo`` of the processes other than the main one."""
+
+
+def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
+          echo: Callable[[str], None] = print, kind: TrainingKind = generation.setup,
+          callbacks: Iterable[CallbackFactory] = ()) -> Path:
+    """Train per ``cfg`` into ``run_dir`` and return it.
+
+    ``resume=True`` continues from the newest good checkpoint with the run's saved model and
+    data config (budgets and rates from ``cfg`` apply). Under ``torchrun`` every process
+    calls this; rank 0 alone prints and writes (:mod:`gankit.training.distributed`).
+    """
+    ctx = distributed.start(pick_device(cfg.train.device))
+    if not ctx.is_main:
+        progress, echo = False, _silent
+    try:
+        with GracefulStop() as stop:
+            result = _with_retries(cfg, Path(run_dir), resume, progress, echo, kind,
+                                   list(callbacks), stop, ctx)
+        ctx.barrier()  # rank 0 has written everything: leave the process group together
+        return result
+    finally:
+        ctx.close()
+
+
+def _with_retries(cfg, run_dir, resume, progress, echo, kind, factories, stop, ctx) -> Path:
+    """Sessions until one ends normally: each divergence rolls back to the last good
+    checkpoint with the learning rates times ``train.divergence_lr_factor``."""
+    for attempt in range(cfg.train.divergence_retries + 1):
+        try:
+            return _session(cfg, run_dir, resume, progress, echo, kind, factories, stop, ctx)
+        except OSError as exc:
+            # A full disk or a folder turned read-only: checkpoints are written atomically,
+            # so the last good one is intact.
+            raise UserError(f"cannot write to {run_dir}: {exc.strerror or exc}; the last "
+                            f"good checkpoint is kept - fix that, then continue with: "
+                            f"gankit train --resume {run_dir}") from None
+        except Diverged as diverged:
+            if attempt == cfg.train.divergence_retries:
+                raise UserError(f"training diverged (non-finite values at step "
+                                f"{diverged.step}) after {attempt} rollbacks; lower the "
+                                f"learning rates or change the loss") from None
+            factor = cfg.train.divergence_lr_factor
+            cfg = replace(cfg, optim=replace(cfg.optim, lr_g=cfg.optim.lr_g * factor,
+                                             lr_d=cfg.optim.lr_d * factor))
+            echo(f"warning: non-finite values at step {diverged.step}; rolling back to the "
+                 f"last checkpoint with learning rates x{factor} (lr_g={cfg.optim.lr_g:.3g}, "
+                 f"lr_d={cfg.optim.lr_d:.3g})")
+            resume = True
+    raise AssertionError("unreachable")
+
+
+def _open_run_dir(cfg: Config, run_dir: Path, resume: bool, echo, ctx) -> dict | None:
+    """The checkpoint to resume from (None for a new run); writes config.json."""
+    saved = None
+    if resume:
+        saved = latest_checkpoint(run_dir, "cpu", warn=echo)
+        saved_cfg = from_dict(json.loads(saved["config"]))
+        for section in ("model", "data"):
+            if getattr(saved_cfg, section) != getattr(cfg, section):
+                raise UserError(f"{run_dir} was trained with a different {section} config; "
+                                f"resume without changing {section}.* or use a new --out")
+    else:
+        refuse_existing_run(run_dir)
+    try:
+        if ctx.is_main:
+            (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+            atomic_write_text(run_dir / "config.json", cfg.to_json())
+    except OSError as exc:
+        raise UserError(f"cannot write to {run_dir}: {exc.strerror or exc}") from None
+    ctx.barrier()  # every rank has looked for earlier work before rank 0 writes any
+    return saved
+
+
+def standard_callbacks(cfg: Config, setup: Setup, run_dir: Path, ctx, progress: bool,
+                       resumed_at: int | None) -> tuple[list[Callback], list[Callback]]:
+    """(callbacks before the kind's and the caller's, callbacks after them). Only the main
+    process writes; every process takes part in what all-reduces or checks."""
+    t, main = cfg.train, ctx.is_main
+    head: list[Callback] = []
+    if ctx.device.type == "cpu":  # a finite check per step costs nothing on the CPU
+        head.append(DivergenceGuard(ctx.any))
+    head.append(LogCollector(t.log_every, ctx.mean, ctx.any))
+    if main:
+        head.append(JsonlLog(run_dir / "log.jsonl", resumed_at))
+        if t.tensorboard:
+            head.append(TensorBoard(run_dir / "tensorboard"))
+        if progress:
+            head.append(ProgressBar(setup.budget.total_steps))
+    head.append(EpochLine(t.print_every_epochs, setup.total_epochs))
+    tail: list[Callback] = []
+    if main:
+        tail.append(SamplePictures(run_dir / "samples", t.sample_every, setup.draw))
+    tail.append(Checkpoints(run_dir, t.checkpoint_every, t.keep_checkpoints,
+                            header=lambda: {"version": __version__, "config": cfg.to_json(),
+                                            **setup.header},
+                            write=main, new_run=resumed_at is None,
+                            mean=ctx.mean if ctx.enabled else None))
+    if main:
+        tail.append(LossPlot(run_dir))
+    return head, tail
+
+
+def _session(cfg, run_dir, resume, progress, echo, kind, factories, stop, ctx) -> Path:
+    """One attempt: build, restore, train, summarise."""
+    saved = _open_run_dir(cfg, run_dir, resume, echo, ctx)
+    setup = kind(cfg, ctx, echo)
+    setup.run_dir = run_dir
+    window = StatsWindow()
+    setup.state.register("stats_window", window, optional=True)
+    if saved is not None:
+        setup.state.load_state_dict(saved, rng=False)
+        set_learning_rates(setup.learning_rates)  # the config's win (rollbacks lower them)
+        counters = setup.state.counters
+        echo(f"resuming {run_dir} at step {counters.step} (epoch {counters.epoch + 1})")
+    head, tail = standard_callbacks(cfg, setup, run_dir, ctx, progress,
+                                    setup.state.counters.step if saved is not None else None)
+    extra = [cb for factory in factories for cb in factory(setup, cfg, ctx)]
+    if saved is not None:  # last: building the callbacks may have drawn random numbers
+        setup.state.restore_rng(saved)
+    ctx.sync_rng()  # all ranks draw the same global z from here on
+    trainer = Trainer(setup.state, setup.strategy, setup.batches,
+                      head + setup.callbacks + extra + tail, setup.budget,
+                      processes=ctx.world_size, agree=ctx.any,
+                      agree_every=10 if ctx.enabled and ctx.device.type == "cuda" else 1,
+                      stop_signal=stop, say=echo, stats=window)
+    started = time.monotonic()
+    trainer.fit()
+    counters = setup.state.counters
+    echo(f"trained {counters.step} steps ({counters.images_seen / 1000:.1f} kimg) in "
+         f"{time.monotonic() - started:.0f} s; samples: {trainer.outputs.get('samples')}; "
+         f"checkpoint: {trainer.outputs.get('checkpoint')}")
+    if stop.requested:
+        echo(f"stopped by {stop.signal_name} at step {counters.step}; continue with: "
+             f"gankit train --resume {run_dir}")
+    return run_dir

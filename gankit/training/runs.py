@@ -1,0 +1,147 @@
+"""A finished run: load it from its checkpoint and draw from its generator.
+
+:func:`load` reads a run directory (its newest good checkpoint) or one checkpoint file and
+builds the networks with the same code as training
+(:func:`gankit.training.generation.networks_state`); :func:`sample` and :func:`generate`
+draw images (or 2-D points) from seeded noise. The applications (``gankit sample``,
+``eval``, ``report``, ``export``, ``inpaint``, ``interpolate``) all start here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gankit.config import Config, from_dict
+from gankit.data import is_points_shape, to_uint8
+from gankit.errors import UserError, first_line
+from gankit.training.checkpoint import latest_checkpoint, load_checkpoint, run_dir_of
+from gankit.training.generation import NETWORKS, networks_state
+
+
+def check_truncation(psi: float) -> float:
+    """``psi`` as a float, or a :class:`UserError` unless it is finite and > 0."""
+    psi = float(psi)
+    if not (psi > 0 and math.isfinite(psi)):
+        raise UserError(f"truncation psi must be a finite number > 0 (1 = none), got {psi:g}")
+    return psi
+
+
+def truncate(z: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
+    """The truncation trick for z ~ N(0, I): ``z * psi`` (any shape; psi = 1 is a no-op)."""
+    psi = check_truncation(psi)
+    return z if psi == 1.0 else z * psi
+
+
+@dataclass
+class Run:
+    """A trained run: networks in eval mode, its config and where it stopped."""
+
+    G: nn.Module
+    D: nn.Module
+    G_ema: nn.Module | None
+    config: Config
+    step: int
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    run_dir: Path | None = None
+
+    @property
+    def generator(self) -> nn.Module:
+        """The EMA generator when the run kept one, else G."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+
+def load(run_dir_or_checkpoint: str | Path, device: str = "cpu") -> Run:
+    """Load a run directory (its newest good checkpoint) or one checkpoint file.
+
+    The networks are built and filled by the same code as in training
+    (:func:`gankit.training.generation.networks_state`), from what the checkpoint holds.
+    """
+    import json
+
+    path = Path(run_dir_or_checkpoint)
+    state = load_checkpoint(path, device) if path.is_file() else latest_checkpoint(path, device)
+    try:
+        cfg = from_dict(json.loads(state["config"]))
+        shape = tuple(int(s) for s in state["image_shape"])
+        num_classes = int(state.get("num_classes", 0))
+        nets = networks_state(cfg, shape, num_classes, torch.device(device),
+                              ema=state.get("G_ema") is not None)
+        nets.load_state_dict(state, rng=False, only=NETWORKS)
+    except UserError:
+        raise
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        first = first_line(exc)
+        raise UserError(f"checkpoint in {path} does not fit its model: {first[:200]}") from None
+    for name in NETWORKS:
+        if name in nets:
+            nets[name].eval()
+    return Run(G=nets["G"], D=nets["D"], G_ema=nets.get("G_ema"), config=cfg,
+               step=nets.counters.step, image_shape=shape, num_classes=num_classes,
+               run_dir=run_dir_of(path))
+
+
+@torch.no_grad()
+def class_labels(n: int, classes: list[int] | None, num_classes: int) -> torch.Tensor | None:
+    """Labels (n,) for a conditional G: ``classes`` in consecutive blocks (one grid row per
+    class), or all classes in turn when ``classes`` is None; None for unconditional G."""
+    if not classes:
+        return torch.arange(n) % num_classes if num_classes else None
+    if not num_classes:
+        raise UserError("this run is not class-conditional; --class/--classes need a model "
+                        "trained with model.conditional=true on labelled data")
+    bad = [c for c in classes if not 0 <= c < num_classes]
+    if bad:
+        raise UserError(f"class {bad[0]} is out of range: this run knows classes "
+                        f"0..{num_classes - 1}")
+    per_class = -(-n // len(classes))
+    return torch.tensor(classes).repeat_interleave(per_class)[:n]
+
+
+def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, batch_size: int = 500,
+             truncation: float = 1.0, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """n images (n, C, H, W) in the model's range from z ~ N(0, I) seeded by ``seed``.
+
+    The noise is drawn on the CPU, all at once, so that a seed gives the same images on
+    every device and for every ``batch_size``. ``labels`` (n,) pick the classes of a
+    conditional G (default: all classes in turn).
+    """
+    device = next(G.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(n, latent_dim, generator=generator)
+    if truncation != 1.0:  # the truncation trick, z * psi (see gankit.apps.latent)
+        noise = truncate(noise, truncation)
+    out = []
+    for start in range(0, n, batch_size):
+        z = noise[start:start + batch_size].to(device)
+        if labels is None:
+            out.append(G(z).float().cpu())
+        else:
+            out.append(G(z, labels[start:start + batch_size].to(device)).float().cpu())
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,
+           truncation: float = 1.0, classes: list[int] | None = None) -> torch.Tensor:
+    """n images from a run as uint8 (n, C, H, W); ``truncation`` psi scales z (1: none).
+
+    ``classes`` (conditional runs): images of these classes, in blocks of n / len(classes).
+    Runs on 2-D point sets (ring8, grid25) give float32 points (n, 2) instead.
+    """
+    if not isinstance(run, Run):
+        run = load(run)
+    G = run.generator if ema else run.G
+    if is_points_shape(run.image_shape):  # points: no classes, no pixel range
+        if classes:
+            raise UserError("this run makes 2-D points; --class/--classes do not apply")
+        with torch.no_grad():
+            return generate(G, n, run.config.model.latent_dim, seed, truncation=truncation)
+    labels = class_labels(n, classes, getattr(G, "num_classes", 0))
+    images = generate(G, n, run.config.model.latent_dim, seed, truncation=truncation,
+                      labels=labels)
+    return to_uint8(images, run.config.data.value_range)
