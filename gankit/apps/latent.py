@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from gankit.errors import UserError
-from gankit.training.runs import check_truncation, truncate  # noqa: F401  (public here)
+from gankit.training.trained import check_truncation, truncate  # noqa: F401  (public here)
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,7 @@ def _run_dir_of(path: str) -> Path:
 
 def cmd_sample(args) -> int:
     from gankit.apps.sampling import load, sample, save_grid, save_npz, save_png_folder, show
+    from gankit.data import is_points_shape
 
     run = load(args.run_dir, device=args.device)
     images = sample(run, n=args.n, seed=args.seed, ema=args.ema,
@@ -27,7 +28,7 @@ def cmd_sample(args) -> int:
     default_out = {"grid": base / "sample.png", "npz": base / "samples.npz",
                    "png": base / "samples"}[args.format]
     out = Path(args.out) if args.out else default_out
-    if len(run.image_shape) == 1:  # 2-D toy sets: scatter plot or npz key "points"
+    if is_points_shape(run.image_shape):  # 2-D toy sets: scatter plot or npz key "points"
         from gankit.evaluation.points import write_points
 
         print(write_points(images, out, args.format, run.config.data.name, run.step))
@@ -78,10 +79,10 @@ def cmd_extractor(args) -> int:
     from gankit.evaluation.metrics.extractors import train_mnist_cnn
 
     data = load_dataset(DataConfig(name=args.data, download=False))
-    if data.images.shape[1] != 1:
+    if data.samples.shape[1] != 1:
         raise UserError(f"the extractor trains on gray images; {args.data} has "
-                        f"{data.images.shape[1]} channels")
-    result = train_mnist_cnn(data.images, data.labels, args.out, epochs=args.epochs,
+                        f"{data.samples.shape[1]} channels")
+    result = train_mnist_cnn(data.samples, data.labels, args.out, epochs=args.epochs,
                              seed=args.seed)
     print(f"wrote {result['path']}: held-out accuracy {result['accuracy']:.4f}, "
           f"sha256 {result['sha256']}")

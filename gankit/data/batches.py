@@ -48,27 +48,27 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
 class EpochBatches:
     """Shuffled batches of one epoch.
 
-    images: uint8 (N, C, H, W), already on the training device (or float points (N, D),
-    yielded unscaled).
+    samples: uint8 images (N, C, H, W), already on the training device, or float points
+    (N, D), yielded unscaled.
     labels: int64 (N,) on the same device, or None.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int,
+    def __init__(self, samples: torch.Tensor, labels: torch.Tensor | None, batch_size: int,
                  drop_last: bool, seed: int, value_range: str):
-        if drop_last and images.shape[0] < batch_size:
-            # Too few images for one full batch: use a smaller batch rather than none.
+        if drop_last and samples.shape[0] < batch_size:
+            # Too few samples for one full batch: use a smaller batch rather than none.
             drop_last = False
-        self.images, self.labels = images, labels
+        self.samples, self.labels = samples, labels
         self.batch_size, self.drop_last = batch_size, drop_last
         self.seed, self.value_range = seed, value_range
 
     def __len__(self) -> int:
-        n = self.images.shape[0]
+        n = self.samples.shape[0]
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         """Yield (images float (B, C, H, W), labels (B,) or None) from batch ``start`` on."""
-        order = epoch_permutation(self.images.shape[0], self.seed, epoch).to(self.images.device)
+        order = epoch_permutation(self.samples.shape[0], self.seed, epoch).to(self.samples.device)
         for index in range(start, len(self)):
             rows = order[index * self.batch_size:(index + 1) * self.batch_size]
-            yield take_batch(self.images, self.labels, rows, self.value_range)
+            yield take_batch(self.samples, self.labels, rows, self.value_range)

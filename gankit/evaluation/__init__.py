@@ -1,1 +1,2 @@
-"""evaluation layer of gankit."""
+"""Evaluation: metrics and their feature extractors, ``gankit eval``, and the quality
+monitors that run as training callbacks."""

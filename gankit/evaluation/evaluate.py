@@ -145,7 +145,7 @@ def evaluate(run_dir: str | Path | None = None, samples: str | Path | None = Non
         raise UserError("give either RUN_DIR or --samples FILE (not both)")
     source: dict[str, Any]
     if run_dir is not None:
-        from gankit.training.runs import load, sample
+        from gankit.training.trained import load, sample
 
         run = load(run_dir, device=device)
         if data is None:  # the run's own data set, where the run found it

@@ -224,19 +224,19 @@ class ShardedEpochBatches(EpochBatches):
         self.local_batch = global_batch // world_size
 
     def __len__(self) -> int:
-        n = self.images.shape[0]
+        n = self.samples.shape[0]
         full, rest = divmod(n, self.batch_size)
         return full + (1 if not self.drop_last and rest >= self.world_size else 0)
 
     def epoch(self, epoch: int, start: int = 0
               ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        n = self.images.shape[0]
-        order = epoch_permutation(n, self.seed, epoch).to(self.images.device)
+        n = self.samples.shape[0]
+        order = epoch_permutation(n, self.seed, epoch).to(self.samples.device)
         share = order[self.rank::self.world_size]
         for index in range(start, len(self)):
             in_batch = min(self.batch_size, n - index * self.batch_size) // self.world_size
             rows = share[index * self.local_batch: index * self.local_batch + in_batch]
-            yield take_batch(self.images, self.labels, rows, self.value_range)
+            yield take_batch(self.samples, self.labels, rows, self.value_range)
 
 
 # --- synchronised BatchNorm on the CPU ------------------------------------------------------

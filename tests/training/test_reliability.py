@@ -23,7 +23,7 @@ from gankit.config import valid_keys
 from gankit.errors import UserError
 from gankit.training.fast_mlp import FastMLPStep
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_bench(name: str):

@@ -141,7 +141,7 @@ def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,
             raise UserError("this run makes 2-D points; --class/--classes do not apply")
         with torch.no_grad():
             return generate(G, n, run.config.model.latent_dim, seed, truncation=truncation)
-    labels = class_labels(n, classes, getattr(G, "num_classes", 0))
+    labels = class_labels(n, classes, run.num_classes)
     images = generate(G, n, run.config.model.latent_dim, seed, truncation=truncation,
                       labels=labels)
     return to_uint8(images, run.config.data.value_range)
