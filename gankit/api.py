@@ -64,4 +64,23 @@ def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,
     return _sample(run, n=n, seed=seed, ema=ema, truncation=truncation, classes=classes)
 
 
-__all__ = ["train", "load", "sample"]
+def translate(run, images: torch.Tensor | str | Path, direction: str | None = None,
+              out: str | Path | None = None, keep_size: bool = False, ema: bool = True):
+    """Translate with a pix2pix or CycleGAN run (or its run directory).
+
+    ``images``: uint8 (N, C, H, W) of the run's input size -> uint8 (N, C_out, H, W); or an
+    image file or folder, written as PNGs to ``out`` (returns the paths written).
+    ``direction``: AtoB or BtoA (default: the run's).
+    """
+    from gankit.apps.translate import translate as _translate, translate_files
+
+    if isinstance(run, (str, Path)):
+        run = load(run)
+    if isinstance(images, torch.Tensor):
+        return _translate(run, images, direction, ema=ema)
+    if out is None:
+        raise ValueError("give out= (a .png file or a folder) when translating files")
+    return translate_files(run, images, out, direction, keep_size=keep_size, ema=ema)
+
+
+__all__ = ["train", "load", "sample", "translate"]

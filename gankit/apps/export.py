@@ -59,30 +59,50 @@ def _classes(G: nn.Module) -> int:
     return int(getattr(G, "num_classes", 0) or 0)
 
 
-def export_generator(run, out: str | Path, format: str = "onnx", ema: bool = True,
-                     opset: int = OPSET) -> Path:
-    """Write the run's generator to ``out`` as ``format`` ("onnx" or "torchscript").
+def translation_metadata(run, direction: str | None) -> dict[str, str]:
+    """What a user of an exported translator needs to know, as strings."""
+    c, h, w = run.input_shape(direction)
+    return {"producer": f"gankit {__version__}", "preset": run.config.preset,
+            "direction": direction or run.config.translation.direction, "step": str(run.step),
+            "input": f"images: float32 (batch, {c}, {h}, {w}) in [-1, 1]",
+            "output": "images: float32 (batch, C, H, W) in [-1, 1]"}
 
-    ``run`` is a :class:`gankit.apps.sampling.Run` or a run directory / checkpoint path; ``ema``
-    picks the EMA generator when the run has one. Returns the path written.
+
+def _network_and_inputs(run, ema: bool, direction: str | None):
+    """(the exported network, an example batch of 2, metadata): a generator takes z (and
+    labels), a translator images. A batch of 1 invites exporters to specialise on it."""
+    example = torch.Generator().manual_seed(0)
+    if hasattr(run, "translator"):
+        c, h, w = run.input_shape(direction)
+        images = torch.rand(2, c, h, w, generator=example) * 2 - 1
+        return (plain_generator(run.translator(direction, ema=ema)), (images,),
+                translation_metadata(run, direction), ["images"], "translated")
+    G = plain_generator(run.generator if ema else run.G)
+    z = torch.randn(2, run.config.model.latent_dim, generator=example)
+    inputs = (z, torch.arange(2) % _classes(G)) if _classes(G) else (z,)
+    return G, inputs, metadata(run), ["z", "labels"][:len(inputs)], "images"
+
+
+def export_generator(run, out: str | Path, format: str = "onnx", ema: bool = True,
+                     opset: int = OPSET, direction: str | None = None) -> Path:
+    """Write the run's generator (or, for a translation run, its translator for
+    ``direction``) to ``out`` as ``format`` ("onnx" or "torchscript").
+
+    ``run`` is a loaded run or a run directory / checkpoint path; ``ema`` picks the EMA
+    generator when the run has one. Returns the path written.
     """
-    from gankit.apps.sampling import Run, load
+    from gankit.apps.sampling import load
+    from gankit.training.checkpoint import writable_file
 
     if format not in FORMATS:
         raise UserError(f"unknown export format {format!r}; choose from {', '.join(FORMATS)}")
-    if not isinstance(run, Run):
+    if isinstance(run, (str, Path)):
         run = load(run)
-    G = plain_generator(run.generator if ema else run.G)
-    from gankit.training.checkpoint import writable_file
-
+    G, inputs, info, names, output = _network_and_inputs(run, ema, direction)
     out = writable_file(out)
-    # an example batch of 2: a batch of 1 invites exporters to specialise on it
-    z = torch.randn(2, run.config.model.latent_dim, generator=torch.Generator().manual_seed(0))
-    inputs = (z, torch.arange(2) % _classes(G)) if _classes(G) else (z,)
-    info = metadata(run)
     try:
         if format == "onnx":
-            _export_onnx(G, inputs, out, info, opset)
+            _export_onnx(G, inputs, out, info, opset, names, output)
         else:
             _export_torchscript(G, inputs, out, info)
     except OSError as exc:
@@ -91,7 +111,7 @@ def export_generator(run, out: str | Path, format: str = "onnx", ema: bool = Tru
 
 
 def _export_onnx(G: nn.Module, inputs: tuple[torch.Tensor, ...], out: Path,
-                 info: dict[str, str], opset: int) -> None:
+                 info: dict[str, str], opset: int, names: list[str], output: str) -> None:
     try:
         import onnx
     except ImportError:
@@ -104,10 +124,9 @@ def _export_onnx(G: nn.Module, inputs: tuple[torch.Tensor, ...], out: Path,
         # The TorchScript-based exporter is the one that needs no onnxscript; its
         # deprecation notice is not the user's business.
         warnings.simplefilter("ignore")
-        names = ["z", "labels"][:len(inputs)]
         torch.onnx.export(G, inputs, buffer, dynamo=False, opset_version=opset,
-                          input_names=names, output_names=["images"],
-                          dynamic_axes={name: {0: "batch"} for name in names + ["images"]})
+                          input_names=names, output_names=[output],
+                          dynamic_axes={name: {0: "batch"} for name in names + [output]})
     model = onnx.load_from_string(buffer.getvalue())
     for key, value in info.items():
         entry = model.metadata_props.add()

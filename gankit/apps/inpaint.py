@@ -319,11 +319,13 @@ def inpaint_image(run, image: str | Path | torch.Tensor, mask: str | Path | torc
     """
     from gankit.data import to_model_range, to_uint8
     from gankit.apps.sampling import Run, load
+    from gankit.training.trained import expect_generation
 
     if not isinstance(run, Run):
         if not Path(run).exists():
             raise UserError(f"run directory not found: {run}")
         run = load(run, device=device)
+    run = expect_generation(run)
     if len(run.image_shape) != 3:
         raise UserError("this run makes 2-D points, not images; inpainting needs an image run")
     if (mask is None) == (box is None):

@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 
 from gankit.errors import UserError
-from gankit.training.trained import check_truncation, truncate  # noqa: F401  (public here)
+from gankit.training.trained import (check_truncation, expect_generation,  # noqa: F401
+                                     truncate)
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -59,15 +60,14 @@ def interpolate(run, steps: int = 10, rows: int = 8, seed: int = 0, truncation: 
     truncated. Returns uint8 (rows, steps, C, H, W).
     """
     from gankit.data import to_uint8
-    from gankit.apps.sampling import Run, load
+    from gankit.apps.sampling import load
 
     if steps < 2:
         raise UserError(f"--steps must be >= 2 (both ends of the path), got {steps}")
     if rows < 1:
         raise UserError(f"--rows must be >= 1, got {rows}")
     truncation = check_truncation(truncation)
-    if not isinstance(run, Run):
-        run = load(run)
+    run = expect_generation(load(run) if isinstance(run, (str, Path)) else run)
     G = run.generator if ema else run.G
     device = next(G.parameters()).device
     generator = torch.Generator().manual_seed(seed)

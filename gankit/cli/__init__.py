@@ -14,12 +14,13 @@ from gankit.cli.commands import (cmd_eval, cmd_export, cmd_extractor, cmd_inpain
 from gankit.cli.listing import cmd_list
 from gankit.cli.parser import EXAMPLES, build_parser
 from gankit.cli.train import cmd_train, describe
+from gankit.cli.translate import cmd_translate
 from gankit.errors import UserError
 
 HANDLERS = {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "eval": cmd_eval,
             "extractor": cmd_extractor, "report": cmd_report, "interpolate": cmd_interpolate,
             "export": cmd_export, "watch": cmd_watch, "inpaint": cmd_inpaint,
-            "sweep": cmd_sweep}
+            "sweep": cmd_sweep, "translate": cmd_translate}
 
 
 def one_line(message: str) -> str:

@@ -21,7 +21,9 @@ def cmd_sample(args) -> int:
     from gankit.apps.sampling import load, sample, save_grid, save_npz, save_png_folder, show
     from gankit.data import is_points_shape
 
-    run = load(args.run_dir, device=args.device)
+    from gankit.training.trained import expect_generation
+
+    run = expect_generation(load(args.run_dir, device=args.device))
     images = sample(run, n=args.n, seed=args.seed, ema=args.ema,
                     truncation=args.truncation, classes=args.classes)
     base = _run_dir_of(args.run_dir)
@@ -55,7 +57,11 @@ def cmd_sample(args) -> int:
 # --- eval and extractor ---------------------------------------------------------------------
 
 def cmd_eval(args) -> int:
+    from gankit.cli.translate import cmd_eval_translation, is_translation_run
     from gankit.evaluation.evaluate import evaluate, format_table, write_json
+
+    if args.run_dir and is_translation_run(args.run_dir):
+        return cmd_eval_translation(args)
 
     if args.run_dir and args.samples:
         raise UserError("give either RUN_DIR or --samples, not both")
@@ -76,14 +82,22 @@ def cmd_eval(args) -> int:
 def cmd_extractor(args) -> int:
     from gankit.config import DataConfig
     from gankit.data import load_dataset
-    from gankit.evaluation.metrics.extractors import train_mnist_cnn
+    from gankit.evaluation.metrics import extractors
 
-    data = load_dataset(DataConfig(name=args.data, download=False))
-    if data.samples.shape[1] != 1:
-        raise UserError(f"the extractor trains on gray images; {args.data} has "
-                        f"{data.samples.shape[1]} channels")
-    result = train_mnist_cnn(data.samples, data.labels, args.out, epochs=args.epochs,
-                             seed=args.seed)
+    if args.extractor == "digits-cnn":
+        if args.data is not None:
+            raise UserError("digits-cnn trains on digits2mnist's training digits; --data is "
+                            "for mnist-cnn")
+        result = extractors.train_digits_cnn(args.out, epochs=args.epochs or
+                                             extractors.DIGITS_CNN_EPOCHS, seed=args.seed)
+    else:
+        name = args.data or "mnist5k"
+        data = load_dataset(DataConfig(name=name, download=False))
+        if data.samples.shape[1] != 1:
+            raise UserError(f"the extractor trains on gray images; {name} has "
+                            f"{data.samples.shape[1]} channels")
+        result = extractors.train_mnist_cnn(data.samples, data.labels, args.out,
+                                            epochs=args.epochs or 30, seed=args.seed)
     print(f"wrote {result['path']}: held-out accuracy {result['accuracy']:.4f}, "
           f"sha256 {result['sha256']}")
     return 0
@@ -97,7 +111,9 @@ def cmd_interpolate(args) -> int:
 
     if not Path(args.run_dir).exists():
         raise UserError(f"run directory not found: {args.run_dir}")
-    run = load(args.run_dir, device=args.device)
+    from gankit.training.trained import expect_generation
+
+    run = expect_generation(load(args.run_dir, device=args.device))
     base = _run_dir_of(args.run_dir)
     out = Path(args.out) if args.out else base / "interp.png"
     if args.gif and out.suffix.lower() == ".gif":
@@ -128,7 +144,13 @@ def cmd_export(args) -> int:
         base = _run_dir_of(args.run_dir)
         out = base / ("G.onnx" if fmt == "onnx" else "G.pt")
     run = load(args.run_dir)
-    path = export_generator(run, out, format=fmt, ema=args.ema)
+    path = export_generator(run, out, format=fmt, ema=args.ema, direction=args.direction)
+    if hasattr(run, "translator"):
+        c, h, w = run.input_shape(args.direction)
+        print(f"wrote the {args.direction or run.config.translation.direction} translator of "
+              f"step {run.step} as {fmt} to {path}: images float32 (batch, {c}, {h}, {w}) in "
+              f"[-1, 1] -> translated images")
+        return 0
     which = "EMA generator" if args.ema and run.G_ema is not None else "generator"
     print(f"wrote the {which} of step {run.step} as {fmt} to {path}: z float32 (batch, "
           f"{run.config.model.latent_dim}) -> images float32 (batch, "

@@ -14,6 +14,7 @@ LISTINGS = {
     "models": ("gankit.core.models", "MODELS"),
     "losses": ("gankit.core.losses", "LOSSES"),
     "datasets": ("gankit.data", "DATASETS"),
+    "translations": ("gankit.data", "TRANSLATION_SETS"),
     "metrics": ("gankit.evaluation.metrics", "METRICS"),
     "extractors": ("gankit.evaluation.metrics.extractors", "EXTRACTORS"),
 }
@@ -21,6 +22,8 @@ LISTINGS = {
 # Rows a listing shows besides the registered names.
 EXTRA_ROWS = {
     "datasets": [("PATH", "any folder of images (recursive; sub-folders are classes)")],
+    "translations": [("PATH", "a folder: trainA/ + trainB/ (unpaired), A/ + B/ matched by "
+                              "name, or train/ of side-by-side AB images (paired)")],
 }
 
 

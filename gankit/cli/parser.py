@@ -29,7 +29,8 @@ EXAMPLES = {
   gankit eval --samples samples.npz --data mnist5k    # any images (npz or folder)
   gankit eval runs/default --metrics fid,modes --extractor mnist-cnn""",
     "extractor": """examples:
-  gankit extractor train --data mnist5k --out gankit/evaluation/metrics/weights/mnist_cnn.pt""",
+  gankit extractor train --data mnist5k --out gankit/evaluation/metrics/weights/mnist_cnn.pt
+  gankit extractor train --extractor digits-cnn --out gankit/evaluation/metrics/weights/digits_cnn.pt""",
     "interpolate": """examples:
   gankit interpolate runs/default                         # 8 rows x 10 steps -> runs/default/interp.png
   gankit interpolate runs/default --steps 16 --rows 4 --out walk.png --gif   # also walk.gif
@@ -54,6 +55,10 @@ EXAMPLES = {
     "report": """examples:
   gankit report runs/default                          # writes runs/default/report.html
   gankit report runs/default --out ~/report.html --neighbours 16""",
+    "translate": """examples:
+  gankit translate runs/pix2pix --input digits8px/ --out upscaled/   # a folder, PNGs out
+  gankit translate runs/cyclegan --input digit.png --out mnist.png --direction AtoB
+  gankit translate runs/cyclegan --input mnist/ --out digits/ --direction BtoA --keep-size""",
     "list": """examples:
   gankit list presets
   gankit list models""",
@@ -78,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
     for add in (_add_train, _add_sample, _add_eval, _add_extractor, _add_interpolate,
-                _add_export, _add_watch, _add_report, _add_inpaint, _add_sweep, _add_list):
+                _add_export, _add_watch, _add_report, _add_inpaint, _add_sweep, _add_translate,
+                _add_list):
         add(command)
     return parser
 
@@ -177,14 +183,21 @@ def _add_eval(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--device", default="cpu")
     evaluate.add_argument("--root", default="data", help="where torchvision data sets live")
+    evaluate.add_argument("--direction", choices=("AtoB", "BtoA"), help="translation runs: "
+                          "which way to translate the held-out images (default: the run's)")
 
 
 def _add_extractor(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     extractor = command("extractor", "train gankit's own feature extractor")
     extractor.add_argument("action", choices=("train",))
-    extractor.add_argument("--data", default="mnist5k", help="labelled 28x28 gray data set")
+    extractor.add_argument("--extractor", choices=("mnist-cnn", "digits-cnn"),
+                           default="mnist-cnn", help="which classifier: mnist-cnn (on --data) "
+                           "or digits-cnn (on digits2mnist's training digits)")
+    extractor.add_argument("--data", default=None, help="labelled 28x28 gray data set for "
+                           "mnist-cnn (default mnist5k)")
     extractor.add_argument("--out", required=True, metavar="PATH", help="weights file to write")
-    extractor.add_argument("--epochs", type=positive_int, default=30)
+    extractor.add_argument("--epochs", type=positive_int, default=None,
+                           help="default 30 (mnist-cnn), 20 (digits-cnn)")
     extractor.add_argument("--seed", type=int, default=0)
 
 
@@ -214,6 +227,8 @@ def _add_export(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
                         "or RUN_DIR/G.pt)")
     export.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                         help="export the EMA generator when the run has one (default)")
+    export.add_argument("--direction", choices=("AtoB", "BtoA"),
+                        help="translation runs: which translator (default: the run's)")
 
 
 def _add_watch(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -283,6 +298,22 @@ def _add_sweep(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     sweep.add_argument("--verbose", action="store_true", help="show the trials' own messages")
 
 
+def _add_translate(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    translate = command("translate", "translate images with a pix2pix or CycleGAN run: one "
+                        "image or a folder, any size, PNG out")
+    translate.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
+    translate.add_argument("--input", required=True, metavar="IMAGE|FOLDER")
+    translate.add_argument("--out", required=True, metavar="PATH",
+                           help="a .png file (one input) or a folder")
+    translate.add_argument("--direction", choices=("AtoB", "BtoA"),
+                           help="default: the run's (unpaired runs translate both ways)")
+    translate.add_argument("--keep-size", action="store_true",
+                           help="bring each output back to its input's size")
+    add_ema_flag(translate)
+    translate.add_argument("--device", default="cpu")
+
+
 def _add_list(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    listing = command("list", "list presets, models, losses, datasets, metrics or extractors")
+    listing = command("list", "list presets, models, losses, datasets, translations (two-domain "
+                      "sets), metrics or extractors")
     listing.add_argument("what", choices=tuple(LISTINGS))

@@ -7,7 +7,7 @@ recipes, :mod:`~gankit.config.overrides` overrides, files and :func:`resolve`,
 """
 
 from gankit.config.schema import (SECTIONS, Config, DataConfig, LossConfig, ModelConfig,
-                                  OptimConfig, TrainConfig)
+                                  OptimConfig, TrainConfig, TranslationConfig)
 from gankit.config.presets import PRESETS, preset
 from gankit.config.targets import DIRECTIONS, parse_target
 from gankit.config.validate import check_pack, validate
@@ -15,6 +15,6 @@ from gankit.config.overrides import (apply_overrides, coerce, flatten, from_dict
                                      read_config_file, resolve, valid_keys)
 
 __all__ = ["SECTIONS", "Config", "DataConfig", "LossConfig", "ModelConfig", "OptimConfig",
-           "TrainConfig", "PRESETS", "preset", "DIRECTIONS", "parse_target", "check_pack",
+           "TrainConfig", "TranslationConfig", "PRESETS", "preset", "DIRECTIONS", "parse_target", "check_pack",
            "validate", "apply_overrides", "coerce", "flatten", "from_dict", "read_config_file",
            "resolve", "valid_keys"]

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Callable
 
 from gankit.config.schema import (Config, DataConfig, LossConfig, ModelConfig, OptimConfig,
-                                  TrainConfig)
+                                  TrainConfig, TranslationConfig)
 from gankit.errors import UserError
 from gankit.registry import Registry
 
@@ -207,4 +207,45 @@ def _toy_pacgan() -> Config:
         train=TrainConfig(batch_size=512, steps=14000, ema_kimg=20.0, eval_every=2500,
                           sample_every=0, checkpoint_every=0, log_every=500, grid_size=2500,
                           tensorboard=False),
+    )
+
+
+@_preset
+def _pix2pix() -> Config:
+    return Config(
+        preset="pix2pix",
+        description="pix2pix (Isola et al. 2017) on paired images (mnist-8px: 8x8 digits -> "
+        "28x28): U-Net G with depth from the image size, PatchGAN D on input and output "
+        "stacked (34x34 patches at 28 px), non-saturating loss + L1 x 100, BatchNorm, "
+        "dropout, Adam 2e-4 (0.5, 0.999) flat then linear decay over the second half",
+        data=DataConfig(name="mnist-8px"),
+        loss=LossConfig(name="ns"),
+        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, lr_decay=0.5),
+        # The anchor trains with batch 1 for 200 epochs of a few hundred pairs; 28 px digits
+        # are many and small, so batches of 16 over a few epochs see as many pixels.
+        train=TrainConfig(batch_size=16, epochs=6, sample_every=500, checkpoint_every=1000,
+                          log_every=50, grid_size=8),
+        translation=TranslationConfig(mode="paired", generator="unet", norm="batch",
+                                      dropout=True, l1_weight=100.0, pool_size=0),
+    )
+
+
+@_preset
+def _cyclegan() -> Config:
+    return Config(
+        preset="cyclegan",
+        description="CycleGAN (Zhu et al. 2017) on unpaired domains (digits2mnist: "
+        "scikit-learn's 8x8 digits <-> MNIST): ResNet G (2 down-samplings, 6 blocks at 28 px), "
+        "PatchGAN D, least-squares loss, cycle x 10, identity x 0.5, a pool of 50 fakes, "
+        "InstanceNorm, Adam 2e-4 (0.5, 0.999) flat then linear decay over the second half",
+        data=DataConfig(name="digits2mnist"),
+        loss=LossConfig(name="lsgan"),
+        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, lr_decay=0.5),
+        train=TrainConfig(batch_size=8, steps=6000, sample_every=500, checkpoint_every=1000,
+                          log_every=50, grid_size=8),
+        # At 28 px the 7x7 bottleneck needs fewer than the anchor's 9 blocks (256 px).
+        translation=TranslationConfig(mode="unpaired", generator="resnet", resnet_blocks=6,
+                                      g_channels=32, d_channels=64, norm="instance",
+                                      dropout=False, cycle_weight=10.0, identity_weight=0.5,
+                                      pool_size=50),
     )

@@ -114,6 +114,30 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class TranslationConfig:
+    """Image-to-image translation (pix2pix, CycleGAN); mode "off" trains noise-to-image.
+
+    The anchor's defaults are pytorch-CycleGAN-and-pix2pix's; presets adapt them to 28 px.
+    """
+
+    mode: str = "off"  # off | paired (pix2pix: A -> B with L1) | unpaired (CycleGAN: both ways)
+    direction: str = "AtoB"  # AtoB | BtoA: paired: which domain is the input; unpaired: the
+    # direction `gankit translate` and `gankit eval` use by default
+    generator: str = "unet"  # unet (depth from the image size) | resnet (n residual blocks)
+    g_channels: int = 64  # channels of G's first layer
+    resnet_blocks: int = 9  # resnet G: residual blocks
+    d_channels: int = 64  # PatchGAN D: channels of its first layer
+    d_layers: int = 0  # PatchGAN D: stride-2 layers; 0: from the image size (3: 70x70 patches)
+    norm: str = "batch"  # batch | instance
+    dropout: bool = True  # dropout in G's innermost layers (pix2pix's noise)
+    gan_weight: float = 1.0  # weight of G's adversarial loss (0: L1 regression, no D)
+    l1_weight: float = 100.0  # paired: L1 to the target (lambda_L1)
+    cycle_weight: float = 10.0  # unpaired: L1 of A -> B -> A and B -> A -> B (lambda)
+    identity_weight: float = 0.5  # unpaired: identity L1, times cycle_weight
+    pool_size: int = 50  # unpaired: fakes D sees come from a history of this many (0: none)
+
+
+@dataclass(frozen=True)
 class Config:
     preset: str = "default"
     description: str = ""
@@ -122,6 +146,12 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    translation: TranslationConfig = field(default_factory=TranslationConfig)
+
+    @property
+    def translates(self) -> bool:
+        """Whether this is an image-to-image translation run."""
+        return self.translation.mode != "off"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -130,5 +160,5 @@ class Config:
         return json.dumps(self.to_dict(), indent=2)
 
 
-SECTIONS = ("data", "model", "loss", "optim", "train")
+SECTIONS = ("data", "model", "loss", "optim", "train", "translation")
 

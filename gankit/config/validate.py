@@ -39,15 +39,11 @@ def validate(cfg: Config) -> None:
     _validate_loss(cfg.loss)
     _validate_optim(cfg.optim)
     _validate_train(cfg.train)
+    _validate_translation(cfg.translation)
     check_cross_rules(cfg)
 
 
 def _validate_data(d) -> None:
-    from gankit.data import DATASETS
-
-    _check(d.name in DATASETS or Path(d.name).expanduser().is_dir(),
-           f"unknown data set {d.name!r}: not a folder, and not one of "
-           f"{', '.join(sorted(DATASETS))}")
     _check(d.value_range in ("tanh", "unit"), f"data.value_range must be tanh or unit, "
            f"not {d.value_range!r}")
     _check(d.image_size >= 0, f"data.image_size must be >= 0, not {d.image_size}")
@@ -135,6 +131,41 @@ def _validate_train(t) -> None:
         parse_policy(t.diffaugment)
 
 
+def _validate_translation(tr) -> None:
+    _check(tr.mode in ("off", "paired", "unpaired"), f"translation.mode must be off, paired or "
+           f"unpaired, not {tr.mode!r}")
+    _check(tr.direction in ("AtoB", "BtoA"), f"translation.direction must be AtoB or BtoA, "
+           f"not {tr.direction!r}")
+    _check(tr.generator in ("unet", "resnet"), f"translation.generator must be unet or resnet, "
+           f"not {tr.generator!r}")
+    _check(tr.norm in ("batch", "instance"), f"translation.norm must be batch or instance, "
+           f"not {tr.norm!r}")
+    for name in ("g_channels", "d_channels", "resnet_blocks"):
+        _check(getattr(tr, name) >= 1, f"translation.{name} must be >= 1, "
+               f"not {getattr(tr, name)}")
+    _check(0 <= tr.d_layers <= 5, f"translation.d_layers must lie in 0..5 (0: from the image "
+           f"size), not {tr.d_layers}")
+    for name in ("gan_weight", "l1_weight", "cycle_weight", "identity_weight"):
+        _check(getattr(tr, name) >= 0, f"translation.{name} must be >= 0, "
+               f"not {getattr(tr, name)}")
+    _check(tr.pool_size >= 0, f"translation.pool_size must be >= 0, not {tr.pool_size}")
+
+
+def _check_data_name(cfg: Config) -> None:
+    """A noise-to-image run names a data set, a translation run a two-domain set; either
+    may be a folder."""
+    if Path(cfg.data.name).expanduser().is_dir():
+        return
+    if cfg.translates:
+        from gankit.data import TRANSLATION_SETS as known
+        kind = "translation set"
+    else:
+        from gankit.data import DATASETS as known
+        kind = "data set"
+    _check(cfg.data.name in known, f"unknown {kind} {cfg.data.name!r}: not a folder, and not "
+           f"one of {', '.join(sorted(known))}")
+
+
 def check_pack(pack: int, batch_size: int, conditional: bool = False) -> None:
     """PacGAN packing: D's packs split the batch, and a packed D takes no labels."""
     _check(pack >= 1, f"model.pack must be >= 1, not {pack}")
@@ -149,6 +180,12 @@ def check_cross_rules(cfg: Config) -> None:
     from gankit.data.toy2d import is_points
 
     d, m, lo, o, t = cfg.data, cfg.model, cfg.loss, cfg.optim, cfg.train
+    _check_data_name(cfg)
+    tr = cfg.translation
+    _check(not cfg.translates or tr.gan_weight > 0 or tr.mode == "paired",
+           "translation.gan_weight=0 (no discriminator) needs translation.mode=paired")
+    _check(not (cfg.translates and d.value_range != "tanh"),
+           "translation runs work in [-1, 1]: data.value_range=tanh")
     _check(o.lr_decay == 0 or t.steps > 0 or t.epochs > 0,
            "optim.lr_decay needs a step or epoch budget (--steps or --epochs)")
     _check(not t.target or t.eval_every > 0,

@@ -2,12 +2,16 @@
 
 ``load_dataset(cfg.data)`` returns an :class:`ImageData` whatever the source: the embedded
 ``mnist5k`` digits, torchvision's MNIST-family and CIFAR-10 files, any folder of images, or
-the 2-D toy sets. Sample pictures (grids, scatter plots) are written by
-:mod:`gankit.data.pictures`.
+the 2-D toy sets. ``load_translation(name)`` returns the two domains of an image-to-image
+translation set (:mod:`gankit.data.translation`). Sample pictures (grids, scatter plots) are
+written by :mod:`gankit.data.pictures`.
 """
 
 from gankit.data.registry import DATASETS, ImageData, is_points_shape, load_dataset
 from gankit.data.batches import EpochBatches, to_model_range, to_uint8
+from gankit.data.translation import (TRANSLATION_SETS, TranslationData, load_translation,
+                                     upscale_digits)
 
 __all__ = ["DATASETS", "ImageData", "is_points_shape", "load_dataset", "EpochBatches",
-           "to_model_range", "to_uint8"]
+           "to_model_range", "to_uint8", "TranslationData", "TRANSLATION_SETS",
+           "load_translation", "upscale_digits"]

@@ -40,3 +40,15 @@ def load_mnist5k(root: str = "", train: bool = True, download: bool = False) -> 
     images = torch.from_numpy(table[:, :784].copy()).view(-1, 1, 28, 28)
     labels = torch.from_numpy(table[:, 784].astype(np.int64))
     return ImageData(name="mnist5k", samples=images, labels=labels, num_classes=10)
+
+
+def split_mnist5k(n: int = 5000, held_out: int = 500, seed: int = 0
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed (train rows, held-out rows) of a data set of n images: a seeded permutation's
+    last ``n - held_out`` and first ``held_out`` rows.
+
+    ``split_mnist5k(5000, 500, seed=0)`` holds out the 500 mnist5k digits the pinned
+    mnist-cnn extractor never saw (and the translation sets' held-out digits).
+    """
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[held_out:], order[:held_out]

@@ -157,6 +157,8 @@ def monitors(setup, cfg, ctx) -> list[Callback]:
     Under DDP every process takes part in an image monitor (each generates its share of the
     samples); a point monitor runs on the main process only."""
     data, device = setup.data, ctx.device
+    if cfg.translates:  # translations are scored by gankit eval (label preservation, L1)
+        return []
     if is_points_shape(data.shape):
         from gankit.evaluation.toy_monitor import ToyMonitor
 

@@ -53,21 +53,21 @@ def networks_state(cfg: Config, image_shape: tuple[int, ...], num_classes: int,
     return state
 
 
+def make_adam(cfg: Config, params, lr: float) -> torch.optim.Optimizer:
+    """Adam with the config's betas and eps: fused (one kernel per tensor, the fastest on
+    CUDA and the CPU) where the build has it, else foreach."""
+    o, params = cfg.optim, list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), eps=o.eps, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), eps=o.eps,
+                                foreach=True)
+
+
 def make_optimisers(cfg: Config, G: nn.Module, D: nn.Module):
-    """Adam for G and D with the config's rates and betas: fused (one kernel per tensor,
-    the fastest on CUDA and the CPU) where the build has it, else foreach."""
-    o = cfg.optim
-
-    def adam(params, lr):
-        params = list(params)
-        try:
-            return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), eps=o.eps,
-                                    fused=True)
-        except (RuntimeError, ValueError):
-            return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), eps=o.eps,
-                                    foreach=True)
-
-    return adam(G.parameters(), o.lr_g), adam(D.parameters(), o.lr_d)
+    """Adam for G and D with the config's rates."""
+    return make_adam(cfg, G.parameters(), cfg.optim.lr_g), \
+        make_adam(cfg, D.parameters(), cfg.optim.lr_d)
 
 
 def set_deterministic(enabled: bool) -> None:

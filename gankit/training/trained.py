@@ -57,7 +57,8 @@ class Run:
 
 
 def load(run_dir_or_checkpoint: str | Path, device: str = "cpu") -> Run:
-    """Load a run directory (its newest good checkpoint) or one checkpoint file.
+    """Load a run directory (its newest good checkpoint) or one checkpoint file; a
+    translation run gives a :class:`~gankit.training.translation.TranslationRun`.
 
     The networks are built and filled by the same code as in training
     (:func:`gankit.training.generation.networks_state`), from what the checkpoint holds.
@@ -68,6 +69,10 @@ def load(run_dir_or_checkpoint: str | Path, device: str = "cpu") -> Run:
     state = load_checkpoint(path, device) if path.is_file() else latest_checkpoint(path, device)
     try:
         cfg = from_dict(json.loads(state["config"]))
+        if cfg.translates:
+            from gankit.training.translation import load_run
+
+            return load_run(cfg, state, torch.device(device), run_dir_of(path))
         shape = tuple(int(s) for s in state["image_shape"])
         num_classes = int(state.get("num_classes", 0))
         nets = networks_state(cfg, shape, num_classes, torch.device(device),
@@ -84,6 +89,16 @@ def load(run_dir_or_checkpoint: str | Path, device: str = "cpu") -> Run:
     return Run(G=nets["G"], D=nets["D"], G_ema=nets.get("G_ema"), config=cfg,
                step=nets.counters.step, image_shape=shape, num_classes=num_classes,
                run_dir=run_dir_of(path))
+
+
+def expect_generation(run) -> Run:
+    """``run`` itself when it generates from noise; a translation run is a UserError that
+    says which commands serve it."""
+    if not isinstance(run, Run):
+        raise UserError("this is an image-translation run: use gankit translate (or eval, "
+                        "report, export); sample, interpolate and inpaint need a run that "
+                        "generates from noise")
+    return run
 
 
 @torch.no_grad()
@@ -133,8 +148,7 @@ def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,
     ``classes`` (conditional runs): images of these classes, in blocks of n / len(classes).
     Runs on 2-D point sets (ring8, grid25) give float32 points (n, 2) instead.
     """
-    if not isinstance(run, Run):
-        run = load(run)
+    run = expect_generation(load(run) if isinstance(run, (str, Path)) else run)
     G = run.generator if ema else run.G
     if is_points_shape(run.image_shape):  # points: no classes, no pixel range
         if classes:

@@ -8,7 +8,9 @@ An extractor turns uint8 images (N, C, H, W) into
 
 ``mnist-cnn`` is a small classifier gankit trains itself on the embedded ``mnist5k`` digits
 (:func:`train_mnist_cnn`, ``gankit extractor train``); its weights ship inside the package
-and their sha256 is checked whenever they are loaded. ``inception`` is the standard FID
+and their sha256 is checked whenever they are loaded. ``digits-cnn`` is the same network
+trained on the translation set digits2mnist's training digits (:func:`train_digits_cnn`), for
+the class labels of images translated into that domain. ``inception`` is the standard FID
 Inception-v3 through torch-fidelity (never re-implemented here); offline, its weights file
 must be given with ``--extractor-weights PATH``.
 """
@@ -26,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.data.embedded import split_mnist5k
 from gankit.training.checkpoint import writable_file
 from gankit.errors import UserError, first_line
 from gankit.registry import Registry
@@ -35,13 +38,19 @@ MNIST_CNN_WEIGHTS = WEIGHTS_DIR / "mnist_cnn.pt"
 # sha256 of gankit/evaluation/metrics/weights/mnist_cnn.pt, made by
 #   gankit extractor train --data mnist5k --out gankit/evaluation/metrics/weights/mnist_cnn.pt
 MNIST_CNN_SHA256 = "59b9f891ef53cea481ec2de0e6d0af3e5c45d73c9672d920a17b4fa1c5e28ec8"
+DIGITS_CNN_WEIGHTS = WEIGHTS_DIR / "digits_cnn.pt"
+DIGITS_CNN_EPOCHS = 20
+# sha256 of gankit/evaluation/metrics/weights/digits_cnn.pt, made by
+#   gankit extractor train --extractor digits-cnn --out gankit/evaluation/metrics/weights/digits_cnn.pt
+DIGITS_CNN_SHA256 = "2ba61f8381b805339f38c919020706cc2a9fc4d412a25db1d3a6997caa556f8e"
 # The standard FID Inception weights torch-fidelity downloads (pt_inception-2015-12-05).
 INCEPTION_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
                  "weights-inception-2015-12-05-6726825d.pth")
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 # mnist-cnn features are divided by this fixed constant so that real digits' features have
 # an RMS near 1 (8.4 raw): FID and KID then land in familiar ranges, and KID's cubic kernel
-# (x·y/D + 1)³ is not dominated by a few large features.
+# (x·y/D + 1)³ is not dominated by a few large features. digits-cnn uses it too (7.2 raw on
+# its upscaled digits).
 MNIST_FEATURE_SCALE = 8.0
 
 
@@ -111,20 +120,16 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
 
 
-def split_mnist5k(n: int = 5000, held_out: int = 500, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fixed (train rows, held-out rows) of a data set of n images."""
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return order[held_out:], order[:held_out]
-
-
 def train_mnist_cnn(images_u8: torch.Tensor, labels: torch.Tensor, out: str | Path,
-                    epochs: int = 30, held_out: int = 500, seed: int = 0, echo=print) -> dict:
+                    epochs: int = 30, held_out: int = 500, seed: int = 0, echo=print,
+                    test: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
     """Train :class:`MnistCNN` deterministically and save it to ``out``.
 
     images_u8: uint8 (N, 1, 28, 28); labels: int64 (N,). The first ``held_out`` rows of a
-    seeded permutation are never trained on; their accuracy is reported. One CPU thread and a
-    fixed seed make the saved file the same on every run. Returns ``{"accuracy", "sha256",
-    "path"}``.
+    seeded permutation are never trained on; their accuracy is reported. With ``test=(images,
+    labels)`` every row is trained on and the accuracy is ``test``'s (``held_out`` is then
+    its size). One CPU thread and a fixed seed make the saved file the same on every run.
+    Returns ``{"accuracy", "sha256", "path"}``.
     """
     if labels is None:
         raise UserError("the extractor is a classifier: its data set must have labels")
@@ -134,10 +139,15 @@ def train_mnist_cnn(images_u8: torch.Tensor, labels: torch.Tensor, out: str | Pa
     try:
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-        train_rows, test_rows = split_mnist5k(len(images_u8), held_out, seed)
         x_all = _mnist_input(images_u8)
-        x_train, y_train = x_all[train_rows], labels[train_rows]
-        x_test, y_test = x_all[test_rows], labels[test_rows]
+        if test is None:
+            train_rows, test_rows = split_mnist5k(len(images_u8), held_out, seed)
+            x_train, y_train = x_all[train_rows], labels[train_rows]
+            x_test, y_test = x_all[test_rows], labels[test_rows]
+        else:
+            x_train, y_train = x_all, labels
+            x_test, y_test = _mnist_input(test[0]), test[1]
+            held_out = len(y_test)
         num_classes = int(labels.max()) + 1
         net = MnistCNN(num_classes)
         opt = torch.optim.Adam(net.parameters(), lr=2e-3)
@@ -180,19 +190,39 @@ def _accuracy(net: MnistCNN, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((predictions == y).float().mean())
 
 
-def load_mnist_cnn(path: str | Path | None = None, expected_sha256: str | None = None
-                   ) -> tuple[MnistCNN, str]:
+def train_digits_cnn(out: str | Path, epochs: int = DIGITS_CNN_EPOCHS, seed: int = 0,
+                     echo=print) -> dict:
+    """Train digits-cnn: :func:`train_mnist_cnn` on digits2mnist's 1,497 training digits (A),
+    its accuracy measured on the 300 held-out ones."""
+    from gankit.data.translation import digits_training_set
+
+    train, held_out = digits_training_set()
+    return train_mnist_cnn(train.samples, train.labels, out, epochs=epochs, seed=seed,
+                           echo=echo, test=(held_out.samples, held_out.labels))
+
+
+def _shipped(which: str) -> tuple[Path, str, str]:
+    """(weights file, sha256, flags of ``gankit extractor train``) of a shipped classifier."""
+    if which == "digits-cnn":
+        return DIGITS_CNN_WEIGHTS, DIGITS_CNN_SHA256, "--extractor digits-cnn"
+    return MNIST_CNN_WEIGHTS, MNIST_CNN_SHA256, "--data mnist5k"
+
+
+def load_mnist_cnn(path: str | Path | None = None, expected_sha256: str | None = None,
+                   which: str = "mnist-cnn") -> tuple[MnistCNN, str]:
     """Load the classifier; a file whose sha256 is not the expected one is a UserError.
 
-    With ``path=None`` the shipped weights are loaded and must match :data:`MNIST_CNN_SHA256`.
+    With ``path=None`` the shipped weights of ``which`` (mnist-cnn or digits-cnn) are loaded
+    and must match their pinned sha256 (:data:`MNIST_CNN_SHA256`, :data:`DIGITS_CNN_SHA256`).
     A user-given path is checked against ``expected_sha256`` when given. Returns (net, sha256).
     """
+    shipped, pinned, flags = _shipped(which)
     if path is None:
-        path, expected_sha256 = MNIST_CNN_WEIGHTS, expected_sha256 or MNIST_CNN_SHA256
+        path, expected_sha256 = shipped, expected_sha256 or pinned
     path = Path(path)
     if not path.is_file():
         raise UserError(f"extractor weights not found: {path} (make them with `gankit extractor "
-                        f"train --data mnist5k --out {path}`)")
+                        f"train {flags} --out {path}`)")
     digest = sha256_file(path)
     if expected_sha256 is not None and digest != expected_sha256:
         raise UserError(f"extractor weights {path} have sha256 {digest[:16]}..., expected "
@@ -233,15 +263,24 @@ class Extractor:
         return features, (torch.cat(probs).numpy() if probs else None)
 
 
-def _make_mnist_cnn(weights: str | None = None, device: str = "cpu") -> Extractor:
-    net, digest = load_mnist_cnn(weights)
+def _classifier(name: str, weights: str | None, device: str) -> Extractor:
+    """A shipped :class:`MnistCNN` (``name``: mnist-cnn or digits-cnn) as an extractor."""
+    net, digest = load_mnist_cnn(weights, which=name)
     net.to(device)
 
     def fn(images_u8: torch.Tensor):
         features, logits = net(_mnist_input(images_u8).to(device))
         return features / MNIST_FEATURE_SCALE, logits.softmax(1)
 
-    return Extractor("mnist-cnn", digest, fn, features="fc1 (128, before ReLU) / 8")
+    return Extractor(name, digest, fn, features="fc1 (128, before ReLU) / 8")
+
+
+def _make_mnist_cnn(weights: str | None = None, device: str = "cpu") -> Extractor:
+    return _classifier("mnist-cnn", weights, device)
+
+
+def _make_digits_cnn(weights: str | None = None, device: str = "cpu") -> Extractor:
+    return _classifier("digits-cnn", weights, device)
 
 
 def _make_mnist_cnn_stacked(weights: str | None = None, device: str = "cpu") -> Extractor:
@@ -320,6 +359,9 @@ EXTRACTORS.add("mnist-cnn", _make_mnist_cnn, "gankit's own MNIST classifier (128
                "10 classes); shipped, sha256-pinned, offline; for 28x28 gray data")
 EXTRACTORS.add("mnist-cnn-stacked", _make_mnist_cnn_stacked, "mnist-cnn per channel of "
                "Stacked MNIST (384 features, 1,000 joint classes)")
+EXTRACTORS.add("digits-cnn", _make_digits_cnn, "mnist-cnn's network trained on "
+               "digits2mnist's upscaled 8x8 digits (128 features, 10 classes); shipped, "
+               "sha256-pinned; for label preservation of translations into the digits domain")
 EXTRACTORS.add("inception", _make_inception, "Inception-v3 FID weights via torch-fidelity "
                "(2048 features, 1008 classes); for RGB data; offline: --extractor-weights PATH")
 
