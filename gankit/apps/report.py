@@ -280,6 +280,26 @@ def _quality_parts(records: list[dict]) -> list[str]:
     return parts
 
 
+def _translation_parts(run_dir: Path, cfg, device: str) -> list[str]:
+    """What the sample pictures of a translation run show, and its held-out scores."""
+    from gankit.apps.sampling import load
+    from gankit.evaluation.translation import evaluate_translation, format_translation
+
+    third = "target" if cfg.translation.mode == "paired" else "reconstruction"
+    parts = ["<h2>Translation</h2>",
+             f'<p class="note">Each sample picture shows held-out images in rows: input | '
+             f'output | {third} ({cfg.translation.direction}).</p>']
+    directions = ["AtoB", "BtoA"] if cfg.translation.mode == "unpaired" else [None]
+    try:
+        run = load(run_dir, device=device)
+        for direction in directions:
+            text = format_translation(evaluate_translation(run, direction, device=device))
+            parts.append(f"<pre>{html.escape(text, quote=False)}</pre>")
+    except UserError as exc:
+        parts.append(f'<p class="note">No scores: {html.escape(str(exc))}.</p>')
+    return parts
+
+
 def build_report(run_dir: str | Path, out: str | Path | None = None, neighbours: int = 8,
                  k: int = 3, max_grids: int = 12, seed: int = 0, device: str = "cpu") -> Path:
     """Write the run's HTML report (default ``RUN_DIR/report.html``) and return its path.
@@ -302,8 +322,9 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, neighbours:
     parts += _training_parts(run_dir, records, max_grids)
     parts += _quality_parts(records)
 
-    # --- memorisation ---
-    if neighbours:
+    if cfg.translates:
+        parts += _translation_parts(run_dir, cfg, device)
+    elif neighbours:  # --- memorisation ---
         parts.append("<h2>Nearest real neighbours (memorisation check)</h2>")
         parts.append(_neighbours_section(run_dir, cfg, neighbours, k, seed, device))
 

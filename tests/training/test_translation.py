@@ -160,3 +160,9 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys, pix2p
 def test_api_refuses_images_of_the_wrong_channels(pix2pix_run):
     with pytest.raises(UserError, match="1-channel 28x28"):
         gankit.translate(gankit.load(pix2pix_run), torch.zeros(2, 3, 28, 28, dtype=torch.uint8))
+
+
+def test_report_of_a_translation_run_explains_its_pictures_and_scores(pix2pix_run):
+    page = gankit.write_report(pix2pix_run, neighbours=0).read_text()
+    assert "<h2>Translation</h2>" in page and "input | output | target" in page
+    assert "accuracy" in page and "psnr" in page

@@ -139,4 +139,13 @@ def test_every_preset_runs_twenty_steps(preset_name, tmp_path):
     assert (out / "samples" / "final.png").is_file()
     log = (out / "log.jsonl").read_text().splitlines()
     assert '"step": 20' in log[-1]
+    if preset_name in ("pix2pix", "cyclegan"):  # translation runs translate, not sample
+        import numpy as np
+        from PIL import Image
+
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "in.png")
+        assert main(["translate", str(out), "--input", str(tmp_path / "in.png"), "--out",
+                     str(tmp_path / "t.png")]) == 0
+        assert Image.open(tmp_path / "t.png").size == (28, 28)
+        return
     assert main(["sample", str(out), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
