@@ -123,7 +123,7 @@ def test_sigkill_and_resume_of_a_translation_run_is_bit_identical(tmp_path):
     spec = importlib.util.spec_from_file_location("kill_resume", ROOT / "bench" / "kill_resume.py")
     kill_resume = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(kill_resume)
-    result = kill_resume.kill_resume_check(tmp_path, kills=2, steps=20, seed=2,
+    result = kill_resume.kill_resume_check(tmp_path, kills=2, steps=12, seed=2,
                                            kind="translation")
     assert len(result["killed_at_logged_steps"]) == 2
     assert result["differences"] == []
