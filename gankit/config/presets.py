@@ -210,6 +210,18 @@ def _toy_pacgan() -> Config:
     )
 
 
+def _translation_optim() -> OptimConfig:
+    """The anchor's Adam for both translation presets: 2e-4 (0.5, 0.999), flat for the first
+    half of the run, then linearly to 0."""
+    return OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, lr_decay=0.5)
+
+
+def _translation_train(**budget) -> TrainConfig:
+    """Bookkeeping shared by the translation presets, with their own batch and budget."""
+    return TrainConfig(sample_every=500, checkpoint_every=1000, log_every=50, grid_size=8,
+                       **budget)
+
+
 @_preset
 def _pix2pix() -> Config:
     return Config(
@@ -220,11 +232,10 @@ def _pix2pix() -> Config:
         "dropout, Adam 2e-4 (0.5, 0.999) flat then linear decay over the second half",
         data=DataConfig(name="mnist-8px"),
         loss=LossConfig(name="ns"),
-        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, lr_decay=0.5),
+        optim=_translation_optim(),
         # The anchor trains with batch 1 for 200 epochs of a few hundred pairs; 28 px digits
         # are many and small, so batches of 16 over a few epochs see as many pixels.
-        train=TrainConfig(batch_size=16, epochs=6, sample_every=500, checkpoint_every=1000,
-                          log_every=50, grid_size=8),
+        train=_translation_train(batch_size=16, epochs=6),
         # 32 channels (the anchor's 64 at 256 px): 28 px digits need less, and train 4x faster
         translation=TranslationConfig(mode="paired", generator="unet", g_channels=32,
                                       d_channels=32, norm="batch", dropout=True,
@@ -243,9 +254,8 @@ def _cyclegan() -> Config:
         "second half, 3,000 steps of batch 8",
         data=DataConfig(name="digits2mnist"),
         loss=LossConfig(name="lsgan"),
-        optim=OptimConfig(lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, lr_decay=0.5),
-        train=TrainConfig(batch_size=8, steps=3000, sample_every=500, checkpoint_every=1000,
-                          log_every=50, grid_size=8),
+        optim=_translation_optim(),
+        train=_translation_train(batch_size=8, steps=3000),
         # At 28 px the 7x7 bottleneck needs far less than the anchor's 9 blocks of 64
         # channels (256 px); this size trains in about 10 CPU minutes.
         translation=TranslationConfig(mode="unpaired", generator="resnet", resnet_blocks=3,
