@@ -17,6 +17,7 @@ SHORT_KEYS = {
     "epochs": "train.epochs", "steps": "train.steps", "minutes": "train.minutes",
     "batch_size": "train.batch_size", "seed": "train.seed", "device": "train.device",
     "data": "data.name", "image_size": "data.image_size", "channels": "data.channels",
+    "mirror": "data.mirror",
 }
 
 
@@ -39,7 +40,7 @@ def train(config_or_preset: Config | str = "default", out: str | Path | None = N
 
     ``config_or_preset`` is a preset name or a :class:`~gankit.config.Config`; keyword
     overrides are short names (``epochs``, ``steps``, ``minutes``, ``batch_size``, ``seed``,
-    ``device``, ``data``, ``lr``) or ``section__key`` (``optim__beta1=0.5``).
+    ``device``, ``data``, ``mirror``, ``lr``) or ``section__key`` (``optim__beta1=0.5``).
     """
     from gankit.config import apply_overrides
     from gankit.apps.train import train as _train

@@ -117,6 +117,18 @@ def png_folder(tmp_path):
     return make
 
 
+@pytest.fixture
+def cli(capsys):
+    """Run ``gankit ARGS`` in-process: (exit code, stdout, stderr)."""
+    from gankit.cli import main
+
+    def run(*args):
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+    return run
+
+
 # --- a tiny trained run, shared ----------------------------------------------------------------
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,8 @@ LISTINGS = {
 
 # Rows a listing shows besides the registered names.
 EXTRA_ROWS = {
-    "datasets": [("PATH", "any folder of images (recursive; sub-folders are classes)")],
+    "datasets": [("PATH", "any folder of images (recursive; sub-folders are classes), or a "
+                          "prepared data set (gankit data prepare)")],
     "translations": [("PATH", "a folder: trainA/ + trainB/ (unpaired), A/ + B/ matched by "
                               "name, or train/ of side-by-side AB images (paired)")],
 }

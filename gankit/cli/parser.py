@@ -59,6 +59,12 @@ EXAMPLES = {
   gankit translate runs/pix2pix --input digits8px/ --out upscaled/   # a folder, PNGs out
   gankit translate runs/cyclegan --input digit.png --out mnist.png --direction AtoB
   gankit translate runs/cyclegan --input mnist/ --out digits/ --direction BtoA --keep-size""",
+    "data": """examples:
+  gankit data prepare ./photos --out photos.prepared --image-size 64   # sub-folders are classes
+  gankit data prepare photos.zip --out photos.prepared --image-size 64 --resize pad --skip-bad
+  gankit data prepare emoji-google --out emoji64     # a registered set (gankit list datasets)
+  gankit data verify photos.prepared                 # the sha256 of the whole array
+  gankit train --data photos.prepared --mirror""",
     "list": """examples:
   gankit list presets
   gankit list models""",
@@ -84,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for add in (_add_train, _add_sample, _add_eval, _add_extractor, _add_interpolate,
                 _add_export, _add_watch, _add_report, _add_inpaint, _add_sweep, _add_translate,
-                _add_list):
+                _add_data, _add_list):
         add(command)
     return parser
 
@@ -96,6 +102,8 @@ def _add_train(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     train.add_argument("--data", metavar="NAME|FOLDER", help="data set name or image folder")
     train.add_argument("--image-size", type=nonnegative_int, help="resize/crop images to S x S")
     train.add_argument("--channels", type=int, choices=(1, 3), help="1 grayscale, 3 RGB")
+    train.add_argument("--mirror", action="store_true", default=None, help="random "
+                       "left-right flips of the real images, seeded per batch (data.mirror)")
     train.add_argument("--epochs", type=nonnegative_int, help="epoch budget (0: none)")
     train.add_argument("--steps", type=nonnegative_int, help="step budget (0: none)")
     train.add_argument("--minutes", type=nonnegative_float, help="wall-clock budget (0: none)")
@@ -311,6 +319,37 @@ def _add_translate(command: Callable[[str, str], argparse.ArgumentParser]) -> No
                            help="bring each output back to its input's size")
     add_ema_flag(translate)
     translate.add_argument("--device", default="cpu")
+
+
+def _add_data(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    data = command("data", "prepare a data set once (a folder, zip, tar or named set -> a "
+                   "memory-mapped array that opens instantly) or verify one")
+    actions = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    prepare = actions.add_parser("prepare", help="decode images into a prepared data set",
+                                 description="decode images on all cores into DIR: "
+                                 "images.npy (uint8 N x C x H x W), labels.npy, manifest.json")
+    prepare.add_argument("source", metavar="SOURCE", help="folder (sub-folders are classes), "
+                         ".zip, .tar/.tar.gz/.tgz, or a data set name")
+    prepare.add_argument("--out", required=True, metavar="DIR", help="the prepared set (new)")
+    prepare.add_argument("--image-size", type=nonnegative_int, default=0, metavar="S",
+                         help="make every image S x S (needed when sizes differ)")
+    prepare.add_argument("--resize", choices=("center-crop", "pad"), default="center-crop",
+                         help="center-crop: fill S x S, cut the ends (default); pad: keep "
+                         "the whole image, fill with the background")
+    prepare.add_argument("--background", default="white", metavar="COLOUR",
+                         help="white (default), black or #rrggbb: behind transparent pixels "
+                         "and padding")
+    prepare.add_argument("--channels", type=int, choices=(0, 1, 3), default=0,
+                         help="0: grayscale if no image has colour, else RGB (default)")
+    prepare.add_argument("--workers", type=nonnegative_int, default=0, metavar="N",
+                         help="decoding processes (0: all cores)")
+    prepare.add_argument("--skip-bad", action="store_true", help="skip unreadable files "
+                         "(listed in the manifest) instead of stopping at the first")
+    prepare.add_argument("--root", default="data", help="where named data sets live (data.root)")
+    prepare.add_argument("--no-progress", action="store_true", help="no progress bar")
+    verify = actions.add_parser("verify", help="check a prepared set's array against the "
+                                "sha256 in its manifest")
+    verify.add_argument("dir", metavar="DIR", help="a prepared data set")
 
 
 def _add_list(command: Callable[[str, str], argparse.ArgumentParser]) -> None:

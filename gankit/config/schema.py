@@ -17,12 +17,16 @@ from typing import Any
 class DataConfig:
     """Which images to train on and how they are scaled."""
 
-    name: str = "mnist5k"  # a registered data set name, or a path to a folder of images
+    name: str = "mnist5k"  # a registered data set name, a prepared data set or a folder of images
     root: str = "data"  # where torchvision data sets are looked for (and downloaded to)
     image_size: int = 0  # 0 keeps the data set's own size; folders need one
     channels: int = 0  # 0 keeps the data set's own; 1 grayscale, 3 RGB
     value_range: str = "tanh"  # "tanh": pixels in [-1, 1]; "unit": pixels in [0, 1] (Keras recipe)
     download: bool = True  # try to download torchvision sets that are missing
+    # A prepared set (gankit data prepare) larger than this many GiB is read through its
+    # memory map batch by batch instead of being loaded whole; 0: a quarter of the RAM
+    memory_budget_gb: float = 0.0
+    mirror: bool = False  # random left-right flips of the real images (StyleGAN's --mirror)
 
 
 @dataclass(frozen=True)

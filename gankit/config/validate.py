@@ -49,6 +49,8 @@ def _validate_data(d) -> None:
     _check(d.image_size >= 0, f"data.image_size must be >= 0, not {d.image_size}")
     _check(d.channels in (0, 1, 3), f"data.channels must be 1 or 3 (0 = native), "
            f"not {d.channels}")
+    _check(d.memory_budget_gb >= 0, f"data.memory_budget_gb must be >= 0 (0: a quarter of the "
+           f"RAM), not {d.memory_budget_gb}")
 
 
 def _validate_model(m) -> None:
@@ -198,6 +200,9 @@ def check_cross_rules(cfg: Config) -> None:
            f"toy-pacgan or --set model.name=toy-mlp (not {m.name})")
     _check(not (points and m.conditional), "toy-mlp is unconditional: set "
            "model.conditional=false")
+    _check(not (points and d.mirror), f"{d.name} holds 2-D points: --mirror flips images")
+    _check(not (cfg.translates and d.mirror), "--mirror flips the real images of "
+           "noise-to-image runs; translation runs do not take it")
     penalised = lo.gp_weight or lo.r1_gamma or m.aux_classifier or m.name == "acgan"
     _check(not (penalised and t.d_updates == "separate"), "gradient penalties and auxiliary "
            "classifiers need train.d_updates=joint")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,9 @@ class ImageData:
     samples: uint8 tensor, shape (N, C, H, W), values 0..255; or, when ``kind`` is
     "points" (the 2-D toy sets), float32 points (N, D) in data units, used as they are.
     labels: int64 tensor, shape (N,), or None when the source has no classes.
+    mapped: ``samples`` view a memory-mapped file (a prepared set), not memory of their own.
+    note: one line the loader wants the user to see (e.g. how to load faster).
+    class_names: the classes' names, label order, when the source names them.
     """
 
     name: str
@@ -31,6 +35,9 @@ class ImageData:
     labels: torch.Tensor | None
     num_classes: int
     kind: str = "images"  # "images" or "points"
+    mapped: bool = False
+    note: str = ""
+    class_names: tuple[str, ...] = ()  # when the source names its classes
 
     def __post_init__(self) -> None:
         if self.kind == "points":
@@ -83,11 +90,32 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
     return torch.cat(out)
 
 
+def _load_path(path: Path, image_size: int) -> ImageData:
+    """A prepared data set (a folder with a manifest), or a folder of images: decoded here,
+    with a note on how long that took and how to skip it next time."""
+    from gankit.data.prepared import is_prepared, open_prepared
+
+    if is_prepared(path):
+        return open_prepared(path).to_image_data()
+    from gankit.data.folder import load_folder
+
+    started = time.perf_counter()
+    data = load_folder(path, image_size=image_size)
+    seconds = time.perf_counter() - started
+    size = f" --image-size {image_size}" if image_size else ""
+    data.note = (f"note: decoding the {len(data.samples):,} images of {path} took "
+                 f"{seconds:.1f} s; prepared once (gankit data prepare {path}{size} --out DIR) "
+                 f"the same set opens in well under a second (memory-mapped): --data DIR")
+    return data
+
+
 def load_dataset(data_cfg, train: bool = True) -> ImageData:
-    """Load ``data_cfg.name`` (a registered name or a folder) at the configured size.
+    """Load ``data_cfg.name`` (a registered name, a prepared data set or a folder of
+    images) at the configured size.
 
     Returns an :class:`ImageData` with images of shape (N, C, image_size, image_size), or
-    the points (N, D) of a 2-D toy set as they are.
+    the points (N, D) of a 2-D toy set as they are. A prepared set at its own size and
+    channels stays memory-mapped (``mapped``): nothing is read until batches are taken.
     """
     name = data_cfg.name
     if name in DATASETS:
@@ -104,16 +132,16 @@ def load_dataset(data_cfg, train: bool = True) -> ImageData:
         if not path.exists():
             raise UserError(f"unknown data set {name!r}: not a folder, and not one of "
                             f"{', '.join(sorted(DATASETS))}")
-        from gankit.data.folder import load_folder
-
-        data = load_folder(path, image_size=data_cfg.image_size)
-        images = data.samples
+        data = _load_path(path, data_cfg.image_size)
+        images = _resize(data.samples, data_cfg.image_size) if data.mapped else data.samples
     images = _convert_channels(images, data_cfg.channels)
     if images.shape[0] == 0:
         raise UserError(f"data set {name!r} holds no images")
     return ImageData(name=data.name, samples=images, labels=data.labels,
-                     num_classes=data.num_classes)
+                     num_classes=data.num_classes,
+                     mapped=data.mapped and images is data.samples, note=data.note,
+                     class_names=data.class_names)
 
 
 # Import the sources so that they register themselves.
-from gankit.data import embedded, torchvision_sets, toy2d, stacked  # noqa: E402,F401
+from gankit.data import embedded, torchvision_sets, toy2d, stacked, emoji  # noqa: E402,F401

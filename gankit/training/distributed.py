@@ -24,13 +24,13 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-from typing import Iterator
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from gankit.data.batches import EpochBatches, epoch_permutation, take_batch
+from gankit.data.batches import EpochBatches
+from gankit.data.streaming import StreamingBatches
 from gankit.errors import UserError
 
 
@@ -82,11 +82,16 @@ class Context:
         return split_batch(batch_size, per_device_batch, self.world_size)
 
     def epoch_batches(self, images, labels, global_batch: int, drop_last: bool, seed: int,
-                      value_range: str) -> EpochBatches:
-        if not self.enabled:
-            return EpochBatches(images, labels, global_batch, drop_last, seed, value_range)
-        return ShardedEpochBatches(images, labels, global_batch, drop_last, seed, value_range,
-                                   self.rank, self.world_size)
+                      value_range: str, mirror: bool = False, stream: bool = False
+                      ) -> EpochBatches:
+        """This process's batches. ``stream``: ``images`` (uint8, memory-mapped on the CPU)
+        stay where they are and each batch is gathered in a background thread
+        (:class:`~gankit.data.streaming.StreamingBatches`), else they are on the device."""
+        share = dict(mirror=mirror, rank=self.rank, world_size=self.world_size)
+        if stream:
+            return StreamingBatches(images, labels, global_batch, drop_last, seed,
+                                    value_range, device=self.device, **share)
+        return EpochBatches(images, labels, global_batch, drop_last, seed, value_range, **share)
 
     def noise(self, local_batch: int, latent_dim: int, device) -> torch.Tensor:
         """z (local_batch, latent_dim): this rank's rows of the global z (rank::world), which
@@ -214,29 +219,15 @@ class ShardedEpochBatches(EpochBatches):
     ``r, r + W, r + 2W, ...``, so its ``i``-th batch of ``global_batch / W`` rows is its
     strided share of the single-process batch ``i``. A last partial batch is cut to a
     multiple of W rows (at most W - 1 images of an epoch are skipped) so that all ranks
-    hold equal shares and the averaged gradients are those of the global batch.
+    hold equal shares and the averaged gradients are those of the global batch
+    (:func:`gankit.data.batches.batch_rows`).
     """
 
     def __init__(self, images, labels, global_batch: int, drop_last: bool, seed: int,
-                 value_range: str, rank: int, world_size: int):
-        super().__init__(images, labels, global_batch, drop_last, seed, value_range)
-        self.rank, self.world_size = rank, world_size
+                 value_range: str, rank: int, world_size: int, mirror: bool = False):
+        super().__init__(images, labels, global_batch, drop_last, seed, value_range,
+                         mirror=mirror, rank=rank, world_size=world_size)
         self.local_batch = global_batch // world_size
-
-    def __len__(self) -> int:
-        n = self.samples.shape[0]
-        full, rest = divmod(n, self.batch_size)
-        return full + (1 if not self.drop_last and rest >= self.world_size else 0)
-
-    def epoch(self, epoch: int, start: int = 0
-              ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        n = self.samples.shape[0]
-        order = epoch_permutation(n, self.seed, epoch).to(self.samples.device)
-        share = order[self.rank::self.world_size]
-        for index in range(start, len(self)):
-            in_batch = min(self.batch_size, n - index * self.batch_size) // self.world_size
-            rows = share[index * self.local_batch: index * self.local_batch + in_batch]
-            yield take_batch(self.samples, self.labels, rows, self.value_range)
 
 
 # --- synchronised BatchNorm on the CPU ------------------------------------------------------

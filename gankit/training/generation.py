@@ -24,6 +24,7 @@ from gankit.core.penalties import smooth_labels
 from gankit.core.steps import ema_beta
 from gankit.data import is_points_shape, load_dataset, to_uint8
 from gankit.data.pictures import save_grid, save_scatter
+from gankit.data.streaming import fits_in_memory, memory_budget_bytes
 from gankit.errors import UserError
 from gankit.training.accel import (channels_last, compile_mode, compile_models,
                                    configure_cuda, grad_scalers, set_threads, with_precision)
@@ -81,19 +82,43 @@ def set_deterministic(enabled: bool) -> None:
         torch.backends.cudnn.deterministic = True
 
 
+def _place_data(data, labels, cfg: Config, ctx: Context, echo):
+    """(samples, labels, stream): the data on the training device (the way for any set
+    that fits the memory budget), or, for a memory-mapped prepared set over the budget,
+    left in its map to be streamed batch by batch (:mod:`gankit.data.streaming`)."""
+    device = ctx.device
+    if not data.mapped:
+        return data.samples.to(device), labels.to(device) if labels is not None else None, False
+    nbytes = data.samples.numel()
+    # On the CPU every process holds its own copy; on a GPU the host copy is transient.
+    copies = ctx.world_size if device.type == "cpu" else 1
+    if fits_in_memory(nbytes, cfg.data.memory_budget_gb, copies):
+        # .to() of a CPU map is the map itself; a copy reads the file once, in order
+        samples = data.samples.clone() if device.type == "cpu" else data.samples.to(device)
+        return samples, labels.to(device) if labels is not None else None, False
+    budget = memory_budget_bytes(cfg.data.memory_budget_gb) / 2 ** 30
+    echo(f"data: {data.name} ({nbytes / 2 ** 30:.1f} GiB x {copies} process(es)) is over the "
+         f"memory budget of {budget:.1f} GiB (data.memory_budget_gb): batches are read from "
+         f"its memory map in a background thread")
+    return data.samples, labels, True
+
+
 def _load_data(cfg: Config, ctx: Context, echo):
     """The data set, its batches for this process, and its class count (0: unconditional)."""
-    t, device = cfg.train, ctx.device
+    t = cfg.train
     data = load_dataset(cfg.data)
+    if data.note:
+        echo(data.note)
     conditional = cfg.model.conditional and data.labels is not None and data.num_classes > 1
     if cfg.model.conditional and not conditional:
         echo(f"note: {data.name} has no class labels; training unconditionally")
-    samples = data.samples.to(device)
-    labels = data.labels.to(device) if conditional else None
+    samples, labels, stream = _place_data(data, data.labels if conditional else None, cfg,
+                                          ctx, echo)
     global_batch, local_batch = ctx.batch_sizes(t.batch_size, t.per_device_batch)
     # PacGAN packing splits every batch into packs of model.pack: keep batches whole.
     batches = ctx.epoch_batches(samples, labels, global_batch, t.drop_last or cfg.model.pack > 1,
-                                t.seed, cfg.data.value_range)
+                                t.seed, cfg.data.value_range, mirror=cfg.data.mirror,
+                                stream=stream)
     if cfg.model.pack > 1 and local_batch % cfg.model.pack:
         raise UserError(f"--pack {cfg.model.pack} must divide the per-process batch "
                         f"({local_batch})")

@@ -16,22 +16,11 @@ import torch
 from PIL import Image
 
 from gankit.training.checkpoint import checkpoint_path, save_checkpoint
-from gankit.cli import main
 from gankit.config import PRESETS
 from gankit.core.losses import LOSSES
 
 EPOCH_LINE = re.compile(r"^Epoch \[(\d+)/(\d+)\], Loss D: -?\d+\.\d{4}, Loss G: -?\d+\.\d{4}$")
 LOG_KEYS = {"step", "loss_d", "loss_g", "d_real", "d_fake", "images_per_s"}
-
-
-@pytest.fixture
-def cli(capsys):
-    """Run ``gankit ARGS`` in-process: (exit code, stdout, stderr)."""
-    def run(*args):
-        code = main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-    return run
 
 
 def _assert_one_line_error(code, err):

@@ -1,0 +1,168 @@
+"""Decoding many image files on all cores, for ``gankit data prepare`` and the emoji sets.
+
+Jobs ``(index, payload, name)`` (:mod:`gankit.data.sources`) go to worker processes in
+chunks; each worker decodes with PIL (:func:`~gankit.data.folder.decode_image`,
+:func:`~gankit.data.folder.fit_image`) and sends back uint8 arrays, which this process
+writes at their index of the output array, so the result is the same whatever the number
+of workers or the order in which chunks finish. At most two chunks per worker are in
+flight: an archive is never read into memory far ahead of its decoding.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from itertools import islice
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from gankit.data.folder import WHITE, decode_image, fit_image, has_colour
+from gankit.errors import UserError
+
+CHUNK = 32  # images per task: large enough to amortise the messages, small for balance
+SKIP_HINT = " (--skip-bad skips unreadable files and lists them in the manifest)"
+
+
+@dataclass(frozen=True)
+class DecodeSpec:
+    """How every image is decoded: PIL ``mode`` ("L" or "RGB"), ``image_size`` (0: as it
+    is), ``resize`` policy ("center-crop" or "pad"), ``background`` for transparency and
+    padding."""
+
+    mode: str
+    image_size: int = 0
+    resize: str = "center-crop"
+    background: tuple[int, int, int] = WHITE
+
+
+def default_workers() -> int:
+    """All the cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _open(payload):
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(payload) if isinstance(payload, bytes) else payload)
+
+
+def scan_chunk(chunk: list) -> list[tuple[int, tuple[int, int] | None, bool, str]]:
+    """(index, (width, height) or None, has colour, error) of each job, from the files'
+    headers alone (nothing decoded)."""
+    out = []
+    for index, payload, name in chunk:
+        try:
+            if payload is None:
+                raise OSError("unreadable")
+            with _open(payload) as image:
+                out.append((index, image.size, has_colour(image.mode), ""))
+        except Exception as exc:  # any failure of a header means an unreadable file
+            out.append((index, None, False, f"cannot read image {name}: {exc}"))
+    return out
+
+
+def decode_chunk(spec: DecodeSpec, chunk: list) -> list[tuple[int, np.ndarray | None, str]]:
+    """(index, uint8 (C, H, W) or None, error) of each job, decoded per ``spec``."""
+    out = []
+    for index, payload, name in chunk:
+        try:
+            if payload is None:
+                raise UserError(f"cannot read image {name}")
+            image = decode_image(payload, spec.mode, spec.background, name=name)
+            out.append((index, fit_image(image, spec.image_size, spec.resize,
+                                         spec.background), ""))
+        except UserError as exc:
+            out.append((index, None, str(exc)))
+    return out
+
+
+def _quiet_worker() -> None:
+    """Ctrl-C is the main process's to handle (it stops the pool and cleans up)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _chunks(jobs: Iterable, size: int) -> Iterator[list]:
+    jobs = iter(jobs)
+    while chunk := list(islice(jobs, size)):
+        yield chunk
+
+
+def run_chunks(work: Callable[[list], list], jobs: Iterable, workers: int) -> Iterator[list]:
+    """``work(chunk)`` of every chunk of ``jobs``, yielded as they finish: in this process
+    for one worker, else on ``workers`` processes with at most two chunks each in flight."""
+    if workers <= 1:
+        yield from map(work, _chunks(jobs, CHUNK))
+        return
+    methods = multiprocessing.get_all_start_methods()
+    # fork starts workers in milliseconds; they only use PIL and numpy, never torch
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker)
+    pending: set = set()
+    try:
+        for chunk in _chunks(jobs, CHUNK):
+            pending.add(pool.submit(work, chunk))
+            while len(pending) >= 2 * workers:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (future.result() for future in done)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield from (future.result() for future in done)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _bar(total: int, what: str, progress: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc=what, disable=not progress, file=sys.stderr,
+                dynamic_ncols=True, leave=False)
+
+
+def scan(jobs: Iterable, total: int, workers: int, progress: bool = True
+         ) -> list[tuple[tuple[int, int] | None, bool, str]]:
+    """(size, has colour, error) of each of ``total`` jobs, in index order."""
+    found: list = [(None, False, "")] * total
+    with _bar(total, "scanning", progress) as bar:
+        for results in run_chunks(scan_chunk, jobs, workers):
+            for index, size, colour, error in results:
+                found[index] = (size, colour, error)
+            bar.update(len(results))
+    return found
+
+
+def decode_into(out: np.ndarray, jobs: Iterable, spec: DecodeSpec, workers: int,
+                skip_bad: bool = False, progress: bool = True) -> dict[int, str]:
+    """Decode every job into ``out`` (uint8 (N, C, H, W), e.g. a memory map) at its index.
+
+    Returns {index: reason} of the unreadable files when ``skip_bad``; without it the first
+    unreadable file is a UserError naming it. An image of another size than ``out``'s (no
+    ``image_size``) is a UserError.
+    """
+    from functools import partial
+
+    bad: dict[int, str] = {}
+    with _bar(len(out), "decoding", progress) as bar:
+        for results in run_chunks(partial(decode_chunk, spec), jobs, workers):
+            for index, array, error in results:
+                if error:
+                    if not skip_bad:
+                        raise UserError(error + SKIP_HINT)
+                    bad[index] = error
+                elif array.shape != out.shape[1:]:
+                    raise UserError(f"image {index} is {array.shape[2]}x{array.shape[1]}, "
+                                    f"not {out.shape[3]}x{out.shape[2]} as the others; give "
+                                    f"--image-size to resize them all")
+                else:
+                    out[index] = array
+            bar.update(len(results))
+    return bad
