@@ -84,12 +84,16 @@ def cmd_extractor(args) -> int:
     from gankit.data import load_dataset
     from gankit.evaluation.metrics import extractors
 
+    if args.extractor != "mnist-cnn" and args.data is not None:
+        raise UserError(f"{args.extractor} trains on its own data sets; --data is for mnist-cnn")
     if args.extractor == "digits-cnn":
-        if args.data is not None:
-            raise UserError("digits-cnn trains on digits2mnist's training digits; --data is "
-                            "for mnist-cnn")
         result = extractors.train_digits_cnn(args.out, epochs=args.epochs or
                                              extractors.DIGITS_CNN_EPOCHS, seed=args.seed)
+    elif args.extractor == "emoji-cnn":
+        from gankit.evaluation.metrics import emoji_cnn
+
+        result = emoji_cnn.train_emoji_cnn(args.out, root=args.root, seed=args.seed,
+                                           epochs=args.epochs or emoji_cnn.EMOJI_CNN_EPOCHS)
     else:
         name = args.data or "mnist5k"
         data = load_dataset(DataConfig(name=name, download=False))
@@ -98,7 +102,9 @@ def cmd_extractor(args) -> int:
                             f"{data.samples.shape[1]} channels")
         result = extractors.train_mnist_cnn(data.samples, data.labels, args.out,
                                             epochs=args.epochs or 30, seed=args.seed)
-    print(f"wrote {result['path']}: held-out accuracy {result['accuracy']:.4f}, "
+    balanced = result.get("balanced_accuracy")
+    mean = f" (mean over the categories {balanced:.4f})" if balanced is not None else ""
+    print(f"wrote {result['path']}: held-out accuracy {result['accuracy']:.4f}{mean}, "
           f"sha256 {result['sha256']}")
     return 0
 

@@ -30,7 +30,8 @@ EXAMPLES = {
   gankit eval runs/default --metrics fid,modes --extractor mnist-cnn""",
     "extractor": """examples:
   gankit extractor train --data mnist5k --out gankit/evaluation/metrics/weights/mnist_cnn.pt
-  gankit extractor train --extractor digits-cnn --out gankit/evaluation/metrics/weights/digits_cnn.pt""",
+  gankit extractor train --extractor digits-cnn --out gankit/evaluation/metrics/weights/digits_cnn.pt
+  gankit extractor train --extractor emoji-cnn --root data --out gankit/evaluation/metrics/weights/emoji_cnn.pt""",
     "interpolate": """examples:
   gankit interpolate runs/default                         # 8 rows x 10 steps -> runs/default/interp.png
   gankit interpolate runs/default --steps 16 --rows 4 --out walk.png --gif   # also walk.gif
@@ -185,7 +186,8 @@ def _add_eval(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
                           help="split of the real set to compare with")
     evaluate.add_argument("--json", metavar="PATH", help="write scores and provenance here")
     evaluate.add_argument("--extractor", help="feature extractor (gankit list extractors); "
-                          "default mnist-cnn for small gray images, else inception")
+                          "default mnist-cnn for small gray images, emoji-cnn for the emoji "
+                          "sets, else inception")
     evaluate.add_argument("--extractor-weights", metavar="PATH", help="weights file for the "
                           "extractor (offline Inception)")
     evaluate.add_argument("--seed", type=int, default=0)
@@ -198,14 +200,17 @@ def _add_eval(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
 def _add_extractor(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     extractor = command("extractor", "train gankit's own feature extractor")
     extractor.add_argument("action", choices=("train",))
-    extractor.add_argument("--extractor", choices=("mnist-cnn", "digits-cnn"),
-                           default="mnist-cnn", help="which classifier: mnist-cnn (on --data) "
-                           "or digits-cnn (on digits2mnist's training digits)")
+    extractor.add_argument("--extractor", choices=("mnist-cnn", "digits-cnn", "emoji-cnn"),
+                           default="mnist-cnn", help="which classifier: mnist-cnn (on --data), "
+                           "digits-cnn (on digits2mnist's training digits) or emoji-cnn (on "
+                           "the categories of emoji-google and emoji-twitter)")
     extractor.add_argument("--data", default=None, help="labelled 28x28 gray data set for "
                            "mnist-cnn (default mnist5k)")
+    extractor.add_argument("--root", default="data", help="emoji-cnn: data.root of the emoji "
+                           "sets (their cache and tarballs are in ROOT/emoji/)")
     extractor.add_argument("--out", required=True, metavar="PATH", help="weights file to write")
     extractor.add_argument("--epochs", type=positive_int, default=None,
-                           help="default 30 (mnist-cnn), 20 (digits-cnn)")
+                           help="default 30 (mnist-cnn), 20 (digits-cnn), 16 (emoji-cnn)")
     extractor.add_argument("--seed", type=int, default=0)
 
 

@@ -102,20 +102,50 @@ def fetch_tarball(package: str, integrity: str, folder: Path, download: bool = T
     return path
 
 
-def emoji_entries(meta: list[dict], vendor: str) -> list[tuple[str, str]]:
-    """(category, image file) of every emoji and skin-tone variant ``vendor`` draws, in
-    emoji.json's ``sort_order`` with each emoji's variants after it (by their key)."""
-    entries = []
+def emoji_rows(meta: list[dict], vendor: str) -> list[tuple[str, str, str]]:
+    """(category, image file, the emoji's own image file) of every emoji and skin-tone
+    variant ``vendor`` draws, in emoji.json's ``sort_order`` with each emoji's variants after
+    it (by their key). The third entry groups a skin-tone variant with its emoji."""
+    rows = []
     for emoji in sorted(meta, key=lambda e: (e.get("sort_order", 0), e.get("image", ""))):
-        category = emoji.get("category", "")
+        category, base = emoji.get("category", ""), emoji.get("image", "")
         if category in EXCLUDED_CATEGORIES:
             continue
         if emoji.get(f"has_img_{vendor}"):
-            entries.append((category, emoji["image"]))
+            rows.append((category, base, base))
         variants = emoji.get("skin_variations") or {}
-        entries += [(category, variants[key]["image"]) for key in sorted(variants)
-                    if variants[key].get(f"has_img_{vendor}")]
-    return entries
+        rows += [(category, variants[key]["image"], base) for key in sorted(variants)
+                 if variants[key].get(f"has_img_{vendor}")]
+    return rows
+
+
+def emoji_entries(meta: list[dict], vendor: str) -> list[tuple[str, str]]:
+    """(category, image file) of every row of :func:`emoji_rows`: the rows of the set."""
+    return [(category, image) for category, image, _ in emoji_rows(meta, vendor)]
+
+
+def read_meta(tarball: Path) -> list[dict]:
+    """``package/emoji.json`` of a package tarball (read without the images)."""
+    try:
+        with tarfile.open(tarball, "r:gz") as archive:
+            for member in archive:
+                if member.name == "package/emoji.json":
+                    meta = json.load(archive.extractfile(member))
+                    if isinstance(meta, list):
+                        return meta
+                    break
+    except (tarfile.TarError, OSError, ValueError, EOFError) as exc:
+        raise UserError(f"cannot read {tarball}: {first_line(exc)}") from None
+    raise UserError(f"{tarball} holds no package/emoji.json list")
+
+
+def emoji_groups(name: str, root: str = "data", download: bool = True) -> list[str]:
+    """The emoji of each row of the set ``name`` (its own image file; a skin-tone variant
+    gets its emoji's), read from the package's emoji.json: rows of one group are one emoji,
+    in any skin tone and, across the two sets, in either vendor's style."""
+    package, vendor, integrity = PACKAGES[name]
+    tarball = fetch_tarball(package, integrity, Path(root).expanduser() / "emoji", download)
+    return [base for _, _, base in emoji_rows(read_meta(tarball), vendor)]
 
 
 def read_package(tarball: Path, vendor: str) -> tuple[list[tuple[str, str]], dict[str, bytes]]:
@@ -184,3 +214,24 @@ def load_emoji_google(root: str = "data", train: bool = True, download: bool = T
           "npm emoji-datasource-twitter@16.0.0, cached under data.root/emoji")
 def load_emoji_twitter(root: str = "data", train: bool = True, download: bool = True) -> ImageData:
     return load_emoji("emoji-twitter", root, download)
+
+
+def emoji_set_of(name: str) -> str | None:
+    """The emoji set that the data set ``name`` is (``emoji-google``, ``emoji-twitter``) or
+    was prepared from (``gankit data prepare emoji-google``, or the sets' own cache), read
+    from a prepared set's manifest; None for anything else."""
+    if name in PACKAGES:
+        return name
+    path = Path(str(name)).expanduser()
+    if not is_prepared(path):
+        return None
+    try:
+        source = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("source")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(source, dict):
+        return None
+    if source.get("kind") == "registered" and source.get("name") in PACKAGES:
+        return source["name"]
+    package = str(source.get("package", "")).split("@")[0]
+    return next((set_name for set_name, (npm, _, _) in PACKAGES.items() if npm == package), None)

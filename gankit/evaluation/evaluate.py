@@ -62,8 +62,9 @@ def load_samples(path: str | Path) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
-def load_reference(data: str, split: str = "train", root: str = "data") -> torch.Tensor:
-    """The real images of data set ``data`` (name or folder): uint8 (N, C, H, W).
+def reference_set(data: str, split: str = "train", root: str = "data"):
+    """The real data set ``data`` (name or folder) as an ImageData: images uint8 (N, C, H,
+    W), labels, ...
 
     ``split`` is "train" or "test"; sets without a test split (mnist5k, folders) refuse
     "test" rather than silently scoring against training images.
@@ -76,7 +77,16 @@ def load_reference(data: str, split: str = "train", root: str = "data") -> torch
     if split == "test" and (data == "mnist5k" or data not in DATASETS):
         raise UserError(f"{data} has no test split; use --reference train")
     return load_dataset(DataConfig(name=data, root=root, download=False),
-                        train=split == "train").samples
+                        train=split == "train")
+
+
+def class_counts(data, num_classes: int) -> torch.Tensor | None:
+    """The class sizes (K,) of a labelled reference set whose K classes are a conditional
+    G's, so that its samples are drawn in the data's proportions (FID compares whole
+    distributions); None when G is unconditional or the classes do not match."""
+    if not num_classes or data.labels is None or data.num_classes != num_classes:
+        return None
+    return torch.bincount(data.labels.cpu(), minlength=num_classes)
 
 
 # --- features, with a cache for the real side ----------------------------------------------
@@ -150,10 +160,13 @@ def evaluate(run_dir: str | Path | None = None, samples: str | Path | None = Non
         run = load(run_dir, device=device)
         if data is None:  # the run's own data set, where the run found it
             data, root = run.config.data.name, run.config.data.root
-        count = n or 5000
-        fake = sample(run, n=count, seed=seed, ema=True)
+        reference_data = reference_set(data, reference, root)
+        counts = class_counts(reference_data, run.num_classes)
+        fake = sample(run, n=n or 5000, seed=seed, ema=True, class_counts=counts)
         source = {"run_dir": str(run_dir), "step": run.step,
                   "generator": "G_ema" if run.G_ema is not None else "G"}
+        if counts is not None:
+            source["classes"] = "in the reference's proportions"
     else:
         if data is None:
             raise UserError("--samples needs --data NAME (the real set to compare with)")
@@ -163,7 +176,8 @@ def evaluate(run_dir: str | Path | None = None, samples: str | Path | None = Non
                 raise UserError(f"-n {n} asks for more images than {samples} holds ({len(fake)})")
             fake = fake[:n]
         source = {"samples": str(samples)}
-    real = load_reference(data, reference, root)
+        reference_data = reference_set(data, reference, root)
+    real = reference_data.samples
     extractor_name = extractor or default_extractor(tuple(real.shape[1:]), str(data))
     net = get_extractor(extractor_name, extractor_weights, device)
     real_features, real_probs = reference_features(

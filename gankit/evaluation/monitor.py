@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from gankit.core.models.conditioning import proportional_labels
 from gankit.data import is_points_shape
 from gankit.evaluation.evaluate import score
 from gankit.evaluation.metrics import DIRECTIONS, metric_for_score, parse_target, target_reached
@@ -34,13 +35,16 @@ class QualityMonitor(Callback):
     """Evaluates the generator every ``every`` steps on ``n`` fixed-noise samples.
 
     real_u8: uint8 (N, C, H, W) training images (the reference); value_range: "tanh" or
-    "unit" (the generator's output range).
+    "unit" (the generator's output range); data_name: the configured data set, which picks
+    the extractor (emoji-cnn for the emoji sets, ...); class_counts: the data's class sizes
+    (K,) for a conditional G, whose samples are then drawn in the data's proportions.
     """
 
     def __init__(self, real_u8: torch.Tensor, latent_dim: int, value_range: str, every: int,
                  target: str = "", metrics: tuple[str, ...] = ("fid", "modes"), n: int = 2000,
                  collapse: bool = False, seed: int = 0, device: str | torch.device = "cpu",
-                 ctx=None):
+                 ctx=None, data_name: str | None = None,
+                 class_counts: torch.Tensor | None = None):
         self.every, self.value_range, self.device = every, value_range, torch.device(device)
         # Under DDP (a gankit.training.distributed.Context) each process generates and embeds its
         # share of the samples; the features are gathered and every process scores them.
@@ -51,13 +55,16 @@ class QualityMonitor(Callback):
             names.append(metric_for_score(self.target[0]))
         self.metrics = names
         self.collapse = collapse
-        self.extractor = get_extractor(default_extractor(tuple(real_u8.shape[1:])),
+        # data_name (the configured data set) picks the extractor as `gankit eval` does
+        self.extractor = get_extractor(default_extractor(tuple(real_u8.shape[1:]), data_name),
                                        device=str(self.device))
         self.n = min(n if names else PROBE_SIZE, len(real_u8))
         generator = torch.Generator().manual_seed(seed + 12345)
         rows = torch.randperm(len(real_u8), generator=generator)[:self.n]
         self.real_features, self.real_probs = self.extractor(real_u8[rows.to(real_u8.device)].cpu())
         self.z = torch.randn(max(self.n, PROBE_SIZE), latent_dim, generator=generator)
+        self.labels = None if class_counts is None else \
+            proportional_labels(len(self.z), class_counts)
         self.best_modes = 0
         self.best_step = 0
         self.last_modes: int | None = None
@@ -72,13 +79,16 @@ class QualityMonitor(Callback):
         ``PROBE_IMAGES`` trained images."""
         t = cfg.train
         collapse = data.name in _DIGITS and data.samples.shape[1] == 1
+        conditional = cfg.model.conditional and data.labels is not None and data.num_classes > 1
         if not t.eval_every and not t.target and not collapse:
             return None
         every = t.eval_every or max(1, -(-len(data.samples) // t.batch_size),
                                     PROBE_IMAGES // t.batch_size)
         metrics = ("fid", "modes") if t.eval_every else ()
         return cls(data.samples, cfg.model.latent_dim, cfg.data.value_range, every, t.target,
-                   metrics, collapse=collapse, seed=t.seed, device=device, ctx=ctx)
+                   metrics, collapse=collapse, seed=t.seed, device=device, ctx=ctx,
+                   data_name=cfg.data.name, class_counts=torch.bincount(
+                       data.labels.cpu(), minlength=data.num_classes) if conditional else None)
 
     def on_step_end(self, trainer: Trainer) -> None:
         """Score when due; an ``eval`` event carries the scores; stop at the target."""
@@ -94,8 +104,13 @@ class QualityMonitor(Callback):
 
         was_training = G.training
         G.eval()
-        mine = self.z[:count][self.ctx.rank::self.ctx.world_size] if self.ctx else self.z[:count]
-        out = [G(z.to(self.device)).float().cpu() for z in mine.split(500)]
+        rows = torch.arange(count)[self.ctx.rank::self.ctx.world_size] if self.ctx else \
+            torch.arange(count)
+        out = []
+        for chunk in rows.split(500):
+            z = self.z[chunk].to(self.device)
+            fake = G(z) if self.labels is None else G(z, self.labels[chunk].to(self.device))
+            out.append(fake.float().cpu())
         G.train(was_training)
         return to_uint8(torch.cat(out), self.value_range)
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from gankit.config import Config, from_dict
+from gankit.core.models.conditioning import proportional_labels
 from gankit.data import is_points_shape, to_uint8
 from gankit.errors import UserError, first_line
 from gankit.training.checkpoint import latest_checkpoint, load_checkpoint, run_dir_of
@@ -102,11 +103,16 @@ def expect_generation(run) -> Run:
 
 
 @torch.no_grad()
-def class_labels(n: int, classes: list[int] | None, num_classes: int) -> torch.Tensor | None:
+def class_labels(n: int, classes: list[int] | None, num_classes: int,
+                 counts: torch.Tensor | None = None) -> torch.Tensor | None:
     """Labels (n,) for a conditional G: ``classes`` in consecutive blocks (one grid row per
-    class), or all classes in turn when ``classes`` is None; None for unconditional G."""
+    class), or, when ``classes`` is None, all classes in turn, in the proportions of
+    ``counts`` (K,) when given (a data set's class sizes); None for unconditional G."""
     if not classes:
-        return torch.arange(n) % num_classes if num_classes else None
+        if not num_classes:
+            return None
+        return torch.arange(n) % num_classes if counts is None else \
+            proportional_labels(n, counts)
     if not num_classes:
         raise UserError("this run is not class-conditional; --class/--classes need a model "
                         "trained with model.conditional=true on labelled data")
@@ -142,10 +148,12 @@ def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, batch_size: i
 
 
 def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,
-           truncation: float = 1.0, classes: list[int] | None = None) -> torch.Tensor:
+           truncation: float = 1.0, classes: list[int] | None = None,
+           class_counts: torch.Tensor | None = None) -> torch.Tensor:
     """n images from a run as uint8 (n, C, H, W); ``truncation`` psi scales z (1: none).
 
-    ``classes`` (conditional runs): images of these classes, in blocks of n / len(classes).
+    ``classes`` (conditional runs): images of these classes, in blocks of n / len(classes);
+    without them all classes, in turn, or in the proportions of ``class_counts`` (K,).
     Runs on 2-D point sets (ring8, grid25) give float32 points (n, 2) instead.
     """
     run = expect_generation(load(run) if isinstance(run, (str, Path)) else run)
@@ -155,7 +163,7 @@ def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,
             raise UserError("this run makes 2-D points; --class/--classes do not apply")
         with torch.no_grad():
             return generate(G, n, run.config.model.latent_dim, seed, truncation=truncation)
-    labels = class_labels(n, classes, run.num_classes)
+    labels = class_labels(n, classes, run.num_classes, class_counts)
     images = generate(G, n, run.config.model.latent_dim, seed, truncation=truncation,
                       labels=labels)
     return to_uint8(images, run.config.data.value_range)

@@ -78,6 +78,27 @@ def test_seed_tutorial_is_the_tutorial_section_6_recipe():
     assert count_parameters(D) == (784 * 128 + 128) + (128 + 1)
 
 
+def test_emoji64_is_a_64_px_colour_conditional_recipe():
+    cfg = resolve("emoji64")
+    assert (cfg.data.name, cfg.data.image_size, cfg.data.channels) == ("emoji-google", 64, 3)
+    assert cfg.model.name == "dcgan" and cfg.model.conditional
+    assert cfg.train.diffaugment == "color,translation,cutout" and cfg.train.ema_kimg > 0
+    assert cfg.loss.r1_gamma > 0 and cfg.loss.r1_every == 16
+    assert cfg.train.minutes == 30 and cfg.train.steps == 0 and cfg.train.epochs == 0
+    G, D = build_models(cfg.model, (3, 64, 64), 9)  # 9 emoji categories
+    assert G.upsample[-2].out_channels == 3 and G.project[0].out_features == 256 * 4 * 4
+    assert count_parameters(G) == 1_137_091 and count_parameters(D) == 731_105
+
+
+def test_the_plain_dcgan_baseline_resolves_at_64_px_in_colour():
+    """bench/emoji.py's baseline: the dcgan preset on an emoji set at 64 px, RGB."""
+    cfg = resolve("dcgan", overrides={"data.name": "emoji-google", "data.image_size": 64,
+                                      "data.channels": 3})
+    assert not cfg.model.conditional and cfg.train.ema_kimg == 0 and not cfg.train.diffaugment
+    G, D = build_models(cfg.model, (3, 64, 64), 0)
+    assert count_parameters(G) == 3_576_707 and count_parameters(D) == 2_764_737
+
+
 def test_presets_are_independent_objects():
     a, b = preset("seed-mlp"), preset("seed-mlp")
     assert a == b

@@ -66,6 +66,22 @@ def test_class_labels_blocks_and_errors():
         class_labels(4, [1], 0)
 
 
+def test_labels_in_a_data_sets_proportions():
+    from gankit.core.models.conditioning import balanced_labels, proportional_labels
+
+    for n in (9, 10, 23, 5000):  # balanced classes: all classes in turn, as before
+        assert torch.equal(proportional_labels(n, [500] * 10), balanced_labels(n, 10, "cpu"))
+    emoji = [85, 159, 270, 131, 264, 2261, 169, 224, 218]  # emoji-google's categories
+    labels = proportional_labels(1000, emoji)
+    counts = torch.bincount(labels, minlength=9)
+    assert counts.sum() == 1000
+    assert (counts - torch.tensor(emoji) * 1000 / sum(emoji)).abs().max() < 1
+    assert labels[:9].tolist() == list(range(9))  # interleaved, not in blocks
+    assert torch.equal(proportional_labels(7, [1, 0, 3]), torch.tensor([0, 2, 0, 2, 2, 2, 2]))
+    assert torch.equal(class_labels(5, None, 3, counts=torch.tensor([1, 1, 2])),
+                       torch.tensor([0, 1, 2, 2, 2]))
+
+
 @pytest.fixture(scope="module")
 def conditional_run(tmp_path_factory):
     from PIL import Image

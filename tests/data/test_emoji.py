@@ -104,6 +104,24 @@ def test_fetched_checked_decoded_and_cached(tmp_path, registry):
     assert len(registry) == 1 and torch.equal(again.samples, data.samples)
 
 
+def test_each_row_knows_its_emoji_and_prepared_copies_their_set(tmp_path, registry):
+    """emoji-cnn's held-out split groups a skin-tone variant with its emoji; gankit eval
+    knows a set prepared from an emoji set (or the cache itself) by its manifest."""
+    from gankit.apps.prepare import prepare
+
+    root = str(tmp_path / "data")
+    assert emoji.emoji_groups("emoji-google", root) == [
+        "1f34e.png", "1f44b.png", "1f44b.png", "1f600.png"]  # the rows of load_emoji
+    assert emoji.emoji_set_of("emoji-google") == "emoji-google"
+    emoji.load_emoji("emoji-google", root)  # builds the cache
+    assert emoji.emoji_set_of(str(tmp_path / "data" / "emoji" / f"{PACKAGE}-16.0.0")) == \
+        "emoji-google"
+    prepare("emoji-google", tmp_path / "copy", root=root, progress=False, echo=lambda m: None)
+    assert emoji.emoji_set_of(str(tmp_path / "copy")) == "emoji-google"
+    assert emoji.emoji_set_of("mnist5k") is None
+    assert emoji.emoji_set_of(str(tmp_path / "nowhere")) is None
+
+
 def test_a_tarball_put_there_by_hand_is_used_offline(tmp_path, fixture_tarball, registry):
     folder = tmp_path / "data" / "emoji"
     folder.mkdir(parents=True)

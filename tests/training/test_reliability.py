@@ -40,6 +40,16 @@ def test_sigkill_at_random_steps_then_resume_is_bit_identical(tmp_path):
     assert result["differences"] == []
 
 
+def test_sigkill_then_resume_on_a_streamed_prepared_set_is_bit_identical(tmp_path):
+    """The same on a prepared set over the memory budget: batches come from its memory map
+    in a background thread, and a kill mid-epoch resumes on exactly the same batches."""
+    kill_resume = _load_bench("kill_resume")
+    result = kill_resume.kill_resume_check(tmp_path, kills=1, steps=14, seed=2, kind="streamed")
+    assert "over the memory budget" in result["straight_output"]  # streamed, not loaded
+    assert len(result["killed_at_logged_steps"]) == 1
+    assert result["differences"] == []
+
+
 def _tiny_folder(png_folder) -> str:
     return str(png_folder(n=32, size=28))
 

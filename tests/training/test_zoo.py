@@ -128,14 +128,17 @@ def test_zoo_presets_exist():
 
 
 @pytest.mark.parametrize("preset_name", sorted(p for p in PRESETS if p != "toy-pacgan"))
-def test_every_preset_runs_twenty_steps(preset_name, tmp_path):
+def test_every_preset_runs_twenty_steps(preset_name, tmp_path, png_folder):
     """End to end through the CLI: train --steps 20 (tiny batch), then sample."""
     from gankit.cli import main
 
     out = tmp_path / preset_name
+    # emoji64's own set comes from the npm registry: a folder of 64 px colour images here
+    data = ["--data", str(png_folder(n=16, size=64, rgb=True, classes=("a", "b")))] \
+        if preset_name == "emoji64" else []
     assert main(["train", "--preset", preset_name, "--steps", "20", "--batch-size", "8",
                  "--out", str(out), "--no-progress", "--set", "train.tensorboard=false",
-                 "--set", "train.grid_size=8"]) == 0
+                 "--set", "train.grid_size=8", *data]) == 0
     assert (out / "samples" / "final.png").is_file()
     log = (out / "log.jsonl").read_text().splitlines()
     assert '"step": 20' in log[-1]

@@ -18,6 +18,26 @@ def balanced_labels(batch: int, num_classes: int, device: torch.device) -> torch
     return torch.arange(batch, device=device) % num_classes
 
 
+def proportional_labels(n: int, counts) -> torch.Tensor:
+    """Labels (n,) in the proportions of ``counts`` (K class sizes), the classes interleaved.
+
+    n is split by largest remainders (ties to the lower class); the labels are then dealt
+    round by round, each class with quota left once per round. Equal counts give exactly
+    :func:`balanced_labels` (0, 1, ..., K-1, 0, ...). For scoring a conditional G against a
+    data set whose classes are not balanced (FID compares whole distributions).
+    """
+    counts = torch.as_tensor(counts, dtype=torch.float64)
+    assert counts.dim() == 1 and len(counts) > 0 and bool((counts >= 0).all()), counts
+    exact = n * counts / counts.sum()
+    quota = exact.floor().long()
+    short = n - int(quota.sum())
+    order = torch.sort(-(exact - quota), stable=True).indices  # largest remainders first
+    quota[order[:short]] += 1
+    classes = torch.repeat_interleave(torch.arange(len(counts)), quota)
+    rounds = torch.cat([torch.arange(int(q)) for q in quota])
+    return classes[torch.sort(rounds * len(counts) + classes).indices]
+
+
 def with_class(z: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> torch.Tensor:
     """z (B, latent) -> (B, latent + K) with the one-hot class appended (z unchanged if K=0)."""
     if not num_classes:

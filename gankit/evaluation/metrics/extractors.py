@@ -10,14 +10,14 @@ An extractor turns uint8 images (N, C, H, W) into
 (:func:`train_mnist_cnn`, ``gankit extractor train``); its weights ship inside the package
 and their sha256 is checked whenever they are loaded. ``digits-cnn`` is the same network
 trained on the translation set digits2mnist's training digits (:func:`train_digits_cnn`), for
-the class labels of images translated into that domain. ``inception`` is the standard FID
-Inception-v3 through torch-fidelity (never re-implemented here); offline, its weights file
-must be given with ``--extractor-weights PATH``.
+the class labels of images translated into that domain. ``emoji-cnn``
+(:mod:`gankit.evaluation.metrics.emoji_cnn`) does the same for the 64 px colour emoji sets.
+``inception`` is the standard FID Inception-v3 through torch-fidelity (never re-implemented
+here); offline, its weights file must be given with ``--extractor-weights PATH``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.data.embedded import split_mnist5k
+from gankit.evaluation.metrics.pinned import (build_pinned, read_pinned, save_weights,
+                                              sha256_file)
 from gankit.training.checkpoint import writable_file
-from gankit.errors import UserError, first_line
+from gankit.errors import UserError
 from gankit.registry import Registry
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -52,15 +54,6 @@ INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 # (x·y/D + 1)³ is not dominated by a few large features. digits-cnn uses it too (7.2 raw on
 # its upscaled digits).
 MNIST_FEATURE_SCALE = 8.0
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- the MNIST-family classifier ---------------------------------------------------------
@@ -169,15 +162,8 @@ def train_mnist_cnn(images_u8: torch.Tensor, labels: torch.Tensor, out: str | Pa
             accuracy = _accuracy(net, x_test, y_test) if len(x_test) else float("nan")
             echo(f"epoch {epoch + 1}/{epochs}: loss {total / len(order):.4f}, "
                  f"held-out accuracy {accuracy:.4f}")
-        state = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
-        try:
-            # Saved by path, not through a buffer: the zip's record names come from the file
-            # name, and they are part of the pinned sha256.
-            torch.save({"state_dict": state, "num_classes": num_classes, "held_out": held_out,
-                        "seed": seed, "epochs": epochs, "accuracy": accuracy}, out)
-        except (OSError, RuntimeError) as exc:  # a full disk is a RuntimeError in torch's writer
-            first = first_line(exc)
-            raise UserError(f"cannot write {out}: {first}") from None
+        save_weights(net, out, num_classes=num_classes, held_out=held_out, seed=seed,
+                     epochs=epochs, accuracy=accuracy)
     finally:
         torch.set_num_threads(threads)
     return {"accuracy": accuracy, "sha256": sha256_file(out), "path": str(out)}
@@ -219,23 +205,9 @@ def load_mnist_cnn(path: str | Path | None = None, expected_sha256: str | None =
     shipped, pinned, flags = _shipped(which)
     if path is None:
         path, expected_sha256 = shipped, expected_sha256 or pinned
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"extractor weights not found: {path} (make them with `gankit extractor "
-                        f"train {flags} --out {path}`)")
-    digest = sha256_file(path)
-    if expected_sha256 is not None and digest != expected_sha256:
-        raise UserError(f"extractor weights {path} have sha256 {digest[:16]}..., expected "
-                        f"{expected_sha256[:16]}...; the file is corrupt or not gankit's")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        with torch.random.fork_rng(devices=[]):  # building must not move the training RNG
-            net = MnistCNN(int(saved["num_classes"]))
-        net.load_state_dict(saved["state_dict"])
-    except Exception as exc:  # any unreadable or mismatched file is the user's to fix
-        first = first_line(exc)
-        raise UserError(f"cannot load extractor weights {path}: {first[:160]}") from None
-    return net.eval(), digest
+    saved, digest = read_pinned(path, expected_sha256,
+                                f"gankit extractor train {flags} --out {path}")
+    return build_pinned(MnistCNN, saved, path), digest
 
 
 # --- the registry -------------------------------------------------------------------------
@@ -377,9 +349,17 @@ def get_extractor(name: str, weights: str | None = None, device: str = "cpu") ->
 
 
 def default_extractor(image_shape: tuple[int, ...], data_name: str | None = None) -> str:
-    """mnist-cnn for gray images up to 32 px, mnist-cnn-stacked for Stacked MNIST,
-    inception for anything else."""
+    """mnist-cnn for gray images up to 32 px, mnist-cnn-stacked for Stacked MNIST, emoji-cnn
+    for the emoji sets and sets prepared from them, inception for anything else."""
+    from gankit.data.emoji import emoji_set_of
+
     if data_name == "stacked-mnist":
         return "mnist-cnn-stacked"
+    if data_name is not None and emoji_set_of(data_name):
+        return "emoji-cnn"
     channels, height = image_shape[0], image_shape[1]
     return "mnist-cnn" if channels == 1 and height <= 32 else "inception"
+
+
+# gankit's emoji classifier registers itself (it builds on the classes above).
+from gankit.evaluation.metrics import emoji_cnn  # noqa: E402,F401

@@ -1,0 +1,189 @@
+"""emoji-google: the 64-px recipe against the plain unconditional DCGAN, the same wall-clock
+budget each, scored in the pinned emoji-cnn's feature space.
+
+    python bench/emoji.py                                   # 30 minutes each, scored at 10 and 30
+    python bench/emoji.py --minutes 1 --early 0.5 -n 500    # a smoke run
+
+Each recipe is one ``gankit train`` subprocess for ``--early`` minutes, scored, then resumed
+(``--resume``: exact, the same trajectory as one uninterrupted run) for the rest of
+``--minutes``, scored again. The recipes run one after the other, never side by side. The
+recipe is ``--preset`` (default ``emoji64``); the baseline is ``--baseline`` (default the
+``dcgan`` preset: unconditional, batch 64, no EMA, no augmentation) at 64 px in colour, with
+``--baseline-set KEY=VALUE`` for any change (e.g. the recipe's channel widths).
+
+Scores, on ``-n`` samples of the EMA generator (of G where there is none) against the whole
+real set, with the code behind ``gankit eval`` (a conditional G's classes drawn in the real
+set's proportions): FID, precision and recall (k = 3) in emoji-cnn's features, and the
+share of the samples that emoji-cnn puts in each category (beside the real set's shares, as
+emoji-cnn classifies them). The real-vs-real floor is the FID between two seeded, disjoint
+halves of the real set. Prints markdown tables; the runs (and their ``samples/final.png``)
+stay in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+from data_throughput import machine_line  # noqa: E402
+
+
+def train(run_dir: Path, minutes: float, first: list[str] | None, threads: int) -> float:
+    """``gankit train`` for ``minutes`` (``first``: a new run's arguments; None: resume
+    ``run_dir``); its wall time in seconds."""
+    common = ["--minutes", f"{minutes:g}", "--no-progress", "--set", "train.tensorboard=false",
+              "--set", f"train.threads={threads}"]
+    command = [sys.executable, "-m", "gankit", "train",
+               *(first + ["--out", str(run_dir)] if first is not None else
+                 ["--resume", str(run_dir)]), *common]
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return time.monotonic() - started
+
+
+def progress(run_dir: Path) -> tuple[int, float]:
+    """(steps, thousands of images) of a run so far, from its log."""
+    lines = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()
+             if '"loss_d"' in line]
+    return lines[-1]["step"], lines[-1]["kimg"]
+
+
+class Scorer:
+    """emoji-cnn features of the real set (once), and the scores of a run's samples."""
+
+    def __init__(self, data: str, root: str, n: int, seed: int):
+        from gankit.evaluation.evaluate import reference_set
+        from gankit.evaluation.metrics import get_extractor
+
+        self.real = reference_set(data, "train", root)
+        self.extractor = get_extractor("emoji-cnn")
+        self.real_features, self.real_probs = self.extractor(self.real.samples)
+        self.n, self.seed = n, seed
+
+    def floor(self) -> dict[str, float]:
+        """FID, precision and recall between two seeded, disjoint halves of the real set."""
+        from gankit.evaluation.evaluate import score
+
+        order = torch.randperm(len(self.real_features),
+                               generator=torch.Generator().manual_seed(self.seed)).numpy()
+        a, b = np.array_split(order, 2)
+        return score(self.real_features[a], self.real_features[b], None, None, ["fid", "pr"],
+                     self.seed)
+
+    def run(self, run_dir: Path) -> tuple[dict[str, float], np.ndarray]:
+        """(scores, category shares (K,)) of ``-n`` samples of a run."""
+        from gankit.evaluation.evaluate import class_counts, score
+        from gankit.training.trained import load, sample
+
+        run = load(run_dir)
+        fake = sample(run, n=self.n, seed=self.seed,
+                      class_counts=class_counts(self.real, run.num_classes))
+        features, probs = self.extractor(fake)
+        scores = score(self.real_features, features, self.real_probs, probs,
+                       ["fid", "pr", "modes"], self.seed)
+        return scores, shares(probs)
+
+
+def shares(probs: np.ndarray) -> np.ndarray:
+    """The share of the images emoji-cnn puts in each category (its argmax)."""
+    return np.bincount(probs.argmax(1), minlength=probs.shape[1]) / len(probs)
+
+
+def print_tables(rows: list[dict], floor: dict, real_shares: np.ndarray, classes,
+                 n: int, n_real: int) -> None:
+    print(f"\n{n} samples vs the {n_real} real images, emoji-cnn features")
+    print("| recipe | minutes | steps | images seen | FID | precision | recall | categories "
+          "(>= 1 %) |\n|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        s = r["scores"]
+        print(f"| {r['recipe']} | {r['minutes']:g} | {r['steps']:,} | {r['kimg'] * 1000:,.0f} | "
+              f"{s['fid']:.2f} | {s['precision']:.3f} | {s['recall']:.3f} | "
+              f"{int((r['shares'] >= 0.01).sum())}/{len(classes)} |")
+    print(f"| real vs real (two halves of {n_real // 2}) | – | – | – | {floor['fid']:.2f} | "
+          f"{floor['precision']:.3f} | {floor['recall']:.3f} | – |")
+    last = {r["recipe"]: r for r in rows}  # the last row of each recipe
+    print("\nshare of the samples per category (emoji-cnn's argmax)")
+    print("| category | real | " + " | ".join(f"{k} ({r['minutes']:g} min)" for k, r in
+                                            last.items()) + " |")
+    print("|---|---|" + "---|" * len(last))
+    for i, name in enumerate(classes):
+        print(f"| {name} | {real_shares[i]:.1%} | " +
+              " | ".join(f"{r['shares'][i]:.1%}" for r in last.values()) + " |")
+
+
+def ratios(rows: list[dict], recipe: str, baseline: str) -> None:
+    by = {(r["recipe"], r["minutes"]): r["scores"]["fid"] for r in rows}
+    for minutes in sorted({r["minutes"] for r in rows}):
+        if (recipe, minutes) in by and (baseline, minutes) in by:
+            ratio = by[(recipe, minutes)] / by[(baseline, minutes)]
+            print(f"FID {recipe} / {baseline} after {minutes:g} minutes: {ratio:.3f} "
+                  f"(issue: <= 1/3 after 30, <= 1/2 after 10)")
+
+
+def recipes(args) -> dict[str, list[str]]:
+    """The train arguments of a new run of each recipe."""
+    data = ["--data", args.data, "--set", f"data.root={args.root}", "--seed", str(args.seed)]
+    baseline = ["--preset", args.baseline, *data, "--image-size", "64", "--channels", "3",
+                "--set", "train.epochs=0", "--set", "train.steps=0"]
+    for item in args.baseline_set:
+        baseline += ["--set", item]
+    return {args.preset: ["--preset", args.preset, *data, "--set", "train.steps=0"],
+            args.baseline: baseline}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=30.0, help="training budget per recipe")
+    parser.add_argument("--early", type=float, default=10.0, help="also score after this "
+                        "many minutes (0: only at the end)")
+    parser.add_argument("--preset", default="emoji64")
+    parser.add_argument("--baseline", default="dcgan")
+    parser.add_argument("--baseline-set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--data", default="emoji-google")
+    parser.add_argument("--root", default="data", help="data.root (the emoji cache)")
+    parser.add_argument("-n", type=int, default=5000, help="samples scored per run")
+    parser.add_argument("--threads", type=int, default=0, help="training threads (0: auto)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="bench_emoji")
+    args = parser.parse_args()
+    print(machine_line(args.threads))
+    scorer = Scorer(args.data, args.root, args.n, args.seed)
+    rows = []
+    for name, first in recipes(args).items():
+        run_dir = Path(args.out) / name
+        shutil.rmtree(run_dir, ignore_errors=True)
+        done = 0.0
+        for until in sorted({m for m in (args.early, args.minutes) if 0 < m <= args.minutes}):
+            seconds = train(run_dir, until - done, first if done == 0 else None, args.threads)
+            done = until
+            steps, kimg = progress(run_dir)
+            scores, category_shares = scorer.run(run_dir)
+            rows.append({"recipe": name, "minutes": until, "steps": steps, "kimg": kimg,
+                         "scores": scores, "shares": category_shares})
+            print(f"{name}: {until:g} minutes ({seconds:.0f} s this session), step {steps}, "
+                  f"FID {scores['fid']:.2f}", flush=True)
+        print(f"samples: {run_dir / 'samples' / 'final.png'}")
+    classes = scorer.real.class_names or [str(k) for k in range(scorer.real_probs.shape[1])]
+    print_tables(rows, scorer.floor(), shares(scorer.real_probs), classes, args.n,
+                 len(scorer.real.samples))
+    ratios(rows, args.preset, args.baseline)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""The shipped emoji-cnn classifier: pinned by sha256, small, 128 features and 9 category
+probabilities for 64 px colour images, the extractor of the emoji sets (and of sets prepared
+from them); its held-out split never cuts an emoji.
+
+The tests on the real emoji sets run where GANKIT_EMOJI_ROOT names a data.root that holds
+their caches (``gankit data prepare emoji-google`` or any run on them makes them); nothing
+here touches the network.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gankit.cli import main
+from gankit.data.prepared import PreparedWriter
+from gankit.errors import UserError
+from gankit.evaluation.metrics import emoji_cnn
+from gankit.evaluation.metrics.emoji_cnn import (EMOJI_CNN_SHA256, EMOJI_CNN_WEIGHTS,
+                                                 load_emoji_cnn, split_by_emoji,
+                                                 train_emoji_cnn)
+from gankit.evaluation.metrics.extractors import default_extractor, get_extractor, sha256_file
+
+EMOJI_ROOT = os.environ.get("GANKIT_EMOJI_ROOT", "")
+has_emoji = pytest.mark.skipif(
+    not (EMOJI_ROOT and (Path(EMOJI_ROOT) / "emoji" / "emoji-datasource-twitter-16.0.0.tgz")
+         .is_file()), reason="GANKIT_EMOJI_ROOT does not hold the emoji sets")
+
+
+def test_shipped_weights_are_small_and_pinned():
+    assert EMOJI_CNN_WEIGHTS.stat().st_size < 1_000_000
+    assert sha256_file(EMOJI_CNN_WEIGHTS) == EMOJI_CNN_SHA256
+    net, digest = load_emoji_cnn()
+    assert digest == EMOJI_CNN_SHA256 and not net.training
+
+
+def test_features_and_probabilities_of_any_images():
+    extractor = get_extractor("emoji-cnn")
+    assert extractor.name == "emoji-cnn" and extractor.sha256 == EMOJI_CNN_SHA256
+    images = torch.randint(0, 256, (6, 3, 64, 64), dtype=torch.uint8)
+    features, probs = extractor(images)
+    assert features.shape == (6, 128) and features.dtype == np.float64
+    assert probs.shape == (6, 9) and np.allclose(probs.sum(1), 1)
+    gray_small = torch.randint(0, 256, (2, 1, 32, 32), dtype=torch.uint8)  # resized, repeated
+    assert extractor(gray_small)[0].shape == (2, 128)
+    with pytest.raises(UserError, match="uint8"):
+        extractor(images.float())
+
+
+def test_tampered_or_missing_weights_are_refused(tmp_path, monkeypatch):
+    bad = tmp_path / "emoji_cnn.pt"
+    data = bytearray(EMOJI_CNN_WEIGHTS.read_bytes())
+    data[2000] ^= 1  # one flipped bit
+    bad.write_bytes(bytes(data))
+    monkeypatch.setattr(emoji_cnn, "EMOJI_CNN_WEIGHTS", bad)
+    with pytest.raises(UserError, match="sha256"):
+        get_extractor("emoji-cnn")
+    with pytest.raises(UserError, match="sha256"):
+        load_emoji_cnn(bad, expected_sha256=EMOJI_CNN_SHA256)
+    monkeypatch.setattr(emoji_cnn, "EMOJI_CNN_WEIGHTS", tmp_path / "missing.pt")
+    with pytest.raises(UserError, match="--extractor emoji-cnn"):
+        get_extractor("emoji-cnn")
+
+
+def _prepared(path: Path, source: dict) -> Path:
+    with PreparedWriter(path, 2, (3, 64, 64)) as writer:
+        writer.images[:] = 255
+        writer.finish(np.array([0, 1]), ("a", "b"), source=source)
+    return path
+
+
+def test_data_sets_choose_their_extractor(tmp_path):
+    for name in ("emoji-google", "emoji-twitter"):
+        assert default_extractor((3, 64, 64), name) == "emoji-cnn"
+    from_registered = _prepared(tmp_path / "a", {"kind": "registered", "name": "emoji-twitter"})
+    the_cache = _prepared(tmp_path / "b", {"kind": "npm",
+                                           "package": "emoji-datasource-google@16.0.0"})
+    other = _prepared(tmp_path / "c", {"kind": "folder", "path": "photos"})
+    assert default_extractor((3, 64, 64), str(from_registered)) == "emoji-cnn"
+    assert default_extractor((3, 32, 32), str(the_cache)) == "emoji-cnn"
+    # everything else as before: Inception for colour, mnist-cnn for small gray images
+    assert default_extractor((3, 64, 64), str(other)) == "inception"
+    assert default_extractor((3, 32, 32), "cifar10") == "inception"
+    assert default_extractor((1, 28, 28), "mnist5k") == "mnist-cnn"
+    assert default_extractor((3, 64, 64), str(tmp_path / "no-such-folder")) == "inception"
+
+
+def test_eval_every_on_an_emoji_set_uses_emoji_cnn(tmp_path):
+    from gankit.evaluation.monitor import QualityMonitor
+
+    real = torch.randint(0, 256, (12, 3, 64, 64), dtype=torch.uint8)
+    source = _prepared(tmp_path / "set", {"kind": "registered", "name": "emoji-google"})
+    monitor = QualityMonitor(real, latent_dim=4, value_range="tanh", every=1, metrics=(),
+                             n=12, data_name=str(source))
+    assert monitor.extractor.name == "emoji-cnn"
+
+
+def test_the_split_holds_out_whole_emoji_of_every_category():
+    # 40 emoji in 4 categories, some with 5 skin tones, in two vendors' copies
+    groups, labels = [], []
+    for vendor in range(2):
+        for emoji in range(40):
+            tones = 5 if emoji % 3 == 0 else 1
+            groups += [f"e{emoji}"] * tones
+            labels += [emoji % 4] * tones
+    labels = torch.tensor(labels)
+    train, held = split_by_emoji(groups, labels, fraction=0.2, seed=0)
+    assert len(train) + len(held) == len(groups)
+    held_names = {groups[i] for i in held.tolist()}
+    assert not held_names & {groups[i] for i in train.tolist()}  # no emoji on both sides
+    assert len(held_names) == 8 and set(labels[held].tolist()) == {0, 1, 2, 3}
+    assert torch.equal(held, split_by_emoji(groups, labels, fraction=0.2, seed=0)[1])
+
+
+def _tiny_data(n: int = 24):
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 3, 64, 64), dtype=torch.uint8, generator=generator)
+    labels = torch.arange(n) % 3
+    return images, labels, [f"e{i % (n // 2)}" for i in range(n)]
+
+
+def test_training_writes_a_loadable_file(tmp_path):
+    result = train_emoji_cnn(tmp_path / "w.pt", epochs=1, data=_tiny_data(), echo=lambda m: None)
+    net, digest = load_emoji_cnn(tmp_path / "w.pt", expected_sha256=result["sha256"])
+    assert result["held_out"] + result["trained_on"] == 24 and result["held_out"] > 0
+    assert net.head.out_features == 3 and digest == sha256_file(tmp_path / "w.pt")
+
+
+def test_cli_trains_emoji_cnn(tmp_path, capsys, monkeypatch):
+    seen = {}
+
+    def tiny(root, download=True):
+        seen["root"] = root
+        return _tiny_data()
+
+    monkeypatch.setattr(emoji_cnn, "emoji_training_data", tiny)
+    out = tmp_path / "w.pt"
+    assert main(["extractor", "train", "--extractor", "emoji-cnn", "--root", str(tmp_path),
+                 "--epochs", "1", "--out", str(out)]) == 0
+    assert seen["root"] == str(tmp_path)
+    assert f"sha256 {sha256_file(out)}" in capsys.readouterr().out
+    assert main(["extractor", "train", "--extractor", "emoji-cnn", "--data", "mnist5k",
+                 "--out", str(out)]) == 2
+    assert "--data is for mnist-cnn" in capsys.readouterr().err
+
+
+@has_emoji
+def test_held_out_accuracy_on_the_real_sets():
+    images, labels, groups = emoji_cnn.emoji_training_data(EMOJI_ROOT, download=False)
+    _, held = split_by_emoji(groups, labels)
+    _, probs = get_extractor("emoji-cnn")(images[held])
+    accuracy = float((torch.from_numpy(probs.argmax(1)) == labels[held]).float().mean())
+    saved = torch.load(EMOJI_CNN_WEIGHTS, weights_only=True)
+    assert accuracy == pytest.approx(saved["accuracy"], abs=1e-6) and accuracy > 0.75
+
+
+# The torch that built the shipped file: another version's (or CPU's) kernels may round
+# differently.
+BUILT_WITH_TORCH = "2.14.1"
+
+
+@has_emoji
+@pytest.mark.skipif(torch.__version__.split("+")[0] != BUILT_WITH_TORCH,
+                    reason=f"emoji_cnn.pt was built with torch {BUILT_WITH_TORCH}")
+@pytest.mark.skipif(not os.environ.get("GANKIT_SLOW"), reason="about 3 minutes: GANKIT_SLOW=1")
+def test_committed_command_rebuilds_the_pinned_file(tmp_path):
+    out = tmp_path / EMOJI_CNN_WEIGHTS.name
+    assert main(["extractor", "train", "--extractor", "emoji-cnn", "--root", EMOJI_ROOT,
+                 "--out", str(out)]) == 0
+    assert sha256_file(out) == EMOJI_CNN_SHA256
