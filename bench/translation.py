@@ -3,6 +3,11 @@ the baselines they must beat.
 
   python bench/translation.py                       # both tasks, seeds 0,1,2
   python bench/translation.py --tasks mnist-8px --seeds 0
+  python bench/translation.py --tasks digits2mnist --seeds 0 \
+      --set translation.generator=resnet --set translation.resnet_blocks=3 \
+      --set translation.g_channels=32        # the anchor's ResNet G instead of the warp G
+
+``--set KEY=VALUE`` (repeatable) goes to every training run of the benchmark.
 
 Tasks (held-out images only: never trained on, scored by classifiers that never saw them):
 * ``digits2mnist`` (unpaired, ``--preset cyclegan``): digits -> MNIST scored by mnist-cnn
@@ -83,14 +88,14 @@ def row(name: str, runs: list[dict], keys: tuple[str, ...]) -> str:
         mean_std([r[k] for r in runs]) if all(k in r for r in runs) else "–" for k in keys) + " |"
 
 
-def digits2mnist(seeds: list[int], work: Path) -> None:
+def digits2mnist(seeds: list[int], work: Path, extra: list[str]) -> None:
     data = load_translation("digits2mnist")
     to_mnist = ("accuracy", "fid")
     base = [("resize only", data.a_test, data.b_test), ("hand-made", reframe_digits(data.a_test),
                                                          unframe_mnist(data.b_test))]
     rows_ab, rows_ba, seconds = [], [], []
     for seed in seeds:
-        seconds.append(train_run("cyclegan", seed, work / f"cyclegan-{seed}", []))
+        seconds.append(train_run("cyclegan", seed, work / f"cyclegan-{seed}", extra))
         rows_ab.append(scored(work / f"cyclegan-{seed}", "AtoB"))
         rows_ba.append(scored(work / f"cyclegan-{seed}", "BtoA"))
     print(f"\ndigits2mnist, {len(data.a_test)} held-out digits / {len(data.b_test)} held-out "
@@ -108,17 +113,17 @@ def digits2mnist(seeds: list[int], work: Path) -> None:
     print(row(f"cyclegan ({len(seeds)} seeds)", rows_ba, to_mnist + ("cycle_l1",)))
 
 
-def mnist_8px(seeds: list[int], work: Path) -> None:
+def mnist_8px(seeds: list[int], work: Path, extra: list[str]) -> None:
     data = load_translation("mnist-8px")
     keys = ("accuracy", "fid", "l1", "psnr")
     runs = {"L1 regression": [], "pix2pix (L1 + cGAN)": []}
     seconds = []
     for seed in seeds:
-        for name, preset, extra in (("L1 regression", "pix2pix",
+        for name, preset, options in (("L1 regression", "pix2pix",
                                      ["--set", "translation.gan_weight=0"]),
                                     ("pix2pix (L1 + cGAN)", "pix2pix", [])):
             out = work / f"{name.split()[0].lower()}-{seed}"
-            seconds.append(train_run(preset, seed, out, extra))
+            seconds.append(train_run(preset, seed, out, [*options, *extra]))
             runs[name].append(scored(out, "AtoB"))
     print(f"\nmnist-8px, {len(data.a_test)} held-out digits; runs of {mean_std(seconds)} s")
     print("| 8x8 -> 28x28 | mnist-cnn accuracy | FID (mnist-cnn) | L1 | PSNR (dB) |\n"
@@ -134,11 +139,14 @@ def main() -> None:
     parser.add_argument("--tasks", default="digits2mnist,mnist-8px")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--work", type=Path, default=Path("runs/bench-translation"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for every training run (repeatable)")
     args = parser.parse_args()
+    extra = [item for setting in args.set for item in ("--set", setting)]
     seeds = [int(s) for s in args.seeds.split(",")]
     tasks = {"digits2mnist": digits2mnist, "mnist-8px": mnist_8px}
     for task in args.tasks.split(","):
-        tasks[task](seeds, args.work)
+        tasks[task](seeds, args.work, extra)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"\npeak resident memory of a training run: {peak:.0f} MiB")
 

@@ -128,8 +128,9 @@ class TranslationConfig:
     direction: str = "AtoB"  # AtoB | BtoA: paired: which domain is the input; unpaired: the
     # direction `gankit translate` and `gankit eval` use by default
     generator: str = "unet"  # unet (depth from the image size) | resnet (n residual blocks)
+    # | warp (zoom-and-shift warp + a local retouch of resnet_blocks blocks)
     g_channels: int = 64  # channels of G's first layer
-    resnet_blocks: int = 9  # resnet G: residual blocks
+    resnet_blocks: int = 9  # resnet G: residual blocks; warp G: the retouch's blocks
     d_channels: int = 64  # PatchGAN D: channels of its first layer
     d_layers: int = 0  # PatchGAN D: stride-2 layers; 0: from the image size (3: 70x70 patches)
     norm: str = "batch"  # batch | instance

@@ -138,7 +138,8 @@ def _validate_translation(tr) -> None:
            f"unpaired, not {tr.mode!r}")
     _check(tr.direction in ("AtoB", "BtoA"), f"translation.direction must be AtoB or BtoA, "
            f"not {tr.direction!r}")
-    _check(tr.generator in ("unet", "resnet"), f"translation.generator must be unet or resnet, "
+    _check(tr.generator in ("unet", "resnet", "warp"), f"translation.generator must be unet, "
+           f"resnet or warp, "
            f"not {tr.generator!r}")
     _check(tr.norm in ("batch", "instance"), f"translation.norm must be batch or instance, "
            f"not {tr.norm!r}")

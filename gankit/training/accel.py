@@ -80,6 +80,15 @@ def set_threads(threads: int) -> int:
     return n
 
 
+def threads_for_run(threads: int, device: torch.device, deterministic: bool) -> int:
+    """Apply a run's ``train.threads`` (every kind of run calls this): a named count always;
+    0 (auto) on the CPU follows the machine's load, except in a deterministic run, which
+    keeps PyTorch's own count. Returns the count in use."""
+    if threads or (device.type == "cpu" and not deterministic):
+        return set_threads(threads)
+    return torch.get_num_threads()
+
+
 def configure_cuda(device: torch.device, deterministic: bool, tf32: bool) -> list[str]:
     """The CUDA fast-path switches for a run on ``device``; returns what was set (for the
     log), nothing off CUDA.

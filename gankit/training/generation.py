@@ -27,7 +27,8 @@ from gankit.data.pictures import save_grid, save_scatter
 from gankit.data.streaming import fits_in_memory, memory_budget_bytes
 from gankit.errors import UserError
 from gankit.training.accel import (channels_last, compile_mode, compile_models,
-                                   configure_cuda, grad_scalers, set_threads, with_precision)
+                                   configure_cuda, grad_scalers, threads_for_run,
+                                   with_precision)
 from gankit.training.distributed import Context
 from gankit.training.fast_mlp import fast_mlp_step
 from gankit.training.kinds import Setup
@@ -137,10 +138,7 @@ def _speed_up(cfg: Config, ctx: Context, G: nn.Module, D: nn.Module, echo) -> bo
         switches.append("channels_last")
     if switches:
         echo("cuda: " + ", ".join(switches))
-    # The automatic thread count follows the machine's load, so a deterministic run keeps
-    # PyTorch's own count unless --threads names one.
-    if t.threads or (device.type == "cpu" and not t.deterministic):
-        set_threads(t.threads)
+    threads_for_run(t.threads, device, t.deterministic)
     graphs = t.cuda_graphs and device.type == "cuda"
     if t.cuda_graphs and not graphs:
         echo(f"--cuda-graphs: CUDA graphs need a CUDA device ({device.type} here); "

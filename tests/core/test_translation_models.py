@@ -225,12 +225,12 @@ def test_init_is_normal_and_deterministic():
 
 
 def test_registry_and_builders():
-    assert TRANSLATION_NETWORKS.names() == ["unet", "resnet", "patchgan"]
+    assert TRANSLATION_NETWORKS.names() == ["unet", "resnet", "warp", "patchgan"]
     G = build_generator("unet", 3, 1, 28, base_channels=BASE)
     assert isinstance(G, UNetGenerator) and G.norm == "batch" and G.dropout and G.depth == 5
     D = build_patch_discriminator(4, 28, base_channels=BASE, n_layers=0, norm="instance")
     assert D.n_layers == 2 and D.norm == "instance"
-    with pytest.raises(ValueError, match="choose one of: unet, resnet"):
+    with pytest.raises(ValueError, match="choose one of: unet, resnet, warp"):
         build_generator("unet_256", 3, 3, 256)
 
 

@@ -228,3 +228,31 @@ def test_channels_last_moves_conv_nets_only_on_cuda():
                for m in D.modules() if isinstance(m, torch.nn.Conv2d))
     torch.testing.assert_close(G(z, y), before, atol=1e-5, rtol=1e-5)  # same function
     assert not accel.channels_last(torch.device("cuda"), mlp_G)  # no convolutions: unchanged
+
+
+@pytest.mark.parametrize("threads, deterministic, expected", [(1, False, 1), (1, True, 1),
+                                                               (0, True, None)])
+def test_threads_for_run(monkeypatch, threads, deterministic, expected):
+    calls = []
+    monkeypatch.setattr(accel, "set_threads", lambda n: calls.append(n) or max(n, 1))
+    accel.threads_for_run(threads, torch.device("cpu"), deterministic)
+    assert calls == ([] if expected is None else [threads])
+
+
+@pytest.mark.parametrize("kind", ["translation", "generation"])
+def test_every_kind_of_run_applies_train_threads(monkeypatch, tmp_path, kind):
+    """--set train.threads=1 is honoured by translation runs as by generation runs (a
+    translation run once kept PyTorch's count, and two of them on two busy cores ran 40x
+    slower)."""
+    import gankit
+    from gankit.training import generation, translation
+
+    seen = []
+    module = translation if kind == "translation" else generation
+    monkeypatch.setattr(module, "threads_for_run", lambda *args: seen.append(args) or 1)
+    preset = "cyclegan" if kind == "translation" else "default"
+    small = ({"translation__g_channels": 4, "translation__d_channels": 4,
+              "translation__resnet_blocks": 1} if kind == "translation" else {})
+    gankit.train(preset, out=tmp_path / "run", steps=1, epochs=0, batch_size=4, train__threads=1,
+                 train__tensorboard=False, train__sample_every=0, **small)
+    assert seen and seen[0][0] == 1

@@ -7,6 +7,8 @@ patch logits (B, 1, h, w) (discriminator); grayscale and RGB alike.
 - ``unet``: :class:`~gankit.core.models.unet.UNetGenerator`, pix2pix's G, depth from the
   image size (28 px: padded to 32, depth 5).
 - ``resnet``: :class:`ResnetGenerator`, CycleGAN's G (here).
+- ``warp``: :class:`~gankit.core.models.warp.WarpGenerator`, a zoom-and-shift warp and a
+  local retouch: content stays where it was drawn (the cyclegan preset's G).
 - ``patchgan``: :class:`~gankit.core.models.patchgan.PatchDiscriminator`, both papers' D,
   ``n_layers`` from the image size when 0 (28 px: 2, 256 px: 3, the 70x70 PatchGAN).
 
@@ -24,32 +26,16 @@ from torch import nn
 from gankit.core.models.patchgan import (PatchDiscriminator, min_patch_input,  # noqa: F401
                                          patch_layers_for, patch_output_size, receptive_field)
 from gankit.core.models.registry import count_parameters
-from gankit.core.models.translation_blocks import (check_input, check_norm, conv_bias, crop,
-                                                   init_translation_weights, norm_layer,
-                                                   pad_to_multiple)
+from gankit.core.models.translation_blocks import (ResnetBlock, check_input, check_norm,
+                                                   conv_bias, crop, init_translation_weights,
+                                                   norm_layer, pad_to_multiple)
 from gankit.core.models.unet import UNetGenerator
+from gankit.core.models.warp import WarpGenerator
 from gankit.registry import Registry
 
 __all__ = ["TRANSLATION_NETWORKS", "GENERATOR_KINDS", "ResnetBlock", "ResnetGenerator",
-           "UNetGenerator", "PatchDiscriminator", "receptive_field", "patch_layers_for",
+           "UNetGenerator", "WarpGenerator", "PatchDiscriminator", "receptive_field", "patch_layers_for",
            "init_translation_weights", "build_generator", "build_patch_discriminator"]
-
-
-class ResnetBlock(nn.Module):
-    """x + [reflect pad 1, conv 3x3, norm, ReLU, (Dropout 0.5), reflect pad 1, conv 3x3,
-    norm](x)."""
-
-    def __init__(self, channels: int, norm: str, dropout: bool = False):
-        super().__init__()
-        bias = conv_bias(norm)
-        self.block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias),
-            norm_layer(norm, channels), nn.ReLU(), *([nn.Dropout(0.5)] if dropout else []),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias),
-            norm_layer(norm, channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.block(x)
 
 
 class ResnetGenerator(nn.Module):
@@ -110,8 +96,9 @@ class ResnetGenerator(nn.Module):
 # name -> builder; generators take (in_ch, out_ch, image_size, base_channels, norm, dropout,
 # n_blocks), the discriminator (in_ch, image_size, base_channels, n_layers, norm)
 TRANSLATION_NETWORKS: Registry[Callable[..., nn.Module]] = Registry("translation network")
-GENERATOR_KINDS = ("unet", "resnet")
-DEFAULT_NORM = {"unet": "batch", "resnet": "instance", "patchgan": "batch"}
+GENERATOR_KINDS = ("unet", "resnet", "warp")
+DEFAULT_NORM = {"unet": "batch", "resnet": "instance", "warp": "instance",
+                "patchgan": "batch"}
 
 
 @TRANSLATION_NETWORKS.register("unet", "pix2pix U-Net generator, depth from the image size "
@@ -130,12 +117,23 @@ def _resnet(in_ch, out_ch, image_size, base_channels, norm, dropout, n_blocks):
     return generator
 
 
+@TRANSLATION_NETWORKS.register("warp", "zoom-and-shift warp, then a local retouch of n_blocks "
+                               "residual blocks at full size (instance norm by default)")
+def _warp(in_ch, out_ch, image_size, base_channels, norm, dropout, n_blocks):
+    if dropout:
+        raise ValueError("the warp generator has no dropout; set translation.dropout=false")
+    if image_size < WarpGenerator.min_size:
+        raise ValueError(f"the warp generator needs images of at least "
+                         f"{WarpGenerator.min_size} px, not {image_size}")
+    return WarpGenerator(in_ch, out_ch, base_channels, n_blocks, norm)
+
+
 def build_generator(kind: str, in_ch: int, out_ch: int, image_size: int,
                     base_channels: int = 64, norm: str | None = None,
                     dropout: bool | None = None, n_blocks: int = 9) -> nn.Module:
-    """G for square ``image_size`` images: ``kind`` "unet" or "resnet"; ``norm`` and
-    ``dropout`` None take the kind's default (U-Net: batch norm, dropout; ResNet: instance
-    norm, no dropout); ``n_blocks`` is the ResNet's. Weights are initialised N(0, 0.02)
+    """G for square ``image_size`` images: ``kind`` "unet", "resnet" or "warp"; ``norm`` and
+    ``dropout`` None take the kind's default (U-Net: batch norm, dropout; ResNet and warp:
+    instance norm, no dropout); ``n_blocks`` is the ResNet's or the warp's retouch's. Weights are initialised N(0, 0.02)
     from torch's global RNG. Bad kinds, norms and sizes raise ``ValueError``."""
     if kind not in GENERATOR_KINDS:
         raise ValueError(f"unknown generator kind {kind!r}; choose one of: "

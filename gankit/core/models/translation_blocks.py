@@ -1,5 +1,6 @@
 """Pieces shared by the image-to-image translation networks (``translation``, ``unet``,
-``patchgan``): normalisation by name, input checks, reflection pad-and-crop, weight init.
+``patchgan``): normalisation by name, input checks, reflection pad-and-crop, weight init, the residual
+block.
 
 As in pix2pix / CycleGAN (Isola et al. 2017, Zhu et al. 2017): ``norm`` is "batch"
 (BatchNorm2d) or "instance" (InstanceNorm2d without affine parameters or running
@@ -82,3 +83,20 @@ def init_translation_weights(module: nn.Module, seed: int | None = None) -> nn.M
         torch.random.default_generator.manual_seed(seed)
         initialise(module, "dcgan")
     return module
+
+
+class ResnetBlock(nn.Module):
+    """x + [reflect pad 1, conv 3x3, norm, ReLU, (Dropout 0.5), reflect pad 1, conv 3x3,
+    norm](x)."""
+
+    def __init__(self, channels: int, norm: str, dropout: bool = False):
+        super().__init__()
+        bias = conv_bias(norm)
+        self.block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias),
+            norm_layer(norm, channels), nn.ReLU(), *([nn.Dropout(0.5)] if dropout else []),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias),
+            norm_layer(norm, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
