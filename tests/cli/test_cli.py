@@ -354,10 +354,6 @@ def test_bad_input_is_one_line_and_exit_code_2(cli, tmp_path, copy_run, disk, mo
     assert message in err, err
 
 
-def test_at_least_ten_bad_inputs_are_checked():
-    assert len(BAD_INPUTS) >= 10
-
-
 # --- one real process, end to end ----------------------------------------------------------------
 
 def test_end_to_end_in_a_real_process(tmp_path):

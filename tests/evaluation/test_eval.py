@@ -66,16 +66,32 @@ def test_real_vs_real_floor_and_one_class_file(digits, tmp_path, capsys):
     assert collapsed["mode_kl"] == pytest.approx(np.log(10), rel=0.05)
 
 
+def _fids(run_dir):
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    return {r["step"]: r["fid"] for r in records if "fid" in r}
+
+
 def test_target_stops_training_early(tmp_path, capsys):
+    """A target met at a later evaluation (not the first, which any target above the first
+    FID would meet) stops the run there, and not before."""
     import gankit
     from gankit.apps.sampling import load
 
-    run_dir = gankit.train("seed-tutorial", out=tmp_path / "run", steps=40,
-                           train__eval_every=5, train__target="fid=1e12")
-    assert load(run_dir).step == 5
-    assert "target fid=1e+12 reached at step 5" in capsys.readouterr().out
-    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    assert any("fid" in r and r["step"] == 5 for r in records)
+    settings = dict(steps=400, train__eval_every=50, train__deterministic=True)
+    full = gankit.train("seed-tutorial", out=tmp_path / "full", **settings)
+    fids = _fids(full)
+    assert sorted(fids) == list(range(50, 401, 50))
+    steps = sorted(fids)
+    later = [step for i, step in enumerate(steps[1:], 1)
+             if fids[step] < min(fids[s] for s in steps[:i])]
+    assert later, fids  # some evaluation after the first beats every one before it
+    stop = later[0]
+    capsys.readouterr()
+    run_dir = gankit.train("seed-tutorial", out=tmp_path / "run", **settings,
+                           train__target=f"fid={fids[stop]!r}")
+    assert load(run_dir).step == stop
+    assert f"reached at step {stop}" in capsys.readouterr().out
+    assert _fids(run_dir) == {s: f for s, f in fids.items() if s <= stop}
 
 
 def test_collapse_monitor_warns(digits):

@@ -70,10 +70,12 @@ def after_each_g_update(monkeypatch, after) -> None:
 def test_sigterm_finishes_the_step_checkpoints_and_says_how_to_resume(tmp_path, png_folder,
                                                                       monkeypatch, capsys):
     calls = {"n": 0}
+    before = signal.getsignal(signal.SIGTERM)
 
     def signal_at_the_third(stats):
         calls["n"] += 1
         if calls["n"] == 3:
+            calls["during"] = signal.getsignal(signal.SIGTERM)
             os.kill(os.getpid(), signal.SIGTERM)  # a real signal, handled by the loop
         return stats
 
@@ -86,7 +88,8 @@ def test_sigterm_finishes_the_step_checkpoints_and_says_how_to_resume(tmp_path, 
     assert "stopped by SIGTERM at step 3" in printed
     assert f"gankit train --resume {out}" in printed
     assert (out / "checkpoints" / "step_0000003.pt").is_file()
-    assert signal.getsignal(signal.SIGTERM) is not None  # handler restored, not left behind
+    assert calls["during"] is not before  # the run installed its own handler...
+    assert signal.getsignal(signal.SIGTERM) is before  # ...and gave the old one back
 
 
 def _nan_at(steps: set[int]):

@@ -124,9 +124,25 @@ def test_bad_speed_settings_are_one_line_errors():
 
 # --- precision --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_precision_trains_with_finite_losses(tmp_path, precision):
-    _train(tmp_path, **{"train.precision": precision})
+@pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16),
+                                              ("fp16", torch.float16), ("fp32", torch.float32)])
+def test_precision_trains_in_that_precision_with_finite_losses(tmp_path, precision, dtype):
+    """The layers of a run really compute in the chosen precision (a run that ignored the
+    setting would log float32 outputs only), and its losses stay finite."""
+    seen = set()
+
+    def record(module, inputs, output):
+        if isinstance(module, torch.nn.Linear) and isinstance(output, torch.Tensor):
+            seen.add(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        _train(tmp_path, **{"train.precision": precision})
+    finally:
+        handle.remove()
+    assert dtype in seen
+    if dtype != torch.float32:
+        assert seen != {torch.float32}
 
 
 def test_fp16_steps_use_a_grad_scaler():

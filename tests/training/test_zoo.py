@@ -86,11 +86,26 @@ def test_minibatch_stddev_by_hand():
 
 
 def test_mbstd_d_runs_real_and_fake_separately():
-    from gankit.core.steps import mixes_batch
+    """With minibatch std-dev, D's update runs two forward passes, one all real and one all
+    fake, so that real and fake never share a std-dev group."""
+    from gankit.core.losses import get_loss
+    from gankit.core.steps import d_step, mixes_batch
 
+    torch.manual_seed(0)
     _, D = build_models(ModelConfig(name="dcgan", g_channels=4, d_channels=4, mbstd=True),
                         SHAPE)
-    assert mixes_batch(D)  # so that real and fake never share a std-dev group
+    assert mixes_batch(D)
+    real = torch.full((6, *SHAPE), 0.5)
+    fake = torch.full((6, *SHAPE), -0.5)
+    batches = []
+    handle = D.register_forward_pre_hook(lambda module, args: batches.append(args[0].clone()))
+    try:
+        d_step(D, torch.optim.Adam(D.parameters()), get_loss("bce"), real, fake)
+    finally:
+        handle.remove()
+    assert len(batches) == 2
+    assert [b.shape[0] for b in batches] == [6, 6]
+    assert {float(b.mean()) for b in batches} == {0.5, -0.5}  # each pass all real or all fake
 
 
 @pytest.mark.parametrize("size", [28, 32, 64])
