@@ -179,9 +179,16 @@ def test_compile_trains_with_finite_losses(tmp_path):
     # Slow by nature (compiles G and D's forward and backward graphs: ~10-30 s on 2 CPU
     # cores), kept to 2 steps of tiny nets. Where the compiler is unavailable the run
     # trains eagerly after the one-line message, which this test then checks instead.
+    # Compiled graphs are counted by dynamo: a run whose compile silently did nothing would
+    # count none.
+    from torch._dynamo.utils import counters
+
     reason = accel.compile_unavailable()
+    counters.clear()
     lines, _ = _train(tmp_path, **{"train.compile": True})
     assert any("--compile" in x for x in lines) == (reason is not None)
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs >= 2 if reason is None else graphs == 0  # G and D, or eager
 
 
 def test_cuda_graphs_on_cpu_says_so_and_compiles(tmp_path, monkeypatch):
