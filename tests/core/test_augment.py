@@ -99,14 +99,29 @@ def test_augmented_d_transforms_its_input_and_passes_labels():
     assert (x.grad == 0).any() and (x.grad == 1).any()  # cut-out pixels get no gradient
 
 
-def test_loop_trains_with_diffaugment(tmp_path):
+def test_loop_trains_with_diffaugment(tmp_path, monkeypatch):
+    """Every image D sees in a --diffaugment run went through the policy: real and fake
+    together in D's step (a batch of 2 x 4), the fakes in G's step (4)."""
     import gankit
+    from gankit.core import augment
 
+    calls = []
+    real_augment = augment.diff_augment
+
+    def spy(x, policy):
+        out = real_augment(x, policy)
+        calls.append((policy, x.shape[0], torch.equal(out, x)))
+        return out
+
+    monkeypatch.setattr(augment, "diff_augment", spy)
     run = gankit.train("dcgan", out=tmp_path / "run", steps=3, batch_size=4,
                        model__g_channels=4, model__d_channels=4,
                        train__diffaugment="translation,cutout,color", train__tensorboard=False,
                        train__grid_size=4)
     assert (run / "samples" / "final.png").is_file()
+    assert [size for _, size, _ in calls] == [8, 4] * 3
+    assert {policy for policy, _, _ in calls} == {"translation,cutout,color"}
+    assert not any(unchanged for _, _, unchanged in calls)
 
 
 def test_cli_flag_sets_the_policy(capsys):
