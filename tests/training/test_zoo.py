@@ -142,6 +142,19 @@ def test_zoo_presets_exist():
     assert set(ZOO_PRESETS) <= set(PRESETS)
 
 
+def _assert_generator_trained(run_dir):
+    """G's weights at the end differ from those at step 0, and are finite."""
+    saved = sorted((run_dir / "checkpoints").glob("step_*.pt"))
+    first, last = (torch.load(path, map_location="cpu", weights_only=False)
+                   for path in (saved[0], saved[-1]))
+    assert first["step"] == 0 and last["step"] == 20
+    name = "G" if "G" in last else "G_AB"
+    changed = [k for k, v in last[name].items()
+               if v.is_floating_point() and not torch.equal(v, first[name][k])]
+    assert changed, "G did not change in 20 steps"
+    assert all(torch.isfinite(v).all() for v in last[name].values() if v.is_floating_point())
+
+
 @pytest.mark.parametrize("preset_name", sorted(p for p in PRESETS if p != "toy-pacgan"))
 def test_every_preset_runs_twenty_steps(preset_name, tmp_path, png_folder):
     """End to end through the CLI: train --steps 20 (tiny batch), then sample."""
@@ -157,6 +170,7 @@ def test_every_preset_runs_twenty_steps(preset_name, tmp_path, png_folder):
     assert (out / "samples" / "final.png").is_file()
     log = (out / "log.jsonl").read_text().splitlines()
     assert '"step": 20' in log[-1]
+    _assert_generator_trained(out)
     if preset_name in ("pix2pix", "cyclegan"):  # translation runs translate, not sample
         import numpy as np
         from PIL import Image
