@@ -94,6 +94,20 @@ def test_target_stops_training_early(tmp_path, capsys):
     assert _fids(run_dir) == {s: f for s, f in fids.items() if s <= stop}
 
 
+@pytest.mark.parametrize("batch, eval_every, every", [(64, 0, 625), (1000, 0, 40),
+                                                      (64, 7, 7)])
+def test_collapse_probe_cadence(digits, batch, eval_every, every):
+    """The probe runs once an epoch but at most once per 40,000 images (mnist5k: 5,000
+    images; batch 64 -> every 625 steps, batch 1000 -> every 40), or at every evaluation."""
+    from gankit.config import resolve
+    from gankit.evaluation.monitor import QualityMonitor
+
+    cfg = resolve("seed-mlp", overrides={"train.batch_size": batch,
+                                         "train.eval_every": eval_every})
+    monitor = QualityMonitor.create(cfg, digits, "cpu")
+    assert monitor.collapse and monitor.every == every
+
+
 def test_collapse_monitor_warns(digits):
     from gankit.evaluation.monitor import QualityMonitor
 
