@@ -113,3 +113,28 @@ def test_killed_sweep_is_continued_without_duplicates(png_folder, tmp_path):
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert complete[0].params == study.trials[0].params  # its parameters were tried again
     assert complete[0].user_attrs.get("retry_of") == 0
+
+
+def test_budget_minutes_stops_the_study_between_trials(png_folder, tmp_path, monkeypatch):
+    """--budget-minutes ends the sweep once the budget is spent, however many trials were
+    asked for: here each trial 'takes' 6 minutes of a 10-minute budget (a fake clock), so
+    2 of the 4 trials run."""
+    import types
+
+    from gankit.apps import sweep as sweep_module
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(sweep_module, "time", types.SimpleNamespace(
+        monotonic=lambda: clock["now"]))
+    real_trial = sweep_module.run_trial
+
+    def six_minutes(plan, trial, deadline, quiet, echo):
+        value = real_trial(plan, trial, deadline, quiet, echo)
+        clock["now"] += 6 * 60
+        return value
+
+    monkeypatch.setattr(sweep_module, "run_trial", six_minutes)
+    folder = png_folder(48, classes=("a", "b"))
+    db = tmp_path / "sweep.db"
+    assert main([*_args(folder, db, tmp_path / "out", trials=4), "--budget-minutes", "10"]) == 0
+    assert [state for _, state in _trial_rows(db)] == ["COMPLETE", "COMPLETE"]
