@@ -92,21 +92,23 @@ def test_sigterm_finishes_the_step_checkpoints_and_says_how_to_resume(tmp_path, 
     assert signal.getsignal(signal.SIGTERM) is before  # ...and gave the old one back
 
 
-def _nan_at(steps: set[int]):
-    """``after`` for :func:`after_each_g_update`: loss_g NaN at the given G updates (1-based)."""
+def _nan_at(steps: set[int], key: str = "loss_g"):
+    """``after`` for :func:`after_each_g_update`: ``key`` NaN at the given G updates
+    (1-based)."""
     calls = {"n": 0}
 
     def after(stats):
         calls["n"] += 1
         if calls["n"] in steps:
-            stats["loss_g"] = torch.tensor(float("nan"))
+            stats[key] = torch.tensor(float("nan"))
         return stats
     return after
 
 
+@pytest.mark.parametrize("key", ["loss_g", "loss_d", "d_real"])
 def test_divergence_rolls_back_with_lower_learning_rates(tmp_path, png_folder, monkeypatch,
-                                                         capsys):
-    after_each_g_update(monkeypatch, _nan_at({5}))
+                                                         capsys, key):
+    after_each_g_update(monkeypatch, _nan_at({5}, key))
     out = tmp_path / "run"
     gankit.train("seed-tutorial", out=out, steps=8, data=_tiny_folder(png_folder),
                  batch_size=8, train__checkpoint_every=4)
