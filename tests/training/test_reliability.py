@@ -67,16 +67,18 @@ def after_each_g_update(monkeypatch, after) -> None:
     monkeypatch.setattr(FastMLPStep, "__call__", fast_step)
 
 
-def test_sigterm_finishes_the_step_checkpoints_and_says_how_to_resume(tmp_path, png_folder,
-                                                                      monkeypatch, capsys):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_first_signal_finishes_the_step_checkpoints_and_says_how_to_resume(
+        tmp_path, png_folder, monkeypatch, capsys, signum):
+    """SIGTERM, or a first Ctrl-C (SIGINT), ends the run gracefully after the step."""
     calls = {"n": 0}
-    before = signal.getsignal(signal.SIGTERM)
+    before = signal.getsignal(signum)
 
     def signal_at_the_third(stats):
         calls["n"] += 1
         if calls["n"] == 3:
-            calls["during"] = signal.getsignal(signal.SIGTERM)
-            os.kill(os.getpid(), signal.SIGTERM)  # a real signal, handled by the loop
+            calls["during"] = signal.getsignal(signum)
+            os.kill(os.getpid(), signum)  # a real signal, handled by the loop
         return stats
 
     after_each_g_update(monkeypatch, signal_at_the_third)
@@ -85,11 +87,28 @@ def test_sigterm_finishes_the_step_checkpoints_and_says_how_to_resume(tmp_path, 
                  batch_size=8)
     printed = capsys.readouterr().out
     assert calls["n"] == 3
-    assert "stopped by SIGTERM at step 3" in printed
+    assert f"stopped by {signal.Signals(signum).name} at step 3" in printed
     assert f"gankit train --resume {out}" in printed
     assert (out / "checkpoints" / "step_0000003.pt").is_file()
     assert calls["during"] is not before  # the run installed its own handler...
-    assert signal.getsignal(signal.SIGTERM) is before  # ...and gave the old one back
+    assert signal.getsignal(signum) is before  # ...and gave the old one back
+
+
+def test_second_ctrl_c_interrupts_at_once(tmp_path, png_folder, monkeypatch):
+    calls = {"n": 0}
+
+    def two_ctrl_c(stats):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)  # the second raises in this step
+        return stats
+
+    after_each_g_update(monkeypatch, two_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        gankit.train("seed-tutorial", out=tmp_path / "run", steps=50,
+                     data=_tiny_folder(png_folder), batch_size=8)
+    assert calls["n"] == 2
 
 
 def _nan_at(steps: set[int], key: str = "loss_g"):
