@@ -175,3 +175,29 @@ def test_report_renders_in_headless_chromium(report_run, tmp_path):
     # white nor black); anti-aliased text gives only a few thousand
     grey = (pixels[..., 0] == pixels[..., 1]) & (pixels[..., 1] == pixels[..., 2])
     assert (grey & (pixels[..., 0] > 40) & (pixels[..., 0] < 215)).sum() > 100_000
+
+
+@pytest.mark.parametrize("copies", [True, False])
+def test_memorisation_verdict(report_run, tmp_path, monkeypatch, copies):
+    """Samples that are training images are flagged as near copies; noise is not."""
+    from gankit.apps import sampling
+    from gankit.config.overrides import from_dict
+    from gankit.data import load_dataset
+
+    config = json.loads((report_run / "config.json").read_text())
+    real = load_dataset(from_dict(config).data).samples
+
+    def fake_sample(run, n, seed=0, **_):
+        if copies:
+            return real[:n].clone()
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randint(0, 256, (n, *real.shape[1:]), generator=generator,
+                             dtype=torch.uint8)
+
+    monkeypatch.setattr(sampling, "sample", fake_sample)
+    page = build_report(report_run, out=tmp_path / "r.html", neighbours=4).read_text()
+    if copies:
+        assert page.count("<b>near copy</b>") == 4
+        assert "4 of 4 samples lie closer to a training image" in page
+    else:
+        assert "near copy" not in page and "No sample is closer" in page
