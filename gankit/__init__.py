@@ -18,12 +18,32 @@ Python API::
 
 __version__ = "0.1.0"
 
-from gankit.api import load, sample, train, translate  # noqa: E402
-from gankit.apps.report import build_report as write_report  # noqa: E402
-from gankit.apps.latent import interpolate  # noqa: E402
-from gankit.apps.export import export_generator  # noqa: E402
-from gankit.apps.inpaint import inpaint_batch, inpaint_image  # noqa: E402
-from gankit.apps.sweep import sweep as run_sweep  # noqa: E402
+from importlib import import_module
+
+# The public functions, imported on first use (PEP 562) so that ``import gankit`` and the
+# commands that need no tensors (``gankit --help``, ``gankit list``) do not import torch.
+_LAZY = {"train": ("gankit.api", "train"), "load": ("gankit.api", "load"),
+         "sample": ("gankit.api", "sample"), "translate": ("gankit.api", "translate"),
+         "write_report": ("gankit.apps.report", "build_report"),
+         "interpolate": ("gankit.apps.latent", "interpolate"),
+         "export_generator": ("gankit.apps.export", "export_generator"),
+         "inpaint_image": ("gankit.apps.inpaint", "inpaint_image"),
+         "inpaint_batch": ("gankit.apps.inpaint", "inpaint_batch"),
+         "run_sweep": ("gankit.apps.sweep", "sweep")}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'gankit' has no attribute {name!r}")
+    module, attribute = _LAZY[name]
+    value = getattr(import_module(module), attribute)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = ["__version__", "train", "load", "sample", "translate", "write_report", "interpolate",
            "export_generator", "inpaint_image", "inpaint_batch", "run_sweep"]

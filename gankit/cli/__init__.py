@@ -9,20 +9,39 @@ sub-commands.
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 
-from gankit.cli.commands import (cmd_eval, cmd_export, cmd_extractor, cmd_inpaint,
-                                 cmd_interpolate, cmd_report, cmd_sample, cmd_sweep, cmd_watch)
-from gankit.cli.data import cmd_data
-from gankit.cli.listing import cmd_list
 from gankit.cli.parser import EXAMPLES, build_parser
-from gankit.cli.train import cmd_train, describe
-from gankit.cli.translate import cmd_translate
 from gankit.errors import UserError
 
-HANDLERS = {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "eval": cmd_eval,
-            "extractor": cmd_extractor, "report": cmd_report, "interpolate": cmd_interpolate,
-            "export": cmd_export, "watch": cmd_watch, "inpaint": cmd_inpaint,
-            "sweep": cmd_sweep, "translate": cmd_translate, "data": cmd_data}
+# sub-command -> "module:function" of its handler, imported on dispatch: ``gankit --help``,
+# ``gankit list`` and argument errors then answer without importing what the others need.
+HANDLERS = {"train": "gankit.cli.train:cmd_train", "sample": "gankit.cli.commands:cmd_sample",
+            "list": "gankit.cli.listing:cmd_list", "eval": "gankit.cli.commands:cmd_eval",
+            "extractor": "gankit.cli.commands:cmd_extractor",
+            "report": "gankit.cli.commands:cmd_report",
+            "interpolate": "gankit.cli.commands:cmd_interpolate",
+            "export": "gankit.cli.commands:cmd_export", "watch": "gankit.cli.commands:cmd_watch",
+            "inpaint": "gankit.cli.commands:cmd_inpaint", "sweep": "gankit.cli.commands:cmd_sweep",
+            "translate": "gankit.cli.translate:cmd_translate", "data": "gankit.cli.data:cmd_data"}
+# other names this package has always offered, also imported on first use
+_LAZY = {"describe": "gankit.cli.train:describe"}
+
+
+def handler(command: str):
+    """The function that runs sub-command ``command``."""
+    module, _, function = HANDLERS[command].partition(":")
+    return getattr(import_module(module), function)
+
+
+def __getattr__(name: str):
+    """``gankit.cli.cmd_train``, ``gankit.cli.describe``, ...: imported when first used."""
+    target = _LAZY.get(name) or next((t for t in HANDLERS.values() if t.endswith(f":{name}")),
+                                     None)
+    if target is None:
+        raise AttributeError(f"module 'gankit.cli' has no attribute {name!r}")
+    module, _, function = target.partition(":")
+    return getattr(import_module(module), function)
 
 
 def one_line(message: str) -> str:
@@ -35,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # train --nproc relaunches it
-        return HANDLERS[args.command](args)
+        return handler(args.command)(args)
     except UserError as exc:
         print(f"gankit: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
@@ -44,6 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-__all__ = ["main", "build_parser", "describe", "one_line", "EXAMPLES", "HANDLERS", "cmd_train",
-           "cmd_sample", "cmd_eval", "cmd_extractor", "cmd_interpolate", "cmd_export",
+__all__ = ["main", "build_parser", "describe", "one_line", "EXAMPLES", "HANDLERS", "handler",
+           "cmd_train", "cmd_sample", "cmd_eval", "cmd_extractor", "cmd_interpolate", "cmd_export",
            "cmd_watch", "cmd_report", "cmd_inpaint", "cmd_sweep", "cmd_list", "cmd_data"]

@@ -4,7 +4,12 @@
 Each section's own values are checked here; the options that only some components read are
 checked by those components (their registry entry's ``check``, which raises ``ValueError``
 and is reported here as a user error); the rules that tie several sections or fields
-together are in :func:`check_cross_rules`, and nowhere else.
+together are in :func:`check_cross_rules` (those of plain values) and
+:func:`check_data_rules` (those that need the data registry), and nowhere else.
+
+The plain values are checked first: they need neither the model code nor torch, so that
+most mistakes are answered at once. Only then are names looked up in the registries, whose
+modules import torch.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Iterator
 
 from gankit.config.schema import Config
 from gankit.config.targets import parse_target
+from gankit.core.augment_policy import parse_policy
 from gankit.errors import UserError, first_line
 
 
@@ -41,6 +47,18 @@ def validate(cfg: Config) -> None:
     _validate_train(cfg.train)
     _validate_translation(cfg.translation)
     check_cross_rules(cfg)
+    _validate_components(cfg)
+    check_data_rules(cfg)
+
+
+def _validate_components(cfg: Config) -> None:
+    """The names and options that only the registered components know (imports torch)."""
+    from gankit.core.losses import LOSSES
+    from gankit.core.models import MODELS
+
+    with _user_errors():
+        MODELS.get(cfg.model.name).validate(cfg.model)
+        LOSSES.get(cfg.loss.name).validate(cfg.loss)
 
 
 def _validate_data(d) -> None:
@@ -54,10 +72,6 @@ def _validate_data(d) -> None:
 
 
 def _validate_model(m) -> None:
-    from gankit.core.models import MODELS
-
-    with _user_errors():
-        entry = MODELS.get(m.name)
     _check(m.latent_dim > 0, f"model.latent_dim must be > 0, not {m.latent_dim}")
     _check(all(w > 0 for w in m.g_hidden) and all(w > 0 for w in m.d_hidden),
            "model.g_hidden and model.d_hidden widths must be > 0")
@@ -71,22 +85,14 @@ def _validate_model(m) -> None:
            f"not {m.output!r}")
     _check(m.init in ("default", "glorot", "dcgan"), f"model.init must be default, glorot or "
            f"dcgan, not {m.init!r}")
-    with _user_errors():
-        entry.validate(m)
 
 
 def _validate_loss(lo) -> None:
-    from gankit.core.losses import LOSSES
-
-    with _user_errors():
-        entry = LOSSES.get(lo.name)
     _check(lo.gp_weight >= 0, f"loss.gp_weight must be >= 0, not {lo.gp_weight}")
     _check(lo.r1_gamma >= 0, f"loss.r1_gamma must be >= 0, not {lo.r1_gamma}")
     _check(lo.r1_every >= 1, f"loss.r1_every must be >= 1, not {lo.r1_every}")
     _check(0 <= lo.label_smoothing < 1, f"loss.label_smoothing must lie in [0, 1), "
            f"not {lo.label_smoothing}")
-    with _user_errors():
-        entry.validate(lo)
 
 
 def _validate_optim(o) -> None:
@@ -99,8 +105,6 @@ def _validate_optim(o) -> None:
 
 
 def _validate_train(t) -> None:
-    from gankit.core.augment import parse_policy
-
     _check(t.batch_size > 0, f"batch size must be > 0, not {t.batch_size}")
     _check(t.per_device_batch >= 0, f"train.per_device_batch must be >= 0, "
            f"not {t.per_device_batch}")
@@ -179,11 +183,9 @@ def check_pack(pack: int, batch_size: int, conditional: bool = False) -> None:
 
 
 def check_cross_rules(cfg: Config) -> None:
-    """The rules that tie fields of several sections (or several fields) together."""
-    from gankit.data.toy2d import is_points
-
+    """The rules that tie fields of several sections (or several fields) together, but for
+    those that need the data registry (:func:`check_data_rules`)."""
     d, m, lo, o, t = cfg.data, cfg.model, cfg.loss, cfg.optim, cfg.train
-    _check_data_name(cfg)
     tr = cfg.translation
     _check(not cfg.translates or tr.gan_weight > 0 or tr.mode == "paired",
            "translation.gan_weight=0 (no discriminator) needs translation.mode=paired")
@@ -194,16 +196,6 @@ def check_cross_rules(cfg: Config) -> None:
     _check(not t.target or t.eval_every > 0,
            "train.target needs train.eval_every > 0 (--eval-every N)")
     check_pack(m.pack, t.batch_size, m.conditional)
-    points, toy_model = is_points(d.name), m.name == "toy-mlp"
-    _check(points or not toy_model, f"model toy-mlp models 2-D points (ring8, grid25), not "
-           f"{d.name!r}")
-    _check(toy_model or not points, f"{d.name} holds 2-D points: use --preset "
-           f"toy-pacgan or --set model.name=toy-mlp (not {m.name})")
-    _check(not (points and m.conditional), "toy-mlp is unconditional: set "
-           "model.conditional=false")
-    _check(not (points and d.mirror), f"{d.name} holds 2-D points: --mirror flips images")
-    _check(not (cfg.translates and d.mirror), "--mirror flips the real images of "
-           "noise-to-image runs; translation runs do not take it")
     penalised = lo.gp_weight or lo.r1_gamma or m.aux_classifier or m.name == "acgan"
     _check(not (penalised and t.d_updates == "separate"), "gradient penalties and auxiliary "
            "classifiers need train.d_updates=joint")
@@ -213,3 +205,22 @@ def check_cross_rules(cfg: Config) -> None:
            "model.output=sigmoid makes images in [0, 1]: set data.value_range=unit")
     _check(not (m.output == "tanh" and d.value_range == "unit"),
            "data.value_range=unit needs model.output=sigmoid")
+    _check(not (cfg.translates and d.mirror), "--mirror flips the real images of "
+           "noise-to-image runs; translation runs do not take it")
+
+
+def check_data_rules(cfg: Config) -> None:
+    """The data set's name, and what 2-D point sets (ring8, grid25) cannot take (imports the
+    data registry, and so torch)."""
+    from gankit.data.toy2d import is_points
+
+    d, m = cfg.data, cfg.model
+    _check_data_name(cfg)
+    points, toy_model = is_points(d.name), m.name == "toy-mlp"
+    _check(points or not toy_model, f"model toy-mlp models 2-D points (ring8, grid25), not "
+           f"{d.name!r}")
+    _check(toy_model or not points, f"{d.name} holds 2-D points: use --preset "
+           f"toy-pacgan or --set model.name=toy-mlp (not {m.name})")
+    _check(not (points and m.conditional), "toy-mlp is unconditional: set "
+           "model.conditional=false")
+    _check(not (points and d.mirror), f"{d.name} holds 2-D points: --mirror flips images")

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.core.augment_policy import TRANSFORM_NAMES, parse_policy
+
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -85,19 +87,12 @@ POLICIES: dict[str, list[Transform]] = {
 }
 
 
-def parse_policy(policy: str) -> list[str]:
-    """"translation,cutout" -> ["translation", "cutout"]; unknown names raise ValueError."""
-    names = [name.strip() for name in policy.split(",") if name.strip()]
-    for name in names:
-        if name not in POLICIES:
-            raise ValueError(f"unknown DiffAugment transform {name!r} in {policy!r}; choose "
-                            f"from: {', '.join(POLICIES)}")
-    return names
+assert tuple(POLICIES) == TRANSFORM_NAMES, "one transform list per policy name"
 
 
 def diff_augment(x: torch.Tensor, policy: str) -> torch.Tensor:
     """Apply the policy's transforms in order (colour first, as in the paper) to x (B, C, H, W)."""
-    for name in ("color", "translation", "cutout"):
+    for name in TRANSFORM_NAMES:
         if name in parse_policy(policy):
             for transform in POLICIES[name]:
                 x = transform(x)
