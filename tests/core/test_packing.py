@@ -87,9 +87,16 @@ def test_models_train_one_step_packed(name, shape, pack):
     opt_G, opt_D = (torch.optim.Adam(n.parameters(), 1e-3) for n in (G, D))
     real = torch.rand(8, *shape) * 2 - 1
     fake = G(torch.randn(8, 8))
+    seen = []  # what the inner D receives: packs of `pack` samples, never single ones
+    handle = D.D.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
+    before = [p.detach().clone() for p in D.parameters()]
     stats = d_step(D, opt_D, get_loss("ns"), real, fake)
     stats.update(g_step(D, opt_G, get_loss("ns"), fake))
+    handle.remove()
     assert all(torch.isfinite(v) for v in stats.values())
+    assert seen and all(tuple(s[1:]) == packed_shape(shape, pack) for s in seen)
+    assert sum(s[0] for s in seen) == 3 * 8 // pack  # real and fake, then fake again
+    assert any(not torch.equal(b, p) for b, p in zip(before, D.parameters()))
 
 
 def test_packed_loss_equals_the_loss_on_packs():
