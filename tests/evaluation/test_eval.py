@@ -164,3 +164,21 @@ def test_bad_input_is_one_line_exit_2(argv, tmp_path, capsys):
 def test_list_metrics_and_extractors(capsys):
     assert main(["list", "metrics"]) == 0 and "fid" in capsys.readouterr().out
     assert main(["list", "extractors"]) == 0 and "mnist-cnn" in capsys.readouterr().out
+
+
+def test_the_default_preset_learns(tmp_path):
+    """Training does what it is for: 300 steps of the default preset on mnist5k take the
+    samples from one class to (nearly) all ten, and FID (mnist-cnn) down by a fifth or more
+    (about 90 -> 56 here)."""
+    import gankit
+
+    run = gankit.train("default", out=tmp_path / "run", steps=300, epochs=0,
+                       train__eval_every=100, train__tensorboard=False, train__seed=0)
+    scores = {s: (f, m) for s, f, m in (
+        (r["step"], r["fid"], r["modes"]) for r in map(json.loads,
+                                                         (run / "log.jsonl").read_text()
+                                                         .splitlines()) if "fid" in r)}
+    assert sorted(scores) == [100, 200, 300]
+    (fid_first, modes_first), (fid_last, modes_last) = scores[100], scores[300]
+    assert fid_last < 0.8 * fid_first
+    assert modes_last >= 8 and modes_last > modes_first
