@@ -118,9 +118,10 @@ def _add_train(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     train.add_argument("--dry-run", action="store_true", help="print the config and stop")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
+    train.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"),
                        help="autocast precision (default fp32: the exact maths; fp16 adds a "
-                       "GradScaler)")
+                       "GradScaler; auto: bf16 where the GPU or CPU has native bf16, "
+                       "else fp32)")
     train.add_argument("--compile", action="store_true", default=None,
                        help="torch.compile G and D (falls back to eager where unavailable)")
     train.add_argument("--cuda-graphs", action="store_true", default=None,

@@ -97,7 +97,9 @@ class TrainConfig:
     grid_size: int = 64  # images in each sample grid
     tensorboard: bool = True  # write TensorBoard events when tensorboard is installed
     threads: int = 0  # CPU threads for PyTorch; 0: auto (the cores not already busy, >= 1)
-    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast for the passes (fp16: GradScaler)
+    # fp32 | bf16 | fp16: autocast for the passes (fp16: GradScaler) | auto: bf16 where the
+    # GPU or CPU runs it natively (AVX512-BF16/AMX), else fp32
+    precision: str = "fp32"
     compile: bool = False  # torch.compile G and D (eager, with a message, where unavailable)
     # CUDA graphs: torch.compile's "reduce-overhead" mode records the compiled passes of G
     # and D once per batch shape and replays them (implies compile; CUDA only)

@@ -126,8 +126,8 @@ def _validate_train(t) -> None:
            f"not {t.divergence_lr_factor}")
     _check(t.grid_size >= 1, f"train.grid_size must be >= 1, not {t.grid_size}")
     _check(t.threads >= 0, f"train.threads must be >= 0 (0: auto), not {t.threads}")
-    _check(t.precision in ("fp32", "bf16", "fp16"), f"train.precision must be fp32, bf16 or "
-           f"fp16, not {t.precision!r}")
+    _check(t.precision in ("fp32", "bf16", "fp16", "auto"), f"train.precision must be fp32, "
+           f"bf16, fp16 or auto, not {t.precision!r}")
     _check(t.d_updates in ("joint", "separate"), f"train.d_updates must be joint or "
            f"separate, not {t.d_updates!r}")
     _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),

@@ -10,6 +10,7 @@ builds the networks of a run, for training and for loading a finished run alike.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from pathlib import Path
 
@@ -26,9 +27,9 @@ from gankit.data import is_points_shape, load_dataset, to_uint8
 from gankit.data.pictures import save_grid, save_scatter
 from gankit.data.streaming import fits_in_memory, memory_budget_bytes
 from gankit.errors import UserError
-from gankit.training.accel import (channels_last, compile_mode, compile_models,
-                                   configure_cuda, grad_scalers, threads_for_run,
-                                   with_precision)
+from gankit.training.accel import (auto_precision, bf16_warning, channels_last, compile_mode,
+                                   compile_models, configure_cuda, grad_scalers,
+                                   threads_for_run, with_precision)
 from gankit.training.distributed import Context
 from gankit.training.fast_mlp import fast_mlp_step
 from gankit.training.kinds import Setup
@@ -149,6 +150,23 @@ def _speed_up(cfg: Config, ctx: Context, G: nn.Module, D: nn.Module, echo) -> bo
     return graphs
 
 
+def _precision(cfg: Config, ctx: Context, echo) -> Config:
+    """``cfg`` with ``train.precision=auto`` resolved for this machine (the saved config
+    keeps ``auto``, so a run resumed elsewhere chooses again). Prints auto's choice, and a
+    warning with the measured slowdown for explicit bf16 on a CPU without native bf16 (the
+    main process only: it alone prints)."""
+    t, device = cfg.train, ctx.device
+    precision = t.precision
+    if precision == "auto":
+        precision, why = auto_precision(device, measure=ctx.world_size == 1)
+        echo(f"precision: auto -> {precision} ({why})")
+    elif ctx.is_main:
+        warning = bf16_warning(precision, device)
+        if warning:
+            echo(warning)
+    return dataclasses.replace(cfg, train=dataclasses.replace(t, precision=precision))
+
+
 def _strategy(cfg: Config, ctx: Context, state: TrainingState, total_steps: int,
               global_batch: int, conditional: bool, graphs: bool):
     """The step strategy for this run: the hand-written MLP step where it applies (same
@@ -210,6 +228,8 @@ def setup(cfg: Config, ctx: Context, echo) -> Setup:
     state = networks_state(cfg, data.shape, num_classes, device, ema=False)
     G, D = state["G"].train(), state["D"].train()
     graphs = _speed_up(cfg, ctx, G, D, echo)
+    cfg = _precision(cfg, ctx, echo)  # after the threads: the bf16 probe runs on them
+    t = cfg.train
     if t.sync_batchnorm:  # DDP: BatchNorm statistics of the global batch
         G, D = ctx.sync_batchnorm(G), ctx.sync_batchnorm(D)
         state.replace("G", G)
@@ -222,7 +242,9 @@ def setup(cfg: Config, ctx: Context, echo) -> Setup:
     limits = [n for n in (t.steps, t.epochs * len(batches)) if n > 0]
     total_steps = min(limits) if limits else 0
     strategy = _strategy(cfg, ctx, state, total_steps, global_batch, num_classes > 0, graphs)
-    header = {"image_shape": list(data.shape), "num_classes": num_classes}
+    # the precision in use (train.precision=auto: this machine's choice)
+    header = {"image_shape": list(data.shape), "num_classes": num_classes,
+              "precision": t.precision}
     return Setup(state=state, strategy=strategy, batches=batches,
                  budget=Budget(total_steps=total_steps, minutes=t.minutes),
                  total_epochs=math.ceil(total_steps / len(batches)) if total_steps else 0,
