@@ -23,24 +23,24 @@ positive_int = whole_number(1)
 nonnegative_int = whole_number(0)
 
 
-def nonnegative_float(text: str) -> float:
+def _finite(text: str, positive: bool, note: str = "") -> float:
+    """``text`` as a finite float > 0 (``positive``) or >= 0, else a one-line error."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    if not ((value > 0 if positive else value >= 0) and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number {'>' if positive else '>='}"
+                                         f" 0{note}, got {text}")
     return value
+
+
+def nonnegative_float(text: str) -> float:
+    return _finite(text, positive=False)
 
 
 def truncation(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0 (1 = none), got {text}")
-    return value
+    return _finite(text, positive=True, note=" (1 = none)")
 
 
 def at_least_two(text: str) -> int:
@@ -51,13 +51,7 @@ def at_least_two(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+    return _finite(text, positive=True)
 
 
 def class_list(text: str) -> list[int]:
