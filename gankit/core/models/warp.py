@@ -63,7 +63,7 @@ class Locator(nn.Module):
         raw = LOCATOR_GAIN * self.head(self.features(x))
         log_zoom_x, log_zoom_y, shift_x, shift_y = raw.unbind(1)
         limit = math.log(ZOOM_LIMIT)
-        # tanh bounds the zoom to [1/limit, limit] and the shift to half the image
+        # tanh bounds the zoom to [1/ZOOM_LIMIT, ZOOM_LIMIT] and the shift to half the image
         zoom_x = torch.exp(limit * torch.tanh(log_zoom_x))
         zoom_y = torch.exp(limit * torch.tanh(log_zoom_y))
         zero = torch.zeros_like(zoom_x)
