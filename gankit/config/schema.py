@@ -46,6 +46,7 @@ class ModelConfig:
     init: str = "default"  # "default" (PyTorch), "glorot" (Keras), "dcgan" (N(0, 0.02))
     conditional: bool = False  # conv nets: condition G and D on the data's class labels
     mbstd: bool = False  # D: minibatch standard-deviation feature before the head (Karras 2018)
+    d_dropout: float = 0.0  # mlp D: dropout after each hidden layer (Goodfellow et al. 2014)
     aux_classifier: bool = False  # conv D: ACGAN class head instead of projection (conditional)
     pack: int = 1  # PacGAN (Lin et al. 2018): D judges this many samples at once (1: off)
 

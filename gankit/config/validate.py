@@ -81,6 +81,9 @@ def _validate_model(m) -> None:
            f"or relu, not {m.d_activation!r}")
     _check(m.d_norm in ("none", "batch", "spectral"), f"model.d_norm must be none, batch or "
            f"spectral, not {m.d_norm!r}")
+    _check(0 <= m.d_dropout < 1, f"model.d_dropout must lie in [0, 1), not {m.d_dropout}")
+    _check(m.d_dropout == 0 or m.name == "mlp", f"model.d_dropout is an option of the mlp "
+           f"model, not of {m.name!r}")
     _check(m.output in ("tanh", "sigmoid"), f"model.output must be tanh or sigmoid, "
            f"not {m.output!r}")
     _check(m.init in ("default", "glorot", "dcgan"), f"model.init must be default, glorot or "

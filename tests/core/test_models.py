@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -223,3 +224,38 @@ def test_onednn_switch_as_a_call_and_from_the_environment():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "GANKIT_ONEDNN": "0"}, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_mlp_d_dropout_drops_hidden_units_in_training_only():
+    """model.d_dropout puts Dropout after each hidden activation: two training passes of the
+    same batch differ, eval passes do not, and the parameters are the tutorial's."""
+    cfg = replace(preset("seed-mlp").model, d_dropout=0.3)
+    _, D = build_models(cfg, (1, 28, 28))
+    drops = [m for m in D.modules() if isinstance(m, nn.Dropout)]
+    assert [m.p for m in drops] == [0.3, 0.3] and count_parameters(D) == 533_505
+    x = torch.randn(16, 1, 28, 28)
+    D.train()
+    assert not torch.equal(D(x), D(x))
+    D.eval()
+    assert torch.equal(D(x), D(x))
+
+
+def test_mlp_d_spectral_norm_bounds_every_layer():
+    """model.d_norm=spectral on the mlp D: each layer's weight has spectral norm ~1."""
+    torch.manual_seed(0)
+    _, D = build_models(replace(preset("seed-mlp").model, d_norm="spectral"), (1, 28, 28))
+    D.train()
+    for _ in range(20):  # power iterations converge over forward passes
+        D(torch.randn(8, 1, 28, 28))
+    linears = [m for m in D.modules() if isinstance(m, nn.Linear)]
+    assert len(linears) == 3
+    for layer in linears:
+        assert torch.linalg.matrix_norm(layer.weight.detach(), ord=2) == pytest.approx(1, abs=0.05)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(d_norm="batch"), "must be none or spectral"),
+])
+def test_mlp_d_rejects_batch_norm(change, message):
+    with pytest.raises(ValueError, match=message):
+        MODELS.get("mlp").validate(replace(preset("seed-mlp").model, **change))

@@ -38,22 +38,32 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """images (B, C, H, W) -> logits (B,); the tutorial's final Sigmoid is in the loss."""
+    """images (B, C, H, W) -> logits (B,); the tutorial's final Sigmoid is in the loss.
+
+    ``dropout``: after each hidden activation, as in Goodfellow et al. 2014's MLP D (it keeps
+    D from memorising a small set); ``norm="spectral"``: every layer spectrally normalised
+    (Miyato et al. 2018). Either makes the run take the general step, not the hand-written one.
+    """
 
     def __init__(self, hidden: tuple[int, ...], image_shape: tuple[int, int, int],
-                 activation: str = "leaky_relu", mbstd: bool = False):
+                 activation: str = "leaky_relu", mbstd: bool = False, dropout: float = 0.0,
+                 norm: str = "none"):
         super().__init__()
         self.image_shape = image_shape
+        wrap = (nn.utils.parametrizations.spectral_norm if norm == "spectral"
+                else (lambda layer: layer))
         layers: list[nn.Module] = []
         width = math.prod(image_shape)
         for h in hidden:
             act = nn.LeakyReLU(0.2) if activation == "leaky_relu" else nn.ReLU()
-            layers += [Linear(width, h), act]
+            layers += [wrap(Linear(width, h)), act]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
             width = h
         if mbstd:  # model.mbstd: one more feature before the output (Karras et al. 2018)
             layers.append(MinibatchStdDev())
             width += 1
-        layers.append(Linear(width, 1))
+        layers.append(wrap(Linear(width, 1)))
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -62,14 +72,20 @@ class MLPDiscriminator(nn.Module):
 
 
 def check_mlp(cfg) -> None:
-    """The fully connected D has no class head to put an ACGAN classifier on."""
+    """The fully connected D has no class head to put an ACGAN classifier on, and its
+    normalisation is none or spectral (batch statistics would mix real and fake rows)."""
     if cfg.aux_classifier:
         raise ValueError("model.aux_classifier needs a conv model (dcgan, resnet, acgan)")
+    if cfg.d_norm not in ("none", "spectral"):
+        raise ValueError(f"model.d_norm of the mlp model must be none or spectral, not "
+                         f"{cfg.d_norm!r}")
 
 
 @MODELS.register("mlp", "fully connected G/D of the tutorial (widths from model.g_hidden/d_hidden)",
-                 options=options("g_hidden", "d_hidden", "d_activation", "output", "mbstd"),
+                 options=options("g_hidden", "d_hidden", "d_activation", "output", "mbstd",
+                                 "d_dropout", "d_norm"),
                  check=check_mlp)
 def build_mlp(cfg, image_shape, num_classes=0):
     return (MLPGenerator(cfg.latent_dim, tuple(cfg.g_hidden), image_shape, cfg.output),
-            MLPDiscriminator(tuple(cfg.d_hidden), image_shape, cfg.d_activation, cfg.mbstd))
+            MLPDiscriminator(tuple(cfg.d_hidden), image_shape, cfg.d_activation, cfg.mbstd,
+                             cfg.d_dropout, cfg.d_norm))

@@ -23,6 +23,7 @@ OPTION_HELP = {
     "output": "G's last activation: tanh for [-1, 1] data, sigmoid for [0, 1]",
     "conditional": "condition G and D on the data's class labels",
     "mbstd": "minibatch standard-deviation feature before D's head",
+    "d_dropout": "dropout after each of D's hidden layers (0: none)",
     "aux_classifier": "ACGAN class head in D instead of the projection",
 }
 
