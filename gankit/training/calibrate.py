@@ -13,8 +13,8 @@ copies of the run's networks and optimisers, within about 3 s (the run's own sta
 random streams are not touched, so the run is the same as one started with the winning
 path fixed), keeps the fastest (the fixed choice unless another beats it by more than
 :data:`MARGIN`) and caches ``{choice, timings, when}`` in ``calibration.json`` in the
-user's cache folder (``$GANKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/gankit``, else
-``~/.cache/gankit``), keyed by the CPU model, the ISA caps in the environment, the PyTorch
+user's cache folder (:func:`cache_path`: ``$GANKIT_CACHE_DIR``, else ``~/.cache/gankit``
+or its XDG equivalent), keyed by the CPU model, the ISA caps in the environment, the PyTorch
 and gankit versions, the thread count, the networks' shapes and the candidates. A later
 run with the same key reads the choice and measures nothing; a corrupt cache file costs
 one line and is rebuilt. ``train.calibrate=false`` or ``GANKIT_CALIBRATE=0``
@@ -177,9 +177,10 @@ def options(cfg, device: torch.device, world_size: int, fast: bool, products: bo
 # --- the cache ------------------------------------------------------------------------------
 
 def cache_path() -> Path:
-    """``calibration.json`` in ``$GANKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/gankit``, else
+    """``calibration.json`` in ``$GANKIT_CACHE_DIR``, else ``$GANKIT_CACHE`` (the folder of
+    ``gankit eval``'s reference features), else ``$XDG_CACHE_HOME/gankit``, else
     ``~/.cache/gankit``."""
-    folder = os.environ.get(CACHE_ENV)
+    folder = os.environ.get(CACHE_ENV) or os.environ.get("GANKIT_CACHE")
     if not folder:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         folder = Path(base) / "gankit"

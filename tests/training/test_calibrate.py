@@ -264,8 +264,11 @@ def test_networks_too_slow_to_time_keep_the_fixed_choice(tmp_path, monkeypatch):
 
 def test_cache_folder_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("GANKIT_CACHE_DIR", str(tmp_path / "mine"))
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "eval"))
     assert calibrate.cache_path() == tmp_path / "mine" / "calibration.json"
     monkeypatch.delenv("GANKIT_CACHE_DIR")
+    assert calibrate.cache_path() == tmp_path / "eval" / "calibration.json"  # gankit eval's
+    monkeypatch.delenv("GANKIT_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert calibrate.cache_path() == tmp_path / "xdg" / "gankit" / "calibration.json"
     monkeypatch.delenv("XDG_CACHE_HOME")
