@@ -13,6 +13,13 @@ from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # for the subprocesses tests start
+# The calibration (gankit.training.calibrate) times each eligible path on first use: up to
+# ~3 s per new machine/network key, and a choice that depends on the machine's load. Tests
+# that do not test it keep the fixed choice, so they stay fast and give the same numbers on
+# every run; tests/training/test_calibrate.py turns it on. Its cache goes to a folder of the
+# test session (set below), never the user's ~/.cache; GANKIT_CALIBRATE=1 in the environment
+# runs the whole suite calibrated.
+os.environ.setdefault("GANKIT_CALIBRATE", "0")
 
 import numpy as np
 import pytest
@@ -21,6 +28,18 @@ import torch
 # Test workloads are tiny and the machine's cores are shared: one thread is several times
 # faster than two fighting for a busy core (torch's worker threads spin while they wait).
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def calibration_cache(tmp_path_factory):
+    """GANKIT_CACHE_DIR: a folder of this test session (subprocesses inherit it)."""
+    before = os.environ.get("GANKIT_CACHE_DIR")
+    os.environ["GANKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("gankit-cache"))
+    yield Path(os.environ["GANKIT_CACHE_DIR"])
+    if before is None:
+        os.environ.pop("GANKIT_CACHE_DIR", None)
+    else:
+        os.environ["GANKIT_CACHE_DIR"] = before
 
 
 # --- writers for the real on-disk formats ----------------------------------------------------

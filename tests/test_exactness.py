@@ -6,6 +6,10 @@ step of ``gankit.training.fast_mlp`` that the loop runs on the CPU) against the 
 literal §4 step (``bench/tutorial_reference.py``: Sigmoid + ``nn.BCELoss``, three D passes)
 from the same weights, batch and noise; and the ``seed-keras`` recipe (two D updates, fresh
 noise for G through the frozen D) against a literal Keras-style re-implementation.
+
+Every path the calibration (``gankit.training.calibrate``) can pick is held to the
+tutorial here: either step, with oneDNN or ``F.linear`` (MKL) products, on one thread or
+two (``test_every_calibrated_path_is_checked``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from torch import nn
 from gankit.config import preset
 from gankit.data import to_model_range
 from gankit.data.embedded import load_mnist5k
+from gankit.core.models.linear import onednn_available, use_onednn
+from gankit.training import calibrate
 from gankit.training.fast_mlp import fast_mlp_step
 from gankit.core.losses import get_loss
 from gankit.training.generation import make_optimisers
@@ -46,6 +52,30 @@ def ref():
 @pytest.fixture(scope="module")
 def digits():
     return load_mnist5k().samples[:64]  # uint8 (64, 1, 28, 28)
+
+
+# (step, oneDNN products, threads) of the float32 cases below: every path the calibration
+# may choose for seed-mlp (threads: the count in use, or half of it)
+PATHS_F32 = [(step, onednn, threads) for step in ("general", "fast-mlp")
+             for onednn in (True, False) for threads in (1, 2)]
+
+
+def _path_id(path) -> str:
+    step, onednn, threads = path
+    return f"{step}-{'onednn' if onednn else 'mkl'}-{threads}t"
+
+
+@pytest.fixture
+def products(request):
+    """(oneDNN on?, threads) for the test: the switch and thread count set, then restored."""
+    onednn, threads = request.param
+    if onednn and not onednn_available():
+        pytest.skip("this PyTorch build has no oneDNN products")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    with use_onednn(onednn):
+        yield onednn, threads
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
@@ -124,11 +154,18 @@ def _seed_mlp_pair(ref, dtype):
     return cfg, (G, D, opt_G, opt_D), (generator, discriminator, optim_G, optim_D)
 
 
-@pytest.mark.parametrize("default_dtype, steps", [(torch.float64, 3), (torch.float32, 1)],
-                         indirect=["default_dtype"], ids=["float64-3steps", "float32-1step"])
-def test_seed_mlp_step_matches_tutorial(ref, digits, default_dtype, steps):
-    """float64: the mathematics (losses and weights within 1e-5 after 3 steps); float32: the
-    fast path exactly as the loop runs it (oneDNN products, fused Adam)."""
+@pytest.mark.parametrize(
+    "default_dtype, steps, products",
+    [(torch.float64, 3, (False, 1))] + [(torch.float32, 1, (onednn, threads))
+                                        for step, onednn, threads in PATHS_F32
+                                        if step == "general"],
+    indirect=["default_dtype", "products"],
+    ids=["float64-3steps"] + [f"float32-1step-{_path_id(p)}" for p in PATHS_F32
+                              if p[0] == "general"])
+def test_seed_mlp_step_matches_tutorial(ref, digits, default_dtype, steps, products):
+    """float64: the mathematics (losses and weights within 1e-5 after 3 steps); float32:
+    ``d_step``/``g_step`` as the loop runs them (fused Adam), with oneDNN or ``F.linear``
+    (MKL) products, on one thread or two."""
     dtype = default_dtype
     cfg, (G, D, opt_G, opt_D), theirs = _seed_mlp_pair(ref, dtype)
     generator, discriminator, optim_G, optim_D = theirs
@@ -155,25 +192,43 @@ def test_seed_mlp_step_matches_tutorial(ref, digits, default_dtype, steps):
                     torch.testing.assert_close(p_state[key], q_state[key], atol=TOL, rtol=0)
 
 
-def test_seed_mlp_fast_step_matches_tutorial(ref, digits):
+@pytest.mark.parametrize("products", [(o, t) for s, o, t in PATHS_F32 if s == "fast-mlp"],
+                         indirect=True,
+                         ids=[_path_id(p) for p in PATHS_F32 if p[0] == "fast-mlp"])
+def test_seed_mlp_fast_step_matches_tutorial(ref, digits, products):
     """The hand-written step the loop runs for seed-mlp on the CPU (gankit.training.fast_mlp) against
     the tutorial's literal step, in float32 as the loop runs it (oneDNN has no float64
     products; over several steps ``test_fast_mlp.py`` holds it to ``d_step``/``g_step``,
-    whose mathematics the float64 test above checks)."""
+    whose mathematics the float64 test above checks): its products by oneDNN, or by
+    ``F.linear`` (MKL) when the calibration finds that faster; one thread or two."""
+    onednn, _ = products
     cfg, (G, D, opt_G, opt_D), theirs = _seed_mlp_pair(ref, torch.float32)
     generator, discriminator, optim_G, optim_D = theirs
-    fast = fast_mlp_step(cfg, G, D, opt_G, opt_D, get_loss(cfg.loss.name), torch.device("cpu"),
-                         conditional=False)
+    with use_onednn(True):  # the step is built where oneDNN is present, as the run does
+        fast = fast_mlp_step(cfg, G, D, opt_G, opt_D, get_loss(cfg.loss.name),
+                             torch.device("cpu"), conditional=False)
     assert fast is not None, "seed-mlp must take the hand-written step on the CPU"
     seen = GradientsSeen(optim_G, optim_D)
     real = to_model_range(digits, cfg.data.value_range)
     z = torch.randn(64, cfg.model.latent_dim, generator=torch.Generator().manual_seed(0))
-    stats = fast(real, z)
+    stats = fast(real, z)  # under the products fixture's switch
     loss_D, loss_G = ref.literal_step(generator, discriminator, optim_G, optim_D, real, z)
     torch.testing.assert_close(stats["loss_d"], loss_D.detach(), atol=TOL, rtol=0)
     torch.testing.assert_close(stats["loss_g"], loss_G.detach(), atol=TOL, rtol=0)
     _assert_weights_close(G, generator, seen, cfg.optim.lr_g)
     _assert_weights_close(D, discriminator, seen, cfg.optim.lr_d)
+
+
+def test_every_calibrated_path_is_checked(monkeypatch):
+    """The calibration's candidates for seed-mlp (on two threads, the most it offers here)
+    are all among the float32 cases above."""
+    monkeypatch.delenv("GANKIT_ONEDNN", raising=False)
+    cfg = preset("seed-mlp")
+    _, candidates = calibrate.options(cfg, torch.device("cpu"), 1, fast=True, products=True,
+                                      threads=2)
+    assert len(candidates) > 1 or not onednn_available()
+    for choice in candidates:
+        assert (choice.step, choice.onednn, choice.threads) in PATHS_F32, choice
 
 
 # --- the Keras recipe (§5), written out literally in PyTorch ----------------------------------

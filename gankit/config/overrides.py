@@ -123,6 +123,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise UserError(f"cannot parse config file {path}: {first_line(exc)}") from None
     if not isinstance(tree, dict):
         raise UserError(f"config file {path} must hold a mapping of sections")
+    tree.pop("provenance", None)  # a run's config.json records what the run chose; not config
     return flatten(tree)
 
 

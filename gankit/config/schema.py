@@ -108,6 +108,10 @@ class TrainConfig:
     tf32: bool = True  # CUDA: TF32 float32 matrix products and convolutions (false: IEEE fp32)
     # CPU, fp32: the hand-written step for MLP G and D (gankit.training.fast_mlp; same maths, faster)
     fast_mlp: bool = True
+    # CPU: time the eligible ways to step (hand-written or general step, oneDNN or MKL
+    # products, automatic thread count or half) on first use and keep the fastest,
+    # cached per machine (gankit.training.calibrate); false: the fixed choice
+    calibrate: bool = True
     deterministic: bool = False  # PyTorch's deterministic algorithms: same seed, same result
     divergence_retries: int = 3  # on a non-finite loss: roll back this many times, then stop
     divergence_lr_factor: float = 0.5  # learning rates are multiplied by this at each rollback

@@ -21,7 +21,10 @@ tutorial's presets; ``tests/training/test_fast_mlp.py`` holds it to those functi
 The run uses it (:class:`gankit.training.strategies.FastMLPStrategy`) when :func:`fast_mlp_step` returns one: CPU, fp32, eager, one process,
 unconditional MLPs without minibatch std-dev, joint D updates, no gradient penalty, no
 DiffAugment or packing, no fresh noise for G, oneDNN present, and ``train.fast_mlp`` on
-(the default). Anything else trains through ``d_step``/``g_step``.
+(the default). Anything else trains through ``d_step``/``g_step``. Where both are
+possible, the calibration (:mod:`gankit.training.calibrate`) may find the general step, or
+this one with its products by ``F.linear`` (MKL; ``use_onednn(False)`` around the step),
+faster on the machine and use that instead.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import math
 from pathlib import Path
 
@@ -27,9 +28,11 @@ from gankit.data import is_points_shape, load_dataset, to_uint8
 from gankit.data.pictures import save_grid, save_scatter
 from gankit.data.streaming import fits_in_memory, memory_budget_bytes
 from gankit.errors import UserError
+from gankit.training import calibrate
 from gankit.training.accel import (auto_precision, bf16_warning, channels_last, compile_mode,
                                    compile_models, configure_cuda, grad_scalers,
                                    threads_for_run, with_precision)
+from gankit.training.calibrate import Choice, Decision
 from gankit.training.distributed import Context
 from gankit.training.fast_mlp import fast_mlp_step
 from gankit.training.kinds import Setup
@@ -167,10 +170,12 @@ def _precision(cfg: Config, ctx: Context, echo) -> Config:
     return dataclasses.replace(cfg, train=dataclasses.replace(t, precision=precision))
 
 
-def _strategy(cfg: Config, ctx: Context, state: TrainingState, total_steps: int,
-              global_batch: int, conditional: bool, graphs: bool):
-    """The step strategy for this run: the hand-written MLP step where it applies (same
-    maths, no autograd graph), else the general one; chosen once."""
+def _strategy(cfg: Config, ctx: Context, state, total_steps: int, global_batch: int,
+              conditional: bool, graphs: bool, choice: Choice | None = None):
+    """The step strategy for this run, built on ``state`` (the run's, or a mapping of
+    copies of its G, D and optimisers for the calibration): without ``choice``, the
+    hand-written MLP step where it applies (same maths, no autograd graph), else the
+    general one; with a :class:`Choice` (of an eligible path), that step and products."""
     t, lo, device = cfg.train, cfg.loss, ctx.device
     G, D, opt_G, opt_D = state["G"], state["D"], state["opt_G"], state["opt_D"]
     G_ddp, D_ddp = ctx.wrap(G), ctx.wrap(D)  # DDP averages gradients; EMA uses G itself
@@ -186,8 +191,9 @@ def _strategy(cfg: Config, ctx: Context, state: TrainingState, total_steps: int,
         ema=((state["G_ema"], G, ema_beta(global_batch * t.n_critic, t.ema_kimg))
              if "G_ema" in state else None),
         mark_step=torch.compiler.cudagraph_mark_step_begin if graphs else None)
-    fast = fast_mlp_step(cfg, G_run, D_run, opt_G, opt_D, loss, device, conditional,
-                         ctx.world_size)
+    shared["onednn"] = choice.onednn if choice is not None else None
+    fast = None if choice is not None and choice.step != "fast-mlp" else fast_mlp_step(
+        cfg, G_run, D_run, opt_G, opt_D, loss, device, conditional, ctx.world_size)
     if fast is not None:
         return FastMLPStrategy(step_fn=fast, **shared)
     return GeneralStep(G=G_run, D=D_run, opt_G=opt_G, opt_D=opt_D, loss=loss,
@@ -196,6 +202,51 @@ def _strategy(cfg: Config, ctx: Context, state: TrainingState, total_steps: int,
                        separate_d_updates=t.d_updates == "separate",
                        fresh_noise_for_g=t.g_fresh_noise, gp_weight=lo.gp_weight,
                        r1_gamma=lo.r1_gamma, **shared)
+
+
+def _trial(cfg: Config, ctx: Context, state: TrainingState, build, data_shape,
+           global_batch: int, num_classes: int):
+    """``trial(choice)``: one step of ``choice``'s strategy on fresh copies of the run's G,
+    D and optimisers and on a random batch of the run's shapes (for the calibration; the
+    run's data, state and random streams are not touched)."""
+    generator = torch.Generator().manual_seed(0)
+    real = torch.rand(global_batch, *data_shape, generator=generator)
+    real = (real * 2 - 1 if cfg.data.value_range == "tanh" else real).to(ctx.device)
+    z = torch.randn(global_batch, cfg.model.latent_dim, generator=generator).to(ctx.device)
+    classes = (torch.randint(num_classes, (global_batch,), generator=generator).to(ctx.device)
+               if num_classes else None)
+
+    def trial(choice: Choice):
+        copies = copy.deepcopy({name: state[name] for name in ("G", "D", "opt_G", "opt_D")})
+        strategy, steps = build(copies, choice), itertools.count()
+
+        def step() -> None:
+            i = next(steps)
+            strategy.update(i, real, classes, z, strategy.phases["G"].due(i))
+        return step
+
+    return trial
+
+
+def _paths(cfg: Config, ctx: Context, state: TrainingState, build, fixed, data_shape,
+           global_batch: int, num_classes: int, echo) -> Decision:
+    """Which step, products and thread count the run uses: the fixed choice (``fixed``:
+    the strategy built without one), or the calibration's (:mod:`.calibrate`)."""
+    G, D = state["G"], state["D"]
+    default, candidates = calibrate.options(
+        cfg, ctx.device, ctx.world_size, isinstance(fixed, FastMLPStrategy),
+        calibrate.has_onednn_products(cfg, ctx.device, G, D), torch.get_num_threads())
+    key = calibrate.cache_key({"G": G, "D": D}, {
+        "model": cfg.model.name, "batch": global_batch, "data_shape": list(data_shape),
+        "classes": num_classes, "n_critic": cfg.train.n_critic, "loss": cfg.loss.name},
+        default.threads, candidates)
+    trial = _trial(cfg, ctx, state, build, data_shape, global_batch, num_classes)
+    decision = calibrate.decide(cfg, default, candidates, key, trial, echo)
+    if decision.header():
+        echo(decision.header())
+    if decision.choice.threads != torch.get_num_threads():
+        torch.set_num_threads(decision.choice.threads)
+    return decision
 
 
 def _picture(cfg: Config, state: TrainingState, data, device: torch.device):
@@ -241,7 +292,16 @@ def setup(cfg: Config, ctx: Context, echo) -> Setup:
     state.register("opt_D", opt_D)
     limits = [n for n in (t.steps, t.epochs * len(batches)) if n > 0]
     total_steps = min(limits) if limits else 0
-    strategy = _strategy(cfg, ctx, state, total_steps, global_batch, num_classes > 0, graphs)
+
+    def build(entries, choice=None):  # on the run's state, or copies of it (calibration)
+        return _strategy(cfg, ctx, entries, total_steps, global_batch, num_classes > 0,
+                         graphs, choice)
+
+    strategy = build(state)
+    decision = _paths(cfg, ctx, state, build, strategy, data.shape, global_batch,
+                      num_classes, echo)
+    if decision.active:  # the measured or cached choice; else the fixed one stands
+        strategy = build(state, decision.choice)
     # the precision in use (train.precision=auto: this machine's choice)
     header = {"image_shape": list(data.shape), "num_classes": num_classes,
               "precision": t.precision}
@@ -249,5 +309,6 @@ def setup(cfg: Config, ctx: Context, echo) -> Setup:
                  budget=Budget(total_steps=total_steps, minutes=t.minutes),
                  total_epochs=math.ceil(total_steps / len(batches)) if total_steps else 0,
                  draw=_picture(cfg, state, data, device), header=header, data=data,
+                 provenance={"calibration": decision.provenance()},
                  learning_rates=[(opt_G, cfg.optim.lr_g), (opt_D, cfg.optim.lr_d)],
                  evaluated=lambda: state.first("G_ema", "G"))

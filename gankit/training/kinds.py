@@ -43,6 +43,8 @@ class Setup:
     total_epochs: int = 0
     callbacks: list[Callback] = field(default_factory=list)
     run_dir: Path | None = None  # set by the driver
+    # what config.json records beside the config (e.g. the calibration's choice)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 class TrainingKind(Protocol):

@@ -102,6 +102,16 @@ def _with_retries(cfg, run_dir, resume, progress, echo, kind, factories, stop, c
     raise AssertionError("unreachable")
 
 
+def config_with_provenance(cfg: Config, provenance: dict[str, Any]) -> str:
+    """config.json's text: the config, and under ``provenance`` the gankit and PyTorch
+    versions and what the run's kind chose on this machine (``Setup.provenance``, e.g. the
+    calibrated step). Readers of the config ignore the provenance."""
+    record = {**cfg.to_dict(), "provenance": {"gankit_version": __version__,
+                                              "torch_version": torch.__version__,
+                                              **provenance}}
+    return json.dumps(record, indent=2)
+
+
 def _open_run_dir(cfg: Config, run_dir: Path, resume: bool, echo, ctx) -> dict | None:
     """The checkpoint to resume from (None for a new run); writes config.json."""
     saved = None
@@ -158,6 +168,8 @@ def _session(cfg, run_dir, resume, progress, echo, kind, factories, stop, ctx) -
     saved = _open_run_dir(cfg, run_dir, resume, echo, ctx)
     setup = kind(cfg, ctx, echo)
     setup.run_dir = run_dir
+    if ctx.is_main:  # config.json again, now with what the session chose on this machine
+        atomic_write_text(run_dir / "config.json", config_with_provenance(cfg, setup.provenance))
     window = StatsWindow()
     setup.state.register("stats_window", window, optional=True)
     if saved is not None:

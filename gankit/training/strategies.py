@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from gankit.core.losses import Loss
+from gankit.core.models.linear import use_onednn
 from gankit.core.penalties import Regularisers
 from gankit.core.steps import d_step, ema_update, g_step, lr_factor
 from gankit.training.fast_mlp import FastMLPStep
@@ -66,7 +67,10 @@ class NoiseToImage:
     """What both strategies share: the schedule, the noise, G's phase and the EMA.
 
     ``noise(batch)`` draws z (batch, latent) for this process; ``ema`` is ``(G_ema, G,
-    beta)`` or None; ``mark_step`` runs before each step (CUDA graphs' step marker).
+    beta)`` or None; ``mark_step`` runs before each step (CUDA graphs' step marker);
+    ``onednn``: the update's gankit ``Linear`` products go through oneDNN (True) or
+    ``F.linear`` (False) whatever the process's setting is, or follow it (None); the
+    calibration (:mod:`gankit.training.calibrate`) sets it.
     """
 
     name = "noise-to-image"
@@ -75,6 +79,7 @@ class NoiseToImage:
     noise: Callable[[int], torch.Tensor]
     ema: tuple[nn.Module, nn.Module, float] | None = None
     mark_step: Callable[[], None] | None = None
+    onednn: bool | None = None
 
     def batch_images(self, batch: Batch) -> int:
         return batch[0].shape[0]
@@ -87,7 +92,11 @@ class NoiseToImage:
         update_g = self.phases["G"].due(step)
         self.schedule.apply(step)
         z = self.noise(real.shape[0])
-        stats = self.update(step, real, classes, z, update_g)
+        if self.onednn is None:
+            stats = self.update(step, real, classes, z, update_g)
+        else:
+            with use_onednn(self.onednn):
+                stats = self.update(step, real, classes, z, update_g)
         if self.ema is not None and update_g:
             G_ema, G, beta = self.ema
             ema_update(G_ema, G, beta)

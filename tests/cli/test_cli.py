@@ -103,6 +103,8 @@ def test_short_run_writes_everything_and_resumes(cli, tmp_path):
     assert events and any(b"train/loss_d" in e.read_bytes() for e in events)
     state = torch.load(run / "checkpoints" / "step_0000004.pt", weights_only=True)
     assert state["step"] == 4 and state["images_seen"] == 64
+    provenance = config.pop("provenance")  # what this machine chose (calibrate.py)
+    assert provenance["gankit_version"] and "calibration" in provenance
     assert json.loads(state["config"]) == config
     assert state["G_ema"] is not None  # the default preset keeps an EMA generator
 

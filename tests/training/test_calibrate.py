@@ -1,0 +1,283 @@
+"""The calibration (gankit.training.calibrate): measured once per machine and networks,
+cached, switchable off, recorded, and never changing the run beyond the path it picks.
+
+The suite runs with GANKIT_CALIBRATE=0 (tests/conftest.py); these tests turn it on, point
+the cache at their own folder and shrink the measurement to a couple of steps.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from gankit.apps.train import train
+from gankit.config import resolve
+from gankit.core.models.linear import onednn_available, use_onednn
+from gankit.errors import UserError
+from gankit.training import calibrate
+from gankit.training.calibrate import Choice
+
+# seed-mlp, small: products of 32 rows and 48 features go through oneDNN (sides > TINY)
+TINY = {"train.steps": 3, "train.epochs": 0, "train.log_every": 1, "train.tensorboard": False,
+        "model.g_hidden": "48", "model.d_hidden": "48", "train.grid_size": 4,
+        "train.batch_size": 32, "train.checkpoint_every": 0}
+
+needs_onednn = pytest.mark.skipif(not onednn_available(),
+                                  reason="one path only without oneDNN: nothing to calibrate")
+
+
+@pytest.fixture
+def calibrating(tmp_path, monkeypatch):
+    """Calibration on, its cache in tmp_path, a two-step measurement; counts the
+    measurements (``counts["measure"]``) and every reading of its clock."""
+    monkeypatch.setenv("GANKIT_CALIBRATE", "1")
+    monkeypatch.setenv("GANKIT_CACHE_DIR", str(tmp_path / "cache"))
+    for name in calibrate.ISA_CAPS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("GANKIT_ONEDNN", raising=False)
+    monkeypatch.setattr(calibrate, "WARMUP", 1)
+    monkeypatch.setattr(calibrate, "ROUND_STEPS", 1)
+    monkeypatch.setattr(calibrate, "STEPS", 2)
+    counts = {"measure": 0, "clock": 0, "candidates": []}
+    real_measure, real_clock = calibrate.measure, calibrate._clock
+
+    def counting_measure(candidates, trial, budget_seconds=None):
+        counts["measure"] += 1
+        counts["candidates"].append(list(candidates))
+        return real_measure(candidates, trial, budget_seconds)
+
+    def counting_clock():
+        counts["clock"] += 1
+        return real_clock()
+
+    monkeypatch.setattr(calibrate, "measure", counting_measure)
+    monkeypatch.setattr(calibrate, "_clock", counting_clock)
+    return counts
+
+
+def _run(tmp_path, name, **overrides):
+    """A short seed-mlp run: (printed lines, config.json as a dict)."""
+    cfg = resolve("seed-mlp", overrides={**TINY, **overrides})
+    lines: list[str] = []
+    run_dir = train(cfg, tmp_path / name, progress=False, echo=lines.append)
+    return lines, json.loads((run_dir / "config.json").read_text())
+
+
+def _calibration_lines(lines):
+    return [line for line in lines if line.startswith("calibration:")]
+
+
+def _steer(monkeypatch, winner: str):
+    """measure() runs for real (trials on copies) but reports ``winner`` fastest."""
+    real_measure = calibrate.measure
+
+    def steered(candidates, trial, budget_seconds=None):
+        measured = real_measure(candidates, trial, budget_seconds)
+        assert measured is not None
+        return {c: (0.001 if c.label == winner else 0.002) for c in measured}
+
+    monkeypatch.setattr(calibrate, "measure", steered)
+
+
+# --- measured once, then cached ---------------------------------------------------------------
+
+@needs_onednn
+def test_choice_is_measured_once_cached_and_reused(tmp_path, calibrating):
+    lines, config = _run(tmp_path, "first")
+    assert calibrating["measure"] == 1 and calibrating["clock"] > 0
+    labels = {c.label for c in calibrating["candidates"][0]}
+    assert labels == {"fast-mlp+onednn/1t", "fast-mlp+mkl/1t", "general+onednn/1t",
+                      "general+mkl/1t"}
+    (header,) = _calibration_lines(lines)
+    assert "measured here" in header and "ms/step" in header
+    record = config["provenance"]["calibration"]
+    assert record["status"] == "measured" and set(record["ms_per_step"]) == labels
+    assert record["label"] in labels and record["when"]
+    assert header.startswith(f"calibration: {Choice(**record['choice']).describe()} (")
+    cache = json.loads((tmp_path / "cache" / "calibration.json").read_text())
+    (entry,) = cache["entries"].values()
+    assert entry["choice"] == record["choice"] and set(entry) >= {"choice", "timings", "when"}
+    assert entry["key"]["torch"] == torch.__version__ and entry["key"]["cpu"]
+
+    calibrating["clock"] = 0
+    lines, config = _run(tmp_path, "second")
+    assert calibrating["measure"] == 1 and calibrating["clock"] == 0  # nothing timed
+    (header,) = _calibration_lines(lines)
+    assert "cached in" in header
+    again = config["provenance"]["calibration"]
+    assert again["status"] == "cached" and again["choice"] == record["choice"]
+
+
+@needs_onednn
+def test_corrupt_cache_is_ignored_with_one_line_and_rebuilt(tmp_path, calibrating):
+    path = tmp_path / "cache" / "calibration.json"
+    path.parent.mkdir()
+    path.write_text("{not json")
+    lines, _ = _run(tmp_path, "run")
+    said = [line for line in lines if "rebuilding" in line]
+    assert len(said) == 1 and str(path) in said[0] and "is corrupt" in said[0]
+    assert calibrating["measure"] == 1
+    assert len(json.loads(path.read_text())["entries"]) == 1
+    lines, _ = _run(tmp_path, "again")  # the rebuilt file serves the next run
+    assert calibrating["measure"] == 1 and not [x for x in lines if "rebuilding" in x]
+
+
+@needs_onednn
+@pytest.mark.parametrize("switch", ["config", "env"])
+def test_switched_off_keeps_the_fixed_choice_and_measures_nothing(tmp_path, calibrating,
+                                                                  monkeypatch, switch):
+    overrides = {"train.calibrate": False} if switch == "config" else {}
+    if switch == "env":
+        monkeypatch.setenv("GANKIT_CALIBRATE", "0")
+    lines, config = _run(tmp_path, "run", **overrides)
+    assert calibrating["measure"] == 0 and calibrating["clock"] == 0
+    assert not (tmp_path / "cache").exists()
+    (header,) = _calibration_lines(lines)
+    why = "train.calibrate=false" if switch == "config" else "GANKIT_CALIBRATE=0"
+    assert header == f"calibration: fast-mlp step, oneDNN products, 1 thread (fixed: {why})"
+    record = config["provenance"]["calibration"]
+    assert record["status"] == "off" and record["why"] == why
+    assert record["choice"] == {"step": "fast-mlp", "onednn": True, "threads": 1}
+
+
+def test_calibrate_is_validated_like_the_other_switches():
+    assert resolve("seed-mlp", overrides={"train.calibrate": "false"}).train.calibrate is False
+    with pytest.raises(UserError, match="calibrate"):
+        resolve("seed-mlp", overrides={"train.calibrate": "sometimes"})
+
+
+@needs_onednn
+@pytest.mark.parametrize("change", ["torch", "cpu", "isa"])
+def test_a_new_key_measures_again(tmp_path, calibrating, monkeypatch, change):
+    _run(tmp_path, "first")
+    assert calibrating["measure"] == 1
+    if change == "torch":
+        monkeypatch.setattr(calibrate.torch, "__version__", "9.9.9")
+    elif change == "cpu":
+        monkeypatch.setattr(calibrate, "cpu_model", lambda: "Another CPU")
+    else:  # oneDNN reads its cap at start-up; this run only files its choice under it
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    _run(tmp_path, "second")
+    assert calibrating["measure"] == 2
+    cache = json.loads((tmp_path / "cache" / "calibration.json").read_text())
+    assert len(cache["entries"]) == 2  # both keys kept
+
+
+@needs_onednn
+def test_explicit_fast_mlp_false_is_never_overruled(tmp_path, calibrating, monkeypatch):
+    _steer(monkeypatch, "fast-mlp+onednn/1t")  # it would win, were it a candidate
+    lines, config = _run(tmp_path, "run", **{"train.fast_mlp": False})
+    (candidates,) = calibrating["candidates"]
+    assert candidates and all(c.step == "general" for c in candidates)
+    record = config["provenance"]["calibration"]
+    assert record["choice"]["step"] == "general"
+    assert all(not label.startswith("fast-mlp") for label in record["ms_per_step"])
+    assert "general step" in _calibration_lines(lines)[0]
+
+
+# --- the run is the one its path gives without calibration -----------------------------------
+
+FIXED = {  # the winner's label -> how a run without calibration takes the same path
+    "fast-mlp+onednn/1t": ({}, True),
+    "general+onednn/1t": ({"train.fast_mlp": False}, True),
+    "general+mkl/1t": ({"train.fast_mlp": False}, False),
+}
+
+
+@needs_onednn
+@pytest.mark.parametrize("winner", sorted(FIXED))
+def test_calibrated_run_is_bit_identical_to_its_path_fixed(tmp_path, calibrating, monkeypatch,
+                                                           winner):
+    _steer(monkeypatch, winner)
+    lines, config = _run(tmp_path, "calibrated")
+    assert config["provenance"]["calibration"]["label"] == winner
+    overrides, onednn = FIXED[winner]
+    with use_onednn(onednn):
+        _run(tmp_path, "fixed", **{"train.calibrate": False, **overrides})
+    ours = torch.load(tmp_path / "calibrated" / "checkpoints" / "step_0000003.pt",
+                      weights_only=True)
+    theirs = torch.load(tmp_path / "fixed" / "checkpoints" / "step_0000003.pt",
+                        weights_only=True)
+    for net in ("G", "D"):
+        for key, value in theirs[net].items():
+            assert torch.equal(ours[net][key], value), (net, key)
+    for opt in ("opt_G", "opt_D"):
+        for index, state in theirs[opt]["state"].items():
+            for key, value in state.items():
+                assert torch.equal(ours[opt]["state"][index][key], value), (opt, key)
+
+
+# --- the pieces -----------------------------------------------------------------------------
+
+def test_options_leave_what_the_user_fixed_alone(monkeypatch):
+    monkeypatch.delenv("GANKIT_ONEDNN", raising=False)
+    cpu = torch.device("cpu")
+    cfg = resolve("seed-mlp")
+    default, candidates = calibrate.options(cfg, cpu, 1, fast=True, products=True, threads=4)
+    assert default == Choice("fast-mlp", onednn_available(), 4) and candidates[0] == default
+    assert {c.threads for c in candidates} == {4, 2}
+    fixed_threads = resolve("seed-mlp", overrides={"train.threads": 4})
+    assert {c.threads for c in calibrate.options(fixed_threads, cpu, 1, True, True, 4)[1]} \
+        == {4}
+    for cfg_, device, world in ((resolve("seed-mlp", overrides={"train.deterministic": True}),
+                                 cpu, 1), (cfg, cpu, 2), (cfg, torch.device("cuda"), 1)):
+        assert calibrate.options(cfg_, device, world, True, True, 4)[1] == [
+            calibrate.options(cfg_, device, world, True, True, 4)[0]]
+    monkeypatch.setenv("GANKIT_ONEDNN", "1")  # the user's library
+    assert {c.onednn for c in calibrate.options(cfg, cpu, 1, True, True, 1)[1]} == \
+        {onednn_available()}
+
+
+def test_measure_restores_the_random_stream_and_threads(monkeypatch):
+    monkeypatch.setattr(calibrate, "WARMUP", 1)
+    monkeypatch.setattr(calibrate, "ROUND_STEPS", 1)
+    monkeypatch.setattr(calibrate, "STEPS", 2)
+    threads, rng = torch.get_num_threads(), torch.get_rng_state()
+    candidates = [Choice("general", None, 1), Choice("general", None, 2)]
+    seen = []
+
+    def trial(choice):
+        return lambda: seen.append((choice, torch.get_num_threads(), torch.randn(1)))
+
+    timings = calibrate.measure(candidates, trial)
+    assert set(timings) == set(candidates)
+    assert {(c.threads, n) for c, n, _ in seen} == {(1, 1), (2, 2)}  # each on its threads
+    assert torch.get_num_threads() == threads and torch.equal(torch.get_rng_state(), rng)
+
+
+def test_networks_too_slow_to_time_keep_the_fixed_choice(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CALIBRATE", "1")
+    monkeypatch.setenv("GANKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(calibrate, "BUDGET_SECONDS", 0.01)
+    clock = iter(range(0, 10 ** 6))  # one "second" per reading
+    monkeypatch.setattr(calibrate, "_clock", lambda: float(next(clock)))
+    default, other = Choice("fast-mlp", True, 1), Choice("general", True, 1)
+    decision = calibrate.decide(resolve("seed-mlp"), default, [default, other], {"k": 1},
+                                lambda choice: (lambda: None), print)
+    assert decision.status == "too slow" and decision.choice == default
+    again = calibrate.decide(resolve("seed-mlp"), default, [default, other], {"k": 1},
+                             lambda choice: pytest.fail("measured again"), print)
+    assert again.status == "too slow" and "cached" in again.why
+
+
+def test_cache_folder_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE_DIR", str(tmp_path / "mine"))
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "eval"))
+    assert calibrate.cache_path() == tmp_path / "mine" / "calibration.json"
+    monkeypatch.delenv("GANKIT_CACHE_DIR")
+    assert calibrate.cache_path() == tmp_path / "eval" / "calibration.json"  # gankit eval's
+    monkeypatch.delenv("GANKIT_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert calibrate.cache_path() == tmp_path / "xdg" / "gankit" / "calibration.json"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert calibrate.cache_path() == tmp_path / "home" / ".cache" / "gankit" / "calibration.json"
+
+
+def test_cpu_model_is_read_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n")
+    assert calibrate.cpu_model(str(info)) == "AMD EPYC 7B13"
+    assert calibrate.cpu_model(str(tmp_path / "missing"))  # platform's answer, never empty
