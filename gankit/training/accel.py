@@ -19,14 +19,25 @@ from torch import nn
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+# PyTorch's own intra-op thread count when gankit was imported (one per physical core,
+# or OMP_NUM_THREADS): what an automatic count may rise to again after set_threads lowered it.
+_DEFAULT_THREADS = torch.get_num_threads()
+
+
+def default_threads() -> int:
+    """PyTorch's thread count before gankit set any (see :data:`_DEFAULT_THREADS`)."""
+    return _DEFAULT_THREADS
+
+
 def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask), else the machine's count."""
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
 
 
-def _cpu_times() -> tuple[int, int]:
+def cpu_times() -> tuple[int, int]:
     """(all, idle) CPU time in clock ticks since boot, summed over the machine's CPUs (Linux's
     /proc/stat; raises OSError elsewhere)."""
     with open("/proc/stat") as stat:
@@ -46,9 +57,9 @@ def busy_cpus(window: float = 0.2) -> float:
     counts that run's cores as busy, so a job started then would leave a core idle.
     """
     try:
-        total_before, idle_before = _cpu_times()
+        total_before, idle_before = cpu_times()
         time.sleep(window)
-        total_after, idle_after = _cpu_times()
+        total_after, idle_after = cpu_times()
         elapsed = total_after - total_before
         if elapsed > 0:
             return (1 - (idle_after - idle_before) / elapsed) * (os.cpu_count() or 1)
@@ -85,7 +96,8 @@ def set_threads(threads: int) -> int:
 def threads_for_run(threads: int, device: torch.device, deterministic: bool) -> int:
     """Apply a run's ``train.threads`` (every kind of run calls this): a named count always;
     0 (auto) on the CPU follows the machine's load, except in a deterministic run, which
-    keeps PyTorch's own count. Returns the count in use."""
+    keeps PyTorch's own count. Returns the count in use. During the run
+    :mod:`gankit.training.thread_governor` keeps an automatic count following the load."""
     if threads or (device.type == "cpu" and not deterministic):
         return set_threads(threads)
     return torch.get_num_threads()

@@ -298,6 +298,7 @@ def setup(cfg: Config, ctx: Context, echo) -> Setup:
                          graphs, choice)
 
     strategy = build(state)
+    auto_threads = torch.get_num_threads() if t.threads == 0 else 0
     decision = _paths(cfg, ctx, state, build, strategy, data.shape, global_batch,
                       num_classes, echo)
     if decision.active:  # the measured or cached choice; else the fixed one stands
@@ -311,4 +312,4 @@ def setup(cfg: Config, ctx: Context, echo) -> Setup:
                  draw=_picture(cfg, state, data, device), header=header, data=data,
                  provenance={"calibration": decision.provenance()},
                  learning_rates=[(opt_G, cfg.optim.lr_g), (opt_D, cfg.optim.lr_d)],
-                 evaluated=lambda: state.first("G_ema", "G"))
+                 evaluated=lambda: state.first("G_ema", "G"), auto_threads=auto_threads)

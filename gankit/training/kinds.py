@@ -45,6 +45,9 @@ class Setup:
     run_dir: Path | None = None  # set by the driver
     # what config.json records beside the config (e.g. the calibration's choice)
     provenance: dict[str, Any] = field(default_factory=dict)
+    # train.threads=0's count before the calibration's choice (0: unknown or not automatic);
+    # the thread governor keeps a halved count as its ceiling
+    auto_threads: int = 0
 
 
 class TrainingKind(Protocol):

@@ -21,7 +21,7 @@ import torch
 from gankit import __version__
 from gankit.config import Config, from_dict
 from gankit.errors import UserError
-from gankit.training import distributed, generation
+from gankit.training import distributed, generation, thread_governor
 from gankit.training.callbacks import (Checkpoints, Diverged, DivergenceGuard, EpochLine,
                                        JsonlLog, LogCollector, LossPlot, ProgressBar,
                                        SamplePictures, TensorBoard)
@@ -140,6 +140,9 @@ def standard_callbacks(cfg: Config, setup: Setup, run_dir: Path, ctx, progress: 
     process writes; every process takes part in what all-reduces or checks."""
     t, main = cfg.train, ctx.is_main
     head: list[Callback] = []
+    if thread_governor.applies(cfg, ctx.device, ctx.world_size):  # before JsonlLog: it
+        # adds the thread count to each log record
+        head.append(thread_governor.for_run(torch.get_num_threads(), setup.auto_threads))
     if ctx.device.type == "cpu":  # a finite check per step costs nothing on the CPU
         head.append(DivergenceGuard(ctx.any))
     head.append(LogCollector(t.log_every, ctx.mean, ctx.any))

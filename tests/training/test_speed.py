@@ -88,7 +88,7 @@ def test_auto_threads_within_available_cpus():
 def test_busy_cpus_reads_the_cpu_time_of_the_last_moment(monkeypatch):
     # (all, idle) ticks before and after the window: 300 of 400 ticks idle -> 1/4 busy
     readings = iter([(1000, 600), (1400, 900)])
-    monkeypatch.setattr(accel, "_cpu_times", lambda: next(readings))
+    monkeypatch.setattr(accel, "cpu_times", lambda: next(readings))
     monkeypatch.setattr(accel.os, "cpu_count", lambda: 4)
     assert accel.busy_cpus(window=0) == pytest.approx(1.0)
 
@@ -96,7 +96,7 @@ def test_busy_cpus_reads_the_cpu_time_of_the_last_moment(monkeypatch):
 def test_busy_cpus_falls_back_to_the_load_average(monkeypatch):
     def unreadable():
         raise OSError("no /proc")
-    monkeypatch.setattr(accel, "_cpu_times", unreadable)
+    monkeypatch.setattr(accel, "cpu_times", unreadable)
     monkeypatch.setattr(accel.os, "getloadavg", lambda: (1.5, 1.0, 1.0))
     assert accel.busy_cpus(window=0) == 1.5
 
