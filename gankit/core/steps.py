@@ -12,6 +12,7 @@ import weakref
 import torch
 from torch import nn
 
+from gankit.core.lazy_dynamo import optimizer_step
 from gankit.core.losses import Loss
 from gankit.core.penalties import Regularisers, aux_class_loss, d_extra_terms
 
@@ -134,7 +135,7 @@ def _backward_and_step(value: torch.Tensor, opt: torch.optim.Optimizer,
                        scaler: torch.amp.GradScaler | None) -> None:
     if scaler is None:
         value.backward()
-        opt.step()
+        optimizer_step(opt)
     else:
         scaler.scale(value).backward()
         scaler.step(opt)

@@ -6,6 +6,7 @@ Training writes sample grids (or, for the 2-D toy sets, scatter plots) as it goe
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +15,44 @@ import torch
 from gankit.data.toy2d import toy_spec_or_none
 
 
+def tile(images_u8: torch.Tensor, nrow: int, padding: int = 2) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> one uint8 grid (3 or C, H', W') in ``torchvision.utils.make_grid``'s
+    layout: ``nrow`` images a row, ``padding`` black pixels around each, one channel repeated
+    to three, and a single image returned as it is.
+
+    Written out rather than imported because ``import torchvision`` takes 1-2 s on a 2-core
+    CPU (it imports torch's compiler), which a one-step ``gankit train`` should not pay;
+    ``tests/data/test_pictures.py`` holds it to ``make_grid`` pixel for pixel.
+    """
+    if images_u8.dtype != torch.uint8 or images_u8.dim() != 4:
+        raise ValueError(f"tile takes uint8 images (N, C, H, W), got {images_u8.dtype} "
+                         f"{tuple(images_u8.shape)}")
+    if images_u8.shape[1] == 1:
+        images_u8 = images_u8.expand(-1, 3, -1, -1)
+    n, channels, height, width = images_u8.shape
+    if n == 1:
+        return images_u8[0].clone()
+    columns = min(nrow, n)
+    rows = math.ceil(n / columns)
+    cell_h, cell_w = height + padding, width + padding
+    grid = torch.zeros(channels, rows * cell_h + padding, columns * cell_w + padding,
+                       dtype=torch.uint8)
+    for k, image in enumerate(images_u8):
+        y, x = divmod(k, columns)
+        grid[:, y * cell_h + padding:(y + 1) * cell_h, x * cell_w + padding:(x + 1) * cell_w] = image
+    return grid
+
+
 def save_grid(images_u8: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    """Save uint8 (N, C, H, W) images as one grid PNG (``make_grid`` layout, 2 px padding)."""
-    from torchvision.utils import save_image
+    """Save uint8 (N, C, H, W) images as one grid PNG (:func:`tile`: ``make_grid``'s layout,
+    2 px padding; ``nrow`` images a row, by default a near-square grid)."""
+    from PIL import Image
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     nrow = nrow or max(1, int(round(len(images_u8) ** 0.5)))
-    save_image(images_u8.float() / 255.0, path, nrow=nrow, normalize=True, value_range=(0, 1))
+    grid = tile(images_u8.cpu(), nrow)
+    Image.fromarray(grid.permute(1, 2, 0).contiguous().numpy()).save(path)
     return path
 
 

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.core.lazy_dynamo import optimizer_step
 from gankit.core.losses import Loss
 from gankit.core.models.linear import TINY, onednn_available, onednn_product
 from gankit.core.models.mlp import MLPDiscriminator, MLPGenerator
@@ -197,7 +198,7 @@ class FastMLPStep:
             layer.linear.weight.grad = d_weight
             if d_bias is not None:
                 layer.linear.bias.grad = d_bias
-        opt.step()
+        optimizer_step(opt)
 
     @torch.no_grad()
     def __call__(self, real: torch.Tensor, z: torch.Tensor, update_g: bool = True

@@ -259,3 +259,18 @@ def test_mlp_d_spectral_norm_bounds_every_layer():
 def test_mlp_d_rejects_batch_norm(change, message):
     with pytest.raises(ValueError, match=message):
         MODELS.get("mlp").validate(replace(preset("seed-mlp").model, **change))
+
+
+@pytest.mark.parametrize("literal, stable, g_params, d_params", [
+    ("seed-mlp", "seed-mlp-stable", 1_486_352, 533_505),
+    ("seed-tutorial", "seed-tutorial-stable", 114_064, 100_609),
+])
+def test_stable_seed_presets_keep_the_tutorials_networks(literal, stable, g_params, d_params):
+    """The remedies change training, not the networks: G is the tutorial's, layer for layer,
+    and D is the tutorial's plus one input to its last layer (the minibatch std-dev)."""
+    G_lit, D_lit = build_models(preset(literal).model, (1, 28, 28))
+    G, D = build_models(preset(stable).model, (1, 28, 28))
+    assert count_parameters(G_lit) == count_parameters(G) == g_params
+    assert {k: v.shape for k, v in G.state_dict().items()} == \
+        {k: v.shape for k, v in G_lit.state_dict().items()}
+    assert count_parameters(D_lit) == d_params and count_parameters(D) == d_params + 1

@@ -135,7 +135,7 @@ def test_models_are_listed(capsys):
 
 
 ZOO_PRESETS = ["wgan-gp", "sngan-hinge", "lsgan", "cgan-projection", "acgan",
-               "seed-mlp-stable"]
+               "seed-mlp-stable", "seed-tutorial-stable"]
 
 
 def test_zoo_presets_exist():
