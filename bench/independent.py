@@ -18,8 +18,8 @@ Protocol (all on the embedded mnist5k digits; nothing is tuned on the scored dat
   reports its accuracy on the 500 held-out ones;
 * mnist5k is cut into two seeded halves of 2,500 digits: the *reference* R and the *real
   check* H. A set of images is scored against R with 2,500 of its images: Fréchet distance
-  of the 256 penultimate features (before the ReLU), recall (k-NN, k = 5, Kynkäänniemi et
-  al. 2019) and the share of each predicted class. H scored the same way is the floor a
+  of the 256 penultimate features (before the ReLU) and recall (k-NN, k = 5, Kynkäänniemi
+  et al. 2019); and by the share of each predicted class among all its images. H scored the same way is the floor a
   perfect generator would reach (its FID is not 0: 2,500 against 2,500 digits).
 """
 
@@ -163,15 +163,15 @@ class Judge:
         self.reference, _ = features_and_classes(self.net, reference)
 
     def score(self, images_u8: torch.Tensor) -> dict:
-        """uint8 (N >= 2500, 1, 28, 28) -> {fid, recall, class_shares (10,)}; the first 2,500
-        images are scored."""
+        """uint8 (N >= 2500, 1, 28, 28) -> {fid, recall, class_shares (10,)}: FID and recall of
+        the first 2,500 images (the reference half's size), class shares of all N."""
         if len(images_u8) < SCORED:
             raise SystemExit(f"the independent judge scores {SCORED} images, got "
                              f"{len(images_u8)}")
-        features, classes = features_and_classes(self.net, images_u8[:SCORED])
-        _, recall = precision_recall(self.reference, features, k=RECALL_K)
+        features, classes = features_and_classes(self.net, images_u8)
+        _, recall = precision_recall(self.reference, features[:SCORED], k=RECALL_K)
         shares = np.bincount(classes, minlength=10) / len(classes)
-        return {"fid": fid(self.reference, features), "recall": recall,
+        return {"fid": fid(self.reference, features[:SCORED]), "recall": recall,
                 "class_shares": shares}
 
     def real(self) -> dict:

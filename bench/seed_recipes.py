@@ -9,7 +9,8 @@
 settings changed). The default seeds 3, 4, 5 were never used to choose a setting: the
 variants were compared on seeds 0, 1, 2 (``--screen``). ``--parallel 2`` trains two runs at
 a time on one thread each (the screen's setting: the quality is what it measures, so its
-wall times are not speed figures).
+wall times are not speed figures). ``--score-only`` scores the runs already trained (same
+flags) again, with the wall times their training recorded.
 
 Each run is ``gankit train --preset P --seed S`` in a subprocess (the preset's own length:
 100 epochs for the §4 presets, 200 for §6), timed from start to exit. Its EMA generator
@@ -30,6 +31,8 @@ with the machine's threads: do not run anything else meanwhile when the times ma
 from __future__ import annotations
 
 import argparse
+import math
+import json
 import statistics
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -62,10 +65,22 @@ SCREEN = ["seed-mlp-stable", "stable-before", "stable-before+decay",
 
 
 def train(name: str, seed: int, out: Path, extra: list[str]) -> float:
-    """``gankit train`` of a preset or variant in a subprocess; its wall time in seconds."""
+    """``gankit train`` of a preset or variant in a subprocess; its wall time in seconds, also
+    kept in ``out/bench_seconds.json`` for ``--score-only``."""
     preset, settings = VARIANTS.get(name, (name, []))
-    return train_run(preset, seed, out,
-                     [*[flag for setting in settings for flag in ("--set", setting)], *extra])
+    seconds = train_run(preset, seed, out,
+                        [*[flag for setting in settings for flag in ("--set", setting)], *extra])
+    (out / "bench_seconds.json").write_text(json.dumps({"seconds": seconds}))
+    return seconds
+
+
+def trained_seconds(out: Path) -> float:
+    """The wall time :func:`train` recorded for the run in ``out`` (nan where it recorded
+    none); a missing run is an error."""
+    if not (out / "config.json").is_file():
+        raise SystemExit(f"--score-only: no run in {out}; train it first")
+    path = out / "bench_seconds.json"
+    return json.loads(path.read_text())["seconds"] if path.is_file() else float("nan")
 
 
 def score(run_dir: Path, judge: Judge) -> dict:
@@ -79,6 +94,8 @@ def score(run_dir: Path, judge: Judge) -> dict:
 
 
 def mean_std(values: list[float], digits: int) -> str:
+    if any(math.isnan(v) for v in values):  # --score-only on runs that recorded no time
+        return "n/a"
     if len(values) == 1:
         return f"{values[0]:.{digits}f}"
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
@@ -96,6 +113,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting passed to every training run (repeatable)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-seed-recipes")
+    parser.add_argument("--score-only", action="store_true",
+                        help="score the runs already in --out again (no training)")
     args = parser.parse_args()
     if args.screen:
         args.presets, args.seeds, args.parallel = SCREEN, [0, 1, 2], 2
@@ -110,8 +129,12 @@ def main() -> None:
     print(describe("real digits (the other half of mnist5k)", judge.real()), flush=True)
     jobs = [(preset, seed) for preset in args.presets for seed in args.seeds]
     run_dir = {job: args.out / f"{job[0]}-seed{job[1]}" for job in jobs}
-    with ThreadPoolExecutor(args.parallel) as pool:  # threads only wait on subprocesses
-        seconds = dict(zip(jobs, pool.map(lambda job: train(*job, run_dir[job], extra), jobs)))
+    if args.score_only:
+        seconds = {job: trained_seconds(run_dir[job]) for job in jobs}
+    else:
+        with ThreadPoolExecutor(args.parallel) as pool:  # threads only wait on subprocesses
+            seconds = dict(zip(jobs, pool.map(lambda job: train(*job, run_dir[job], extra),
+                                              jobs)))
     rows = {preset: [] for preset in args.presets}
     for preset, seed in jobs:
         result = {"seconds": seconds[preset, seed], **score(run_dir[preset, seed], judge)}
