@@ -67,9 +67,13 @@ class Scorer:
     """emoji-cnn features of the real set (once), and the scores of a run's samples."""
 
     def __init__(self, data: str, root: str, n: int, seed: int):
+        from gankit.config import DataConfig
+        from gankit.data import load_dataset
         from gankit.evaluation.evaluate import reference_set
         from gankit.evaluation.metrics import get_extractor
 
+        # fetch the set first (npm pack, once) as training would; scoring never downloads
+        load_dataset(DataConfig(name=data, root=root, download=True))
         self.real = reference_set(data, "train", root)
         self.extractor = get_extractor("emoji-cnn")
         self.real_features, self.real_probs = self.extractor(self.real.samples)

@@ -115,6 +115,8 @@ def fit_image(image, image_size: int, resize: str = "center-crop",
     ``image_size``, the rest filled with ``background`` (keeps the whole picture)."""
     from PIL import Image
 
+    if image.size == (image_size, image_size):
+        image_size = 0  # already there: both policies would give the same pixels back
     if image_size and resize == "pad":
         scale = image_size / max(image.size)
         new_size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))

@@ -253,3 +253,28 @@ def test_backgrounds(text, colour):
 def test_bad_backgrounds_are_user_errors(text):
     with pytest.raises(UserError, match="#rrggbb"):
         parse_background(text)
+
+
+def test_workers_write_decoded_rows_into_the_memory_map_themselves(png_folder, tmp_path):
+    """With several workers and a memory-mapped output, the pixels are written by the worker
+    into the file (nothing comes back through the pipe but errors and odd shapes)."""
+    from gankit.data.decoding import DecodeSpec, MappedTarget, decode_chunk_into
+
+    folder = png_folder(n=3, size=6, rgb=True)
+    paths = sorted(folder.glob("*.png"))
+    out = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.uint8,
+                                    shape=(4, 3, 6, 6))
+    target = MappedTarget.of(out)
+    assert target is not None and MappedTarget.of(np.zeros((4, 3, 6, 6), np.uint8)) is None
+    odd = png_folder(n=1, size=5, rgb=True)
+    jobs = [(2, paths[0], "a"), (0, paths[1], "b"), (3, next(odd.glob("*.png")), "odd"),
+            (1, None, "gone")]
+    results = decode_chunk_into(DecodeSpec("RGB"), target, jobs)
+    assert [(i, a is None, bool(e)) for i, a, e in results] == [
+        (2, True, False), (0, True, False), (3, False, False), (1, True, True)]
+    assert results[2][1].shape == (3, 5, 5)  # another size: returned for the caller to report
+    out.flush()
+    written = np.load(tmp_path / "x.npy")
+    assert np.array_equal(written[2], np.asarray(Image.open(paths[0])).transpose(2, 0, 1))
+    assert np.array_equal(written[0], np.asarray(Image.open(paths[1])).transpose(2, 0, 1))
+    assert not written[1].any() and not written[3].any()

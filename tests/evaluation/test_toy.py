@@ -148,3 +148,19 @@ def test_point_discriminator_logit_has_the_fixed_gain():
     torch.testing.assert_close(D(x), raw * D_OUT_SCALE)
     assert 0 < D_OUT_SCALE < 1
     assert resolve("toy-pacgan").optim.lr_decay == 0.3  # the preset settles G at the end
+
+
+def test_toy_pacgan_learns_the_ring(tmp_path):
+    """A learning test: a short, seeded toy-pacgan run (the preset's nets and losses, fewer
+    and smaller batches) covers most of ring8's modes with mostly high-quality samples. A G
+    that collapses, or a D or loss that stops teaching, fails it (measured with seed 0: 8/8
+    modes, 76 % high quality; after 10 steps: 0 modes, 0 %)."""
+    from gankit.api import train
+
+    out = tmp_path / "run"
+    train("toy-pacgan", out=out, data="ring8", steps=1500, batch_size=256, seed=0,
+          train__eval_every=1500, train__threads=1)
+    metrics = json.loads((out / "toy_metrics.json").read_text())
+    assert metrics["step"] == 1500
+    assert metrics["modes"] >= 7, metrics
+    assert metrics["high_quality"] >= 0.6, metrics
