@@ -208,12 +208,16 @@ def run_trial(plan: Plan, trial, deadline: float, quiet: bool, echo) -> float:
     say = _silent if quiet else (lambda message: echo(f"  [trial {trial.number}] {message}"))
     try:
         train(cfg, run_dir, progress=False, echo=say, callbacks=[lambda *_: [pruner]])
+        if not pruner.values:
+            raise UserError(f"trial {trial.number} logged no {plan.metric}; give --eval-every "
+                            f"at most the number of steps")
     except _import_optuna().TrialPruned as pruned:
         echo(f"trial {trial.number}: pruned ({pruned})")
         raise
-    if not pruner.values:
-        raise UserError(f"trial {trial.number} logged no {plan.metric}; give --eval-every at "
-                        f"most the number of steps")
+    except UserError as failed:  # kept with the trial: the sweep's summary says why it failed
+        trial.set_user_attr("failure", str(failed))
+        echo(f"trial {trial.number}: failed: {failed}")
+        raise
     value = pruner.values[-1][1]
     echo(f"trial {trial.number}: {plan.metric} {value:.4g}")
     return value
@@ -276,6 +280,7 @@ def summarise(study, metric: str) -> dict[str, Any]:
         last = max(t.intermediate_values) if t.intermediate_values else None
         rows.append({"number": t.number, "state": t.state.name, "value": t.value,
                      "last_step": last, "params": dict(t.params),
+                     "failure": t.user_attrs.get("failure"),
                      "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
                      if t.datetime_complete and t.datetime_start else None})
     complete = [r for r in rows if r["state"] == TrialState.COMPLETE.name]

@@ -3,6 +3,7 @@ its arguments and hands off to the app that does the work (imported when the com
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from gankit.cli.train import parse_set
@@ -216,6 +217,10 @@ def cmd_sweep(args) -> int:
         print(f"best: trial {result['best']['number']}, {args.metric} "
               f"{result['best']['value']:.4g}; config: {result['best_config']} "
               f"(gankit train --config {result['best_config']})")
-    else:
-        print("no trial has finished yet")
-    return 0
+        return 0
+    failed = [t for t in result["trials"] if t["state"] == "FAIL"]
+    why = (f"{len(failed)} failed (trial {failed[0]['number']}: "
+           f"{failed[0]['failure'] or 'no reason recorded'})" if failed else
+           "the budget ended first" if result["trials"] else "none was run")
+    print(f"gankit: error: no trial finished: {why}", file=sys.stderr)
+    return 1

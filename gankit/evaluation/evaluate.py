@@ -126,14 +126,15 @@ def score(real_features: np.ndarray, fake_features: np.ndarray, real_probs: np.n
     """Run the named metrics on precomputed features; returns {score name: value}.
 
     The one scoring loop: ``gankit eval`` and the training-time quality monitor both call
-    it. ``seed`` is accepted for the callers' symmetry; the metrics' own seeds are fixed.
+    it. ``seed`` drives every random choice of the metrics (KID's subsets, IS's splits).
     """
     scores: dict[str, float] = {}
     for name in metrics:
         metric = METRICS[name]
         if metric.needs_probs and fake_probs is None:
             raise UserError(f"metric {name} needs class probabilities; this extractor has none")
-        scores.update(metric.compute(real_features, fake_features, real_probs, fake_probs))
+        scores.update(metric.compute(real_features, fake_features, real_probs, fake_probs,
+                                     seed))
     return scores
 
 

@@ -138,3 +138,18 @@ def test_budget_minutes_stops_the_study_between_trials(png_folder, tmp_path, mon
     db = tmp_path / "sweep.db"
     assert main([*_args(folder, db, tmp_path / "out", trials=4), "--budget-minutes", "10"]) == 0
     assert [state for _, state in _trial_rows(db)] == ["COMPLETE", "COMPLETE"]
+
+
+def test_a_sweep_where_every_trial_failed_exits_non_zero_with_the_reason(png_folder, tmp_path,
+                                                                        capsys):
+    folder = png_folder(16)
+    # --eval-every beyond --steps: no trial logs a FID, so each one fails with that reason
+    code = main(_args(folder, tmp_path / "s.db", tmp_path / "out", trials=1, steps=2,
+                      eval_every=5))
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.err.strip().splitlines() == [
+        "gankit: error: no trial finished: 3 failed (trial 0: trial 0 logged no fid; give "
+        "--eval-every at most the number of steps)"]
+    assert [state for _, state in _trial_rows(tmp_path / "s.db")] == ["FAIL"] * 3
+    assert "best:" not in captured.out

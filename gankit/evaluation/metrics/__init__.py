@@ -1,7 +1,8 @@
 """Quality metrics and the feature extractors they run on, registered by name.
 
-``METRICS[name].compute(real_features, fake_features, real_probs, fake_probs)`` returns a
-dict of named scores; ``DIRECTIONS[score]`` says whether lower ("min") or higher ("max")
+``METRICS[name].compute(real_features, fake_features, real_probs, fake_probs, seed)``
+returns a dict of named scores (``seed`` drives every random choice: KID's subsets, IS's
+splits); ``DIRECTIONS[score]`` says whether lower ("min") or higher ("max")
 is better, which ``--target fid=20`` relies on (both live in :mod:`gankit.config.targets`,
 which config validation uses). See :mod:`gankit.evaluation.metrics.scores` for the
 pure functions and :mod:`gankit.evaluation.metrics.extractors` for the extractors.
@@ -34,31 +35,31 @@ class Metric:
     needs_probs: bool = False
 
 
-def _fid(rf, ff, rp, fp):
+def _fid(rf, ff, rp, fp, seed=0):
     return {"fid": fid(rf, ff)}
 
 
-def _kid(rf, ff, rp, fp):
-    mean, std = kid(rf, ff)
+def _kid(rf, ff, rp, fp, seed=0):
+    mean, std = kid(rf, ff, seed=seed)
     return {"kid": mean, "kid_std": std}
 
 
-def _is(rf, ff, rp, fp):
-    mean, std = inception_score(fp)
+def _is(rf, ff, rp, fp, seed=0):
+    mean, std = inception_score(fp, seed=seed)
     return {"is": mean, "is_std": std}
 
 
-def _pr(rf, ff, rp, fp):
+def _pr(rf, ff, rp, fp, seed=0):
     precision, recall = precision_recall(rf, ff, k=3)
     return {"precision": precision, "recall": recall}
 
 
-def _dc(rf, ff, rp, fp):
+def _dc(rf, ff, rp, fp, seed=0):
     density, coverage = density_coverage(rf, ff, k=5)
     return {"density": density, "coverage": coverage}
 
 
-def _modes(rf, ff, rp, fp):
+def _modes(rf, ff, rp, fp, seed=0):
     covered, kl = mode_counts(fp, rp)
     return {"modes": covered, "mode_kl": kl, "num_classes": int(np.asarray(fp).shape[1])}
 
