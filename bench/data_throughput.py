@@ -7,9 +7,11 @@ larger than the memory budget.
     python bench/data_throughput.py --count 2000 --big-gb 0.2 --steps 40   # a smoke run
 
 (a) makes ``--count`` generated 64x64 RGB PNGs (coloured shapes on a colour gradient, with
-pixel noise so that they compress like small photos, about 10 KB each; in 10 class folders), then decodes them twice in one run: with a single-process PIL loop (open,
-convert to RGB, copy into one array) and with ``gankit data prepare FOLDER --image-size 64
---channels 3`` on all cores (``--workers``). It prints images/s of both and their ratio,
+pixel noise so that they compress like small photos, about 10 KB each; in 10 class
+folders), then decodes them in one run with a single-process PIL loop (open, convert to
+RGB, copy into one array) and with ``gankit data prepare FOLDER --image-size 64
+--channels 3`` on all cores (``--workers``), in ``--rounds`` alternating rounds, each from
+the folder (its listing included) to one array. It prints images/s of both and their ratio,
 checks that both decoded the same pixels, and prints the time to open the prepared set for
 training (``load_dataset``, memory-mapped) beside the raw folder's load time (the same call
 on the folder: every file decoded, one at a time).
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,12 +112,15 @@ def make_pngs(folder: Path, count: int, workers: int) -> float:
     return time.perf_counter() - started
 
 
-def pil_loop(paths: list[Path]) -> tuple[np.ndarray, float]:
-    """The plain loop: each file opened with PIL, converted to RGB, copied into one uint8
-    (N, 64, 64, 3) array, in one process. Returns (array, seconds)."""
+def pil_loop(folder: Path) -> tuple[np.ndarray, float]:
+    """The plain loop, from the folder as ``prepare`` starts: the files listed
+    (``sorted(folder.rglob("*.png"))``, gankit's order), each opened with PIL, converted to
+    RGB and copied into one uint8 (N, 64, 64, 3) array, in one process. Returns (array,
+    seconds)."""
     from PIL import Image
 
     started = time.perf_counter()
+    paths = sorted(folder.rglob("*.png"))
     out = np.empty((len(paths), SIDE, SIDE, 3), np.uint8)
     for i, path in enumerate(paths):
         with Image.open(path) as image:
@@ -133,11 +139,20 @@ def part_prepare(args, work: Path) -> None:
     paths = image_paths(folder)  # the order gankit uses
     print(f"\n(a) {len(paths):,} generated {SIDE}x{SIDE} PNGs written in {made:.1f} s "
           f"({sum(p.stat().st_size for p in paths) / 2 ** 20:,.0f} MiB)")
-    pixels, pil_seconds = pil_loop(paths)
-    started = time.perf_counter()
-    prepare(folder, out, image_size=SIDE, channels=3, workers=args.workers, progress=False,
-            echo=lambda line: None)
-    prepare_seconds = time.perf_counter() - started
+    pil_times, prepare_times = [], []
+    for round_ in range(args.rounds):  # alternating, so that a noisy spell hits both
+        pixels, seconds = pil_loop(folder)
+        pil_times.append(seconds)
+        shutil.rmtree(out, ignore_errors=True)
+        started = time.perf_counter()
+        prepare(folder, out, image_size=SIDE, channels=3, workers=args.workers,
+                progress=False, echo=lambda line: None)
+        prepare_times.append(time.perf_counter() - started)
+        print(f"round {round_ + 1}: PIL loop {pil_times[-1]:.1f} s, prepare "
+              f"{prepare_times[-1]:.1f} s ({pil_times[-1] / prepare_times[-1]:.2f}x)",
+              flush=True)
+    ratios = sorted(p / q for p, q in zip(pil_times, prepare_times))
+    pil_seconds, prepare_seconds = float(np.median(pil_times)), float(np.median(prepare_times))
     started = time.perf_counter()
     prepared = load_dataset(DataConfig(name=str(out)))
     open_seconds = time.perf_counter() - started
@@ -152,12 +167,15 @@ def part_prepare(args, work: Path) -> None:
     del raw
     workers = args.workers or os.cpu_count()
     pil_rate, prepare_rate = len(paths) / pil_seconds, len(paths) / prepare_seconds
+    print(f"medians of {args.rounds} alternating rounds, each from the folder (listing "
+          f"included) to one array")
     print("| decoding | seconds | images/s |\n|---|---|---|")
     print(f"| single-process PIL loop | {pil_seconds:.1f} | {pil_rate:,.0f} |")
     print(f"| gankit data prepare ({workers} workers) | {prepare_seconds:.1f} | "
           f"{prepare_rate:,.0f} |")
-    print(f"prepare / PIL loop: {prepare_rate / pil_rate:.2f}x (issue: >= 1.7x); the same "
-          f"pixels: {'yes' if same else 'NO'}")
+    print(f"prepare / PIL loop: median of the rounds' ratios {float(np.median(ratios)):.2f}x "
+          f"(each round: {', '.join(f'{r:.2f}' for r in ratios)}; issue: >= 1.7x); the "
+          f"same pixels: {'yes' if same else 'NO'}")
     print(f"opening for training: prepared set {open_seconds * 1000:.1f} ms (memory-mapped; "
           f"issue: < 1 s), raw folder {folder_seconds:.1f} s (every file decoded)")
 
@@ -269,6 +287,8 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=100_000, help="(a) PNGs to make")
     parser.add_argument("--workers", type=int, default=0, help="(a) prepare's decoding "
                         "processes (0: all cores)")
+    parser.add_argument("--rounds", type=int, default=3, help="(a) alternating rounds of the "
+                        "PIL loop and prepare")
     parser.add_argument("--big-gb", type=float, default=8.0, help="(b) size of the streamed set")
     parser.add_argument("--small-count", type=int, default=20_000, help="(b) images of the "
                         "in-memory set")

@@ -19,9 +19,10 @@ from typing import Any, Callable
 import numpy as np
 
 from gankit.data import DATASETS, is_points_shape, load_dataset
-from gankit.data.decoding import DecodeSpec, decode_into, default_workers, scan
+from gankit.data.decoding import (CHUNK, PATH_CHUNK, DecodeSpec, decode_into,
+                                  default_workers, scan)
 from gankit.data.folder import RESIZE_POLICIES, parse_background
-from gankit.data.prepared import PreparedWriter, is_prepared, open_prepared
+from gankit.data.prepared import PreparedWriter, RowHasher, is_prepared, open_prepared
 from gankit.data.sources import ImageSource, open_source
 from gankit.errors import UserError
 
@@ -69,10 +70,13 @@ def _prepare_files(source: ImageSource, out: Path, image_size: int, resize: str,
     spec = DecodeSpec("RGB" if colour else "L", image_size, resize, background)
     classes, labels = source.classes()
     with PreparedWriter(out, len(source), (3 if colour else 1, height, width)) as writer:
-        bad = decode_into(writer.images, source.jobs(), spec, workers, skip_bad, progress)
+        hasher = RowHasher(writer.images)
+        bad = decode_into(writer.images, source.jobs(), spec, workers, skip_bad, progress,
+                          chunk=PATH_CHUNK if source.kind == "folder" else CHUNK,
+                          written=hasher.add)
         keep = np.ones(len(source), bool)
         keep[list(bad)] = False
-        return writer.finish(labels, classes, keep=keep if bad else None,
+        return writer.finish(labels, classes, keep=keep if bad else None, hasher=hasher,
                              source=source.describe(), image_size=image_size, resize=resize,
                              background="#%02x%02x%02x" % background,
                              skipped=[{"name": source.names[i], "reason": bad[i]}

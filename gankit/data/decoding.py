@@ -29,6 +29,7 @@ from gankit.data.folder import WHITE, decode_image, fit_image, has_colour
 from gankit.errors import UserError
 
 CHUNK = 32  # images per task: large enough to amortise the messages, small for balance
+PATH_CHUNK = 256  # for file paths: no payload held in memory, fewer messages matter more
 SKIP_HINT = " (--skip-bad skips unreadable files and lists them in the manifest)"
 
 
@@ -145,11 +146,12 @@ def _chunks(jobs: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-def run_chunks(work: Callable[[list], list], jobs: Iterable, workers: int) -> Iterator[list]:
-    """``work(chunk)`` of every chunk of ``jobs``, yielded as they finish: in this process
-    for one worker, else on ``workers`` processes with at most two chunks each in flight."""
+def run_chunks(work: Callable[[list], list], jobs: Iterable, workers: int,
+               chunk: int = CHUNK) -> Iterator[list]:
+    """``work(chunk)`` of every ``chunk`` jobs, yielded as they finish: in this process for
+    one worker, else on ``workers`` processes with at most two chunks each in flight."""
     if workers <= 1:
-        yield from map(work, _chunks(jobs, CHUNK))
+        yield from map(work, _chunks(jobs, chunk))
         return
     methods = multiprocessing.get_all_start_methods()
     # fork starts workers in milliseconds; they only use PIL and numpy, never torch
@@ -157,8 +159,8 @@ def run_chunks(work: Callable[[list], list], jobs: Iterable, workers: int) -> It
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker)
     pending: set = set()
     try:
-        for chunk in _chunks(jobs, CHUNK):
-            pending.add(pool.submit(work, chunk))
+        for part in _chunks(jobs, chunk):
+            pending.add(pool.submit(work, part))
             while len(pending) >= 2 * workers:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 yield from (future.result() for future in done)
@@ -189,12 +191,15 @@ def scan(jobs: Iterable, total: int, workers: int, progress: bool = True
 
 
 def decode_into(out: np.ndarray, jobs: Iterable, spec: DecodeSpec, workers: int,
-                skip_bad: bool = False, progress: bool = True) -> dict[int, str]:
+                skip_bad: bool = False, progress: bool = True, chunk: int = CHUNK,
+                written: Callable[[list[int]], None] | None = None) -> dict[int, str]:
     """Decode every job into ``out`` (uint8 (N, C, H, W), e.g. a memory map) at its index.
 
     Returns {index: reason} of the unreadable files when ``skip_bad``; without it the first
     unreadable file is a UserError naming it. An image of another size than ``out``'s (no
-    ``image_size``) is a UserError.
+    ``image_size``) is a UserError. ``chunk``: jobs per task (file paths are small: larger
+    chunks cost fewer messages); ``written(indices)`` is told of each chunk's rows once
+    they are in ``out`` (e.g. :class:`~gankit.data.prepared.RowHasher`).
     """
     from functools import partial
 
@@ -202,7 +207,7 @@ def decode_into(out: np.ndarray, jobs: Iterable, spec: DecodeSpec, workers: int,
     work = partial(decode_chunk_into, spec, target) if target else partial(decode_chunk, spec)
     bad: dict[int, str] = {}
     with _bar(len(out), "decoding", progress) as bar:
-        for results in run_chunks(work, jobs, workers):
+        for results in run_chunks(work, jobs, workers, chunk):
             for index, array, error in results:
                 if error:
                     if not skip_bad:
@@ -216,5 +221,7 @@ def decode_into(out: np.ndarray, jobs: Iterable, spec: DecodeSpec, workers: int,
                                     f"--image-size to resize them all")
                 else:
                     out[index] = array
+            if written is not None:
+                written([index for index, _, _ in results])
             bar.update(len(results))
     return bad

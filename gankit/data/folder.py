@@ -25,16 +25,43 @@ from gankit.data.registry import ImageData
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
 
-def image_paths(folder: Path) -> list[Path]:
-    """Every image file below ``folder``, sorted; a missing folder or one without images is
-    a UserError."""
+def image_files(folder: Path) -> list[tuple[str, ...]]:
+    """The path parts, relative to ``folder``, of every image file below it, sorted (the
+    order of ``sorted(folder.rglob(...))``); a missing folder or one without images is a
+    UserError.
+
+    ``os.scandir`` reads each directory's entries with their types, so nothing is stat'ed
+    and no Path objects are made: 100,000 files are listed in a fraction of the time
+    ``rglob`` takes. As ``rglob``, it does not descend into symbolic links to folders and
+    skips folders it may not read.
+    """
+    import os
+
     if not folder.is_dir():
         raise UserError(f"data folder {folder} is not a folder")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                   and p.is_file())
-    if not paths:
+    found: list[tuple[str, ...]] = []
+    pending: list[tuple[tuple[str, ...], str]] = [((), str(folder))]
+    while pending:
+        prefix, directory = pending.pop()
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(((*prefix, entry.name), entry.path))
+                    elif os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES and \
+                            entry.is_file():
+                        found.append((*prefix, entry.name))
+        except PermissionError:
+            continue
+    if not found:
         raise UserError(f"no images (.png, .jpg, ...) found under {folder}")
-    return paths
+    found.sort()
+    return found
+
+
+def image_paths(folder: Path) -> list[Path]:
+    """Every image file below ``folder``, sorted (:func:`image_files`)."""
+    return [folder.joinpath(*parts) for parts in image_files(folder)]
 
 
 WHITE = (255, 255, 255)

@@ -1,7 +1,7 @@
 """Where ``gankit data prepare`` reads image files from: a folder, a zip or a tar archive.
 
 Each source lists its image files once, in one stable order (by path parts, the order in
-which :func:`~gankit.data.folder.image_paths` lists a folder), gives their classes (the
+which :func:`~gankit.data.folder.image_files` lists a folder), gives their classes (the
 first sub-folder, when every image lies in one, as for folders) and hands out their
 contents as decoding jobs ``(index, payload, name)``: file paths for a folder (the decoding
 processes read the files themselves), the members' bytes for an archive, read straight
@@ -12,6 +12,7 @@ stable order, so the result does not depend on the order of reading.
 
 from __future__ import annotations
 
+import os
 import tarfile
 import zipfile
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
-from gankit.data.folder import IMAGE_SUFFIXES, classes_of, image_paths
+from gankit.data.folder import IMAGE_SUFFIXES, classes_of, image_files
 from gankit.errors import UserError
 
 # (index in the source's order, the file's path or bytes (None: unreadable), its name)
@@ -28,7 +29,9 @@ Job = tuple[int, "str | bytes | None", str]
 
 
 def _parts(name: str) -> tuple[str, ...]:
-    return tuple(p for p in PurePosixPath(name).parts if p not in ("", ".", "/"))
+    """The parts of a '/'-separated name (``PurePosixPath(name).parts`` without the root
+    and dots, several times faster for 100,000 names)."""
+    return tuple(p for p in name.split("/") if p not in ("", "."))
 
 
 def _is_image_member(name: str) -> bool:
@@ -120,9 +123,9 @@ def open_source(location: str | Path) -> ImageSource:
     ``location``; anything else is a UserError."""
     path = Path(location).expanduser()
     if path.is_dir():
-        paths = image_paths(path)
-        return ImageSource(path, "folder", [p.relative_to(path).as_posix() for p in paths],
-                           [str(p) for p in paths])
+        names = ["/".join(parts) for parts in image_files(path)]
+        base = os.path.join(path, "")  # the folder with its separator: one concatenation each
+        return ImageSource(path, "folder", names, [base + name for name in names])
     if not path.is_file():
         raise UserError(f"{path} is not a folder, an archive or a data set name")
     try:

@@ -18,7 +18,7 @@ from gankit.apps.prepare import prepare
 from gankit.config import DataConfig
 from gankit.data import load_dataset
 from gankit.data.folder import load_folder
-from gankit.data.prepared import open_prepared
+from gankit.data.prepared import file_sha256, open_prepared
 from gankit.errors import UserError
 
 
@@ -96,6 +96,8 @@ def test_parallel_decoding_gives_the_same_bytes(png_folder, tmp_path):
     two = prepare(folder, tmp_path / "two", image_size=8, workers=2, progress=False,
                   echo=print)
     assert one["images_sha256"] == two["images_sha256"] and one["count"] == 70
+    # the sha256 taken while the rows were written is the written file's
+    assert two["images_sha256"] == file_sha256(tmp_path / "two" / "images.npy")
     assert np.array_equal(_arrays(tmp_path / "one")[0], _arrays(tmp_path / "two")[0])
 
 

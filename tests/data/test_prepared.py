@@ -278,3 +278,18 @@ def test_workers_write_decoded_rows_into_the_memory_map_themselves(png_folder, t
     assert np.array_equal(written[2], np.asarray(Image.open(paths[0])).transpose(2, 0, 1))
     assert np.array_equal(written[0], np.asarray(Image.open(paths[1])).transpose(2, 0, 1))
     assert not written[1].any() and not written[3].any()
+
+
+def test_the_row_hasher_gives_the_files_sha256_whatever_the_order(tmp_path):
+    from gankit.data.prepared import RowHasher
+
+    images = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.uint8,
+                                       shape=(9000, 2, 3, 3))
+    hasher = RowHasher(images)
+    order = np.random.default_rng(0).permutation(9000)
+    for part in np.array_split(order, 7):  # rows arrive out of order
+        images[part] = (part % 251).astype(np.uint8)[:, None, None, None]
+        assert hasher.hexdigest() is None
+        hasher.add(part.tolist())
+    images.flush()
+    assert hasher.hexdigest() == file_sha256(tmp_path / "x.npy")
