@@ -8,9 +8,10 @@ under it is broken on purpose (issue 16's list, and the tests added for it).
 The committed tree (``git archive HEAD``) is copied into a temporary folder once; each
 mutation replaces one exact piece of code there (the script stops if the piece is not found
 exactly once, so a mutation cannot silently miss), runs its tests with pytest in that copy,
-and restores the file. A mutation is caught when every one of its tests fails. Prints one
-table row per mutation; exits 1 if any survived. Not a test (it runs the slow tests many
-times): a check to rerun after changing a test or the code under it.
+and restores the file. A mutation is caught when every one of its tests fails (a
+parametrized test fails when any of its cases does). Prints one table row per mutation;
+exits 1 if any survived. Not a test (it runs the slow tests many times): a check to rerun
+after changing a test or the code under it.
 """
 
 from __future__ import annotations
