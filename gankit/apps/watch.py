@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TextIO
@@ -130,8 +132,10 @@ def watch(run_dir: str | Path, interval: float = 5.0, once: bool = False,
     tty = out.isatty() and os.environ.get("TERM") != "dumb"
     log = run_dir / "log.jsonl"
     seen: object = None
+    stop: list[bool] = []  # Ctrl-C appends to it; see _stop_on_ctrl_c
+    previous = _stop_on_ctrl_c(stop)
     try:
-        while True:
+        while not stop:
             # the log's stamp is taken before it is read: a line written in between shows
             # up at the next refresh instead of being missed
             stamp = (log.stat().st_mtime_ns, log.stat().st_size) if log.is_file() else "none"
@@ -143,8 +147,35 @@ def watch(run_dir: str | Path, interval: float = 5.0, once: bool = False,
             elif stamp != seen:
                 print(text + "\n", file=out, flush=True)
             seen = stamp
-            time.sleep(interval)
-    except KeyboardInterrupt:
+            _sleep_unless(stop, interval)
         if tty:
             out.write("\n")
         return 0
+    except KeyboardInterrupt:  # no handler of ours (not the main thread)
+        if tty:
+            out.write("\n")
+        return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _stop_on_ctrl_c(stop: list[bool]):
+    """In the main thread, make Ctrl-C append to ``stop`` instead of raising
+    KeyboardInterrupt, and return the handler it replaced (None elsewhere).
+
+    Why: a KeyboardInterrupt raised while a finaliser runs (a figure or file being
+    collected during a refresh) is swallowed by Python, and the loop went on forever.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.append(True))
+    return signal.default_int_handler if previous is None else previous
+
+
+def _sleep_unless(stop: list[bool], seconds: float) -> None:
+    """Sleep ``seconds`` in short slices, returning early once ``stop`` is set."""
+    deadline = time.monotonic() + seconds
+    while not stop and (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 0.1))

@@ -65,17 +65,28 @@ def test_watch_user_errors(tmp_path, capsys, args, message):
 
 
 def test_watch_refreshes_until_interrupted(trained_run, monkeypatch):
-    sleeps = []
+    import gankit.apps.watch as watch_module
 
-    def fake_sleep(seconds):
+    clock, sleeps, refreshes = [0.0], [], []
+
+    def fake_sleep(seconds):  # a clock that only sleeping moves
         sleeps.append(seconds)
-        if len(sleeps) == 3:
+        clock[0] += seconds
+        if clock[0] > 1.25:  # refreshed at 0, 0.5 and 1.0 s
             raise KeyboardInterrupt
 
+    def counted_status(*args, **kwargs):
+        refreshes.append(clock[0])
+        return real_status(*args, **kwargs)
+
+    real_status = watch_module.status
+    monkeypatch.setattr(watch_module, "status", counted_status)
     monkeypatch.setattr("gankit.apps.watch.time.sleep", fake_sleep)
+    monkeypatch.setattr("gankit.apps.watch.time.monotonic", lambda: clock[0])
     out = io.StringIO()  # not a terminal: a block is printed only when the log changed
     assert watch(trained_run, interval=0.5, out=out) == 0
-    assert sleeps == [0.5, 0.5, 0.5]
+    assert refreshes == pytest.approx([0.0, 0.5, 1.0])
+    assert max(sleeps) <= 0.1  # short slices: Ctrl-C is seen within 0.1 s
     assert out.getvalue().count("grid:") == 1
     with pytest.raises(UserError, match="interval"):
         watch(trained_run, interval=float("nan"))
@@ -98,3 +109,30 @@ def test_ctrl_c_exits_with_code_0(trained_run, tmp_path):
         process.kill()
     assert process.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_ctrl_c_inside_a_finaliser_still_stops_the_loop(trained_run, monkeypatch):
+    """Python swallows a KeyboardInterrupt raised while a finaliser runs (an object being
+    collected during a refresh); the loop must stop all the same, and leave Ctrl-C as it was."""
+    import gankit.apps.watch as watch_module
+
+    calls = []
+
+    class Collected:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10_000):  # the handler runs here, inside the finaliser
+                pass
+
+    def refresh(run_dir, width=40, plot=True):
+        calls.append(1)
+        if len(calls) > 3:
+            raise RuntimeError("Ctrl-C was lost")
+        Collected()  # dropped at once: its finaliser runs now
+        return "status"
+
+    monkeypatch.setattr(watch_module, "status", refresh)
+    before = signal.getsignal(signal.SIGINT)
+    assert watch(trained_run, interval=0.01, out=io.StringIO()) == 0
+    assert len(calls) == 1
+    assert signal.getsignal(signal.SIGINT) is before
