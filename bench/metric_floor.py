@@ -17,7 +17,7 @@ Two tables, every file scored by :func:`gankit.evaluation.evaluate.evaluate` (wh
 
 The two runs are those of ``bench/default_variants.py`` (``shipped`` and ``plain``, its
 step-2,000 checkpoint) in ``--runs``; the ones missing there are trained first (about 5 and
-2 minutes on 2 cores).
+6 minutes on 2 cores).
 """
 
 from __future__ import annotations

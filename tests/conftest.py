@@ -6,9 +6,11 @@ be treated as read-only; tests that damage a run copy it first (``copy_run``).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import struct
+import sys
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -171,3 +173,16 @@ def copy_run(trained_run, tmp_path):
         return target
 
     return make
+
+
+@pytest.fixture
+def load_bench():
+    """``load_bench("name")`` imports ``bench/name.py`` (a script, not a package)."""
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+    return load

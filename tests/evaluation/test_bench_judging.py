@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,19 +10,10 @@ import torch
 
 from gankit.data.embedded import load_mnist5k
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def _load_bench(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_a_fixed_length_variant_lifts_the_epoch_and_time_caps_and_keeps_its_checkpoints():
-    variants = _load_bench("default_variants")
+def test_a_fixed_length_variant_lifts_the_epoch_and_time_caps_and_keeps_its_checkpoints(
+        load_bench):
+    variants = load_bench("default_variants")
     flags = variants.Run("dcgan", ("train.ema_kimg=10",), steps=3900).flags()
     pairs = dict(zip(flags[::2], flags[1::2]))
     assert pairs["--steps"] == "3900" and pairs["--keep"] == "10"
@@ -36,8 +25,9 @@ def test_a_fixed_length_variant_lifts_the_epoch_and_time_caps_and_keeps_its_chec
     assert {row.run for row in variants.ROWS} <= set(variants.RUNS)
 
 
-def test_run_facts_read_the_last_training_record_and_checkpoints_must_exist(tmp_path):
-    variants = _load_bench("default_variants")
+def test_run_facts_read_the_last_training_record_and_checkpoints_must_exist(tmp_path,
+                                                                            load_bench):
+    variants = load_bench("default_variants")
     records = [{"step": 100, "kimg": 3.2, "seconds": 5.0},
                {"step": 200, "kimg": 6.4, "seconds": 9.0},
                {"step": 200, "probe_modes": 10.0}]  # a probe record carries no kimg
@@ -50,8 +40,8 @@ def test_run_facts_read_the_last_training_record_and_checkpoints_must_exist(tmp_
         variants.checkpoint(tmp_path, 100)
 
 
-def test_metric_floor_files_are_what_the_table_names():
-    floor = _load_bench("metric_floor")
+def test_metric_floor_files_are_what_the_table_names(load_bench):
+    floor = load_bench("metric_floor")
     reference, check, labels = floor.labelled_half()
     data = load_mnist5k()
     assert len(reference) == len(check) == 2500

@@ -4,7 +4,6 @@ and no argument list makes the CLI print a traceback."""
 from __future__ import annotations
 
 import errno
-import importlib.util
 import io
 import json
 import os
@@ -23,27 +22,19 @@ from gankit.config import valid_keys
 from gankit.errors import UserError
 from gankit.training.fast_mlp import FastMLPStep
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_bench(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_sigkill_at_random_steps_then_resume_is_bit_identical(tmp_path):
-    kill_resume = _load_bench("kill_resume")
+def test_sigkill_at_random_steps_then_resume_is_bit_identical(tmp_path, load_bench):
+    kill_resume = load_bench("kill_resume")
     result = kill_resume.kill_resume_check(tmp_path, kills=2, steps=30, seed=1)
     assert len(result["killed_at_logged_steps"]) == 2
     assert result["differences"] == []
 
 
-def test_sigkill_then_resume_on_a_streamed_prepared_set_is_bit_identical(tmp_path):
+def test_sigkill_then_resume_on_a_streamed_prepared_set_is_bit_identical(tmp_path, load_bench):
     """The same on a prepared set over the memory budget: batches come from its memory map
     in a background thread, and a kill mid-epoch resumes on exactly the same batches."""
-    kill_resume = _load_bench("kill_resume")
+    kill_resume = load_bench("kill_resume")
     result = kill_resume.kill_resume_check(tmp_path, kills=1, steps=14, seed=2, kind="streamed")
     assert "over the memory budget" in result["straight_output"]  # streamed, not loaded
     assert len(result["killed_at_logged_steps"]) == 1
