@@ -5,6 +5,15 @@ competitor runs, where a fair share of two cores is 50 %).
   python bench/contention.py                  # automatic threads (train.threads=0), ~4.5 min
   python bench/contention.py --fixed-threads  # and the same with train.threads=2 beside it
   python bench/contention.py --seconds 20     # shorter windows (a smoke run)
+  python bench/contention.py --own-session    # the competitor in its own session
+
+Where the competitor runs matters on Linux. By default it shares the bench's session, as a
+job started with ``&`` from the shell that runs gankit: the scheduler then shares the CPUs
+between threads, so gankit's one thread beside the competitor's two gets about 2/3 of a
+core. With ``--own-session`` it starts in a session of its own, as a program started from
+another terminal: with autogroup on (``/proc/sys/kernel/sched_autogroup_enabled``, the
+default of most desktop kernels) the scheduler first splits the CPUs evenly between the two
+sessions. The header prints the autogroup setting.
 
 One measurement (per thread setting):
 
@@ -48,6 +57,7 @@ POLL_SECONDS = 0.2
 # The environment of both children: without the caller's thread caps (a shell that set
 # OMP_NUM_THREADS=1 would cap gankit's automatic count at 1).
 THREAD_CAPS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+AUTOGROUP = "/proc/sys/kernel/sched_autogroup_enabled"
 
 
 # --- the competitor ----------------------------------------------------------------------------
@@ -79,9 +89,19 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def start_competitor(seconds: float) -> subprocess.Popen:
+def start_competitor(seconds: float, own_session: bool = False) -> subprocess.Popen:
+    """The competitor as a subprocess; ``own_session``: in a new session (``setsid``)."""
     return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--competitor",
-                             str(seconds)], stdout=subprocess.PIPE, text=True, env=child_env())
+                             str(seconds)], stdout=subprocess.PIPE, text=True, env=child_env(),
+                            start_new_session=own_session)
+
+
+def autogroup() -> str:
+    """Linux's per-session CPU split: "on", "off" or "unknown" (not readable)."""
+    try:
+        return {"1": "on", "0": "off"}[Path(AUTOGROUP).read_text().strip()]
+    except (OSError, KeyError):
+        return "unknown"
 
 
 def competitor_stamps(proc: subprocess.Popen) -> list[float]:
@@ -181,12 +201,14 @@ class GankitRun:
 
 # --- one measurement -------------------------------------------------------------------------
 
-def measure(threads: int, seconds: float) -> dict:
+def measure(threads: int, seconds: float, own_session: bool = False) -> dict:
     """The competitor alone, then gankit alone / with the competitor / after it."""
     label = "automatic threads (train.threads=0)" if threads == 0 else \
         f"fixed threads (train.threads={threads})"
+    if own_session:
+        label += ", competitor in its own session"
     print(f"\n== {label}", flush=True)
-    alone = competitor_stamps(start_competitor(max(10.0, seconds / 3)))
+    alone = competitor_stamps(start_competitor(max(10.0, seconds / 3), own_session))
     result = {"label": label, "competitor_alone": iterations_per_s(alone)}
     print(f"competitor alone: {result['competitor_alone']:.2f} it/s", flush=True)
     with tempfile.TemporaryDirectory(prefix="gankit-contention-") as tmp:
@@ -194,7 +216,7 @@ def measure(threads: int, seconds: float) -> dict:
         try:
             solo_start = run.first_record()
             run.wait_until(solo_start + seconds)
-            other = start_competitor(seconds)
+            other = start_competitor(seconds, own_session)
             run.wait_until(time.time() + seconds)
             while other.poll() is None:
                 run.wait_until(time.time() + POLL_SECONDS)
@@ -245,6 +267,9 @@ def main() -> None:
                              "after it: half (default 90: about 4.5 min in all)")
     parser.add_argument("--fixed-threads", action="store_true",
                         help="also measure train.threads=2 (the count fixed at start)")
+    parser.add_argument("--own-session", action="store_true",
+                        help="start the competitor in a session of its own, as from another "
+                             "terminal (default: the bench's session, as a shell's '&' job)")
     parser.add_argument("--competitor", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.competitor is not None:
@@ -258,10 +283,12 @@ def main() -> None:
     name, avx512 = cpu_model()
     print(f"{name}; avx512f: {'yes' if avx512 else 'no'}; {os.cpu_count()} CPUs; torch "
           f"{torch.__version__}; gankit from {ROOT}; windows of {args.seconds:g} s; "
-          f"competitor: 2-thread MLP 784-1024-1024-10, batch 256", flush=True)
-    results = [measure(0, args.seconds)]
+          f"competitor: 2-thread MLP 784-1024-1024-10, batch 256, in "
+          f"{'its own' if args.own_session else 'the same'} session; autogroup: {autogroup()}",
+          flush=True)
+    results = [measure(0, args.seconds, args.own_session)]
     if args.fixed_threads:
-        results.append(measure(2, args.seconds))
+        results.append(measure(2, args.seconds, args.own_session))
     print("\n| threads | gankit alone img/s | beside competitor | share | competitor alone "
           "it/s | beside gankit |")
     print("|---|---|---|---|---|---|")
