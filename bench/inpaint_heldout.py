@@ -10,13 +10,18 @@ by mnist-cnn. Reported: the share labelled as the original digit, the share for 
 digits without filling (lower half black, a baseline), the share for the intact digits,
 and the mean MSEs. The filled images are saved (npz, key ``images``) for other classifiers.
 
-    python bench/inpaint_heldout.py --work /tmp/inpaint-bench            # ~6 + ~5 minutes
+    python bench/inpaint_heldout.py --work /tmp/inpaint-bench            # ~6-10 + ~15-30 min
     python bench/inpaint_heldout.py --work /tmp/inpaint-bench --n 100    # quicker, noisier
+
+The search uses ``gankit inpaint``'s defaults (restarts and steps are those of
+:func:`~gankit.apps.inpaint.inpaint_batch`, which the CLI shares); a run folder already in
+``--work`` is reused, so ``--restarts``/``--steps`` can be varied without training again.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import subprocess
 import sys
@@ -45,13 +50,19 @@ def write_folder(folder: Path) -> None:
         Image.fromarray(data.samples[row, 0].numpy()).save(sub / f"{row:05d}.png")
 
 
+# gankit inpaint's defaults (tests/apps/test_inpaint.py holds the CLI to the same values)
+SEARCH_DEFAULTS = {name: p.default for name, p in
+                   inspect.signature(inpaint_batch).parameters.items()
+                   if name in ("restarts", "steps")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default="/tmp/gankit-inpaint-bench", help="folder for data+run")
     parser.add_argument("--train-steps", type=int, default=5000)
     parser.add_argument("--n", type=int, default=500, help="held-out digits to inpaint")
-    parser.add_argument("--restarts", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--restarts", type=int, default=SEARCH_DEFAULTS["restarts"])
+    parser.add_argument("--steps", type=int, default=SEARCH_DEFAULTS["steps"])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     work = Path(args.work)

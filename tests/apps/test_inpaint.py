@@ -141,3 +141,22 @@ def test_cli_user_errors_are_one_line_exit_2(trained_run, tmp_path, capsys, extr
 def test_cli_missing_run(tmp_path, capsys):
     assert main(["inpaint", str(tmp_path / "nope"), "--image", "x.png", "--box", "0,0,1,1"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_cli_api_and_benchmark_share_the_search_defaults(load_bench):
+    """`gankit inpaint`, gankit.inpaint_image and bench/inpaint_heldout.py (whose figure the
+    README quotes) search with the same restarts and steps as inpaint_batch."""
+    import inspect
+
+    import gankit
+    from gankit.cli.parser import build_parser
+
+    batch = inspect.signature(inpaint_batch).parameters
+    wanted = {name: batch[name].default for name in ("restarts", "steps")}
+    cli = build_parser().parse_args(["inpaint", "RUN", "--image", "x.png", "--box", "0,0,1,1"])
+    image = inspect.signature(gankit.inpaint_image).parameters
+    bench = load_bench("inpaint_heldout")
+    for name, value in wanted.items():
+        assert getattr(cli, name) == value
+        assert image[name].default == value
+        assert bench.SEARCH_DEFAULTS[name] == value
