@@ -11,8 +11,8 @@ Where the competitor runs matters on Linux. By default it shares the bench's ses
 job started with ``&`` from the shell that runs gankit: the scheduler then shares the CPUs
 between threads, so gankit's one thread beside the competitor's two gets about 2/3 of a
 core. With ``--own-session`` it starts in a session of its own, as a program started from
-another terminal: with autogroup on (``/proc/sys/kernel/sched_autogroup_enabled``, the
-default of most desktop kernels) the scheduler first splits the CPUs evenly between the two
+another terminal: with autogroup on (``/proc/sys/kernel/sched_autogroup_enabled``, on in
+many distributions' kernels) the scheduler first splits the CPUs evenly between the two
 sessions. The header prints the autogroup setting.
 
 One measurement (per thread setting):

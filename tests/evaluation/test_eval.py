@@ -86,12 +86,18 @@ def test_target_stops_training_early(tmp_path, capsys):
              if fids[step] < min(fids[s] for s in steps[:i])]
     assert later, fids  # some evaluation after the first beats every one before it
     stop = later[0]
+    # Halfway between the FID at `stop` and the best one before it: the second run may
+    # differ from the first in the last bits (seen on an AVX2-only AMD EPYC: the second
+    # run's FID at `stop` came out just above the first run's, so a target of exactly
+    # fids[stop] was missed).
+    target = (fids[stop] + min(fids[s] for s in steps if s < stop)) / 2
     capsys.readouterr()
     run_dir = gankit.train("seed-tutorial", out=tmp_path / "run", **settings,
-                           train__target=f"fid={fids[stop]!r}")
+                           train__target=f"fid={target!r}")
     assert load(run_dir).step == stop
     assert f"reached at step {stop}" in capsys.readouterr().out
-    assert _fids(run_dir) == {s: f for s, f in fids.items() if s <= stop}
+    assert _fids(run_dir) == pytest.approx({s: f for s, f in fids.items() if s <= stop},
+                                           abs=0.05)
 
 
 @pytest.mark.parametrize("batch, eval_every, every", [(64, 0, 625), (1000, 0, 40),
