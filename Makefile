@@ -42,9 +42,10 @@ run: install
 	  $(VENV)/bin/gankit train --preset default --out $(OUT); \
 	fi
 
-## make test: install the test extras and run the suite
+## make test: install the test extras and run the suite, one worker per CPU (at most 8):
+## each worker runs torch on one thread, so two cores do about twice the work of one
 test: install-test
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n logical --maxprocesses 8 --dist worksteal
 
 bench: install-test
 	$(PY) bench/throughput.py

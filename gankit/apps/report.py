@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from gankit.errors import UserError
-from gankit.training.plots import figure_png, loss_figure, metric_figure, metric_records, read_log
+from gankit.training.plots import figure_png, loss_png, metric_figure, metric_records, read_log
 
 _STEP_GRID = re.compile(r"step_(\d+)\.png$")
 
@@ -239,11 +239,11 @@ def _training_parts(run_dir: Path, records: list[dict], max_grids: int) -> list[
 
     # --- losses ---
     parts.append("<h2>Losses</h2>")
-    fig = loss_figure(records)
-    if fig is None:
+    png = loss_png(records)
+    if png is None:
         parts.append('<p class="note">The log has no training records yet.</p>')
     else:
-        parts.append(_img(figure_png(fig), "loss curves", pixelated=False))
+        parts.append(_img(png, "loss curves", pixelated=False))
 
     # --- samples during training ---
     parts.append("<h2>Samples during training (fixed noise)</h2>")

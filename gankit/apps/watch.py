@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from gankit.errors import UserError
-from gankit.training.plots import loss_figure, figure_png, metric_records, read_log
+from gankit.training.plots import loss_png, metric_records, read_log
 
 BARS = "▁▂▃▄▅▆▇█"
 SERIES = (("loss_d", "loss D"), ("loss_g", "loss G"), ("d_real", "D(x)"), ("d_fake", "D(G(z))"))
@@ -65,10 +65,9 @@ def refresh_loss_plot(run_dir: Path, records: list[dict]) -> Path | None:
     log, plot = run_dir / "log.jsonl", run_dir / "loss.png"
     if plot.is_file() and log.is_file() and plot.stat().st_mtime >= log.stat().st_mtime:
         return plot
-    fig = loss_figure(records)
-    if fig is None:
+    png = loss_png(records)
+    if png is None:
         return plot if plot.is_file() else None
-    png = figure_png(fig)
     from gankit.training.checkpoint import _atomic_write_bytes
 
     try:

@@ -61,7 +61,10 @@ class QualityMonitor(Callback):
         self.n = min(n if names else PROBE_SIZE, len(real_u8))
         generator = torch.Generator().manual_seed(seed + 12345)
         rows = torch.randperm(len(real_u8), generator=generator)[:self.n]
-        self.real_features, self.real_probs = self.extractor(real_u8[rows.to(real_u8.device)].cpu())
+        # The reference's features are computed at the first check, not here: a short run
+        # (`gankit train --steps 1`) that never checks saves the extractor pass (~0.2-0.3 s).
+        self._real = (real_u8, rows)
+        self._reference: tuple[torch.Tensor, torch.Tensor] | None = None
         self.z = torch.randn(max(self.n, PROBE_SIZE), latent_dim, generator=generator)
         self.labels = None if class_counts is None else \
             proportional_labels(len(self.z), class_counts)
@@ -96,6 +99,15 @@ class QualityMonitor(Callback):
         if self.check(self.network(), trainer.state.counters.step, emit, trainer.say):
             trainer.request_stop("target reached")
 
+    def reference(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features, class probabilities) of the ``n`` real images scored against, computed
+        once, at the first call."""
+        if self._reference is None:
+            real_u8, rows = self._real
+            self._reference = self.extractor(real_u8[rows.to(real_u8.device)].cpu())
+            self._real = None
+        return self._reference
+
     @torch.no_grad()
     def _generate(self, G, count: int) -> torch.Tensor:
         """This process's share of the ``count`` probe images: rows rank::world of the noise
@@ -120,16 +132,16 @@ class QualityMonitor(Callback):
         if step % self.every:
             return False
         count = self.n if self.metrics else PROBE_SIZE
+        real_features, real_probs = self.reference()
         fake_features, fake_probs = self.extractor(self._generate(G, count))
         if self.ctx is not None:  # under DDP each process made its share: gather them all
             fake_features = self.ctx.gather_rows(fake_features)
             fake_probs = self.ctx.gather_rows(fake_probs)
-        scores = score(self.real_features, fake_features, self.real_probs, fake_probs,
-                       self.metrics)
+        scores = score(real_features, fake_features, real_probs, fake_probs, self.metrics)
         scores.pop("num_classes", None)
         if self.collapse:
             probe = fake_probs[:PROBE_SIZE]
-            modes, kl = mode_counts(probe, self.real_probs)
+            modes, kl = mode_counts(probe, real_probs)
             scores.update(probe_modes=modes, probe_mode_kl=kl)
             classes = probe.shape[1]
             share = np.bincount(probe.argmax(1), minlength=classes).max() / len(probe)

@@ -35,40 +35,28 @@ def truncate_log(path: str | Path, last_step: int) -> None:
         atomic_write_text(path, "".join(kept))
 
 
-def loss_figure(records: list[dict]):
-    """A matplotlib figure of loss_d/loss_g (top) and D(x)/D(G(z)) (bottom) against step.
+def loss_png(records: list[dict]) -> bytes | None:
+    """PNG bytes of loss_d/loss_g (top) and D(x)/D(G(z)) (bottom) against step, drawn with
+    Pillow (:mod:`gankit.training.line_chart`: no matplotlib import at the end of a run).
 
     ``records`` are log records; only those with ``loss_d`` are used. None when there are none.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from gankit.training.line_chart import Panel, draw, png_bytes
 
     rows = [r for r in records if "loss_d" in r]
     if not rows:
         return None
     steps = [r["step"] for r in rows]
-    marker = "o" if len(rows) < 3 else None  # a single point is invisible as a line
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
 
-    def curve(axes, key: str, label: str) -> None:
-        if all(key in r for r in rows):  # a training kind logs the statistics it has
-            axes.plot(steps, [r[key] for r in rows], label=label, marker=marker)
+    def curves(*keys_labels):  # a training kind logs the statistics it has
+        return [(label, steps, [float(r[key]) for r in rows])
+                for key, label in keys_labels if all(key in r for r in rows)]
 
-    curve(top, "loss_d", "loss D")
-    curve(top, "loss_g", "loss G")
-    top.set_ylabel("loss")
-    curve(bottom, "d_real", "D(x)")
-    curve(bottom, "d_fake", "D(G(z))")
-    bottom.set_ylim(0, 1)
-    bottom.set_xlabel("step")
-    bottom.set_ylabel("mean sigmoid(D)")
-    for axes in (top, bottom):
-        if axes.get_legend_handles_labels()[0]:
-            axes.legend()
-    fig.tight_layout()
-    return fig
+    return png_bytes(draw([
+        Panel(curves(("loss_d", "loss D"), ("loss_g", "loss G")), ylabel="loss"),
+        Panel(curves(("d_real", "D(x)"), ("d_fake", "D(G(z))")), ylabel="mean sigmoid(D)",
+              ylim=(0.0, 1.0)),
+    ], xlabel="step"))
 
 
 # Log keys of the quality monitor that are not scores to plot.
@@ -126,9 +114,9 @@ def plot_losses(log_path: str | Path, out_png: str | Path) -> Path | None:
 
     Returns the path, or None when the log has no training records yet.
     """
-    fig = loss_figure(read_log(log_path))
-    if fig is None:
+    png = loss_png(read_log(log_path))
+    if png is None:
         return None
     out_png = Path(out_png)
-    out_png.write_bytes(figure_png(fig))
+    out_png.write_bytes(png)
     return out_png

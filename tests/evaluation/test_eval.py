@@ -77,10 +77,12 @@ def test_target_stops_training_early(tmp_path, capsys):
     import gankit
     from gankit.apps.sampling import load
 
-    settings = dict(steps=400, train__eval_every=50, train__deterministic=True)
+    # 200 steps, four evaluations: here FID goes 83.0, 83.8, 82.0, 82.9, so the run with
+    # the target stops at step 150.
+    settings = dict(steps=200, train__eval_every=50, train__deterministic=True)
     full = gankit.train("seed-tutorial", out=tmp_path / "full", **settings)
     fids = _fids(full)
-    assert sorted(fids) == list(range(50, 401, 50))
+    assert sorted(fids) == list(range(50, 201, 50))
     steps = sorted(fids)
     later = [step for i, step in enumerate(steps[1:], 1)
              if fids[step] < min(fids[s] for s in steps[:i])]
