@@ -32,6 +32,13 @@ import torch
 torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` run first (stable order otherwise): under pytest-xdist (`make
+    test`) the long ones then overlap each other and the short ones fill the gaps, instead
+    of one long test running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def calibration_cache(tmp_path_factory):
     """GANKIT_CACHE_DIR: a folder of this test session (subprocesses inherit it)."""

@@ -358,6 +358,7 @@ def test_bad_input_is_one_line_and_exit_code_2(cli, tmp_path, copy_run, disk, mo
 
 # --- one real process, end to end ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_end_to_end_in_a_real_process(tmp_path):
     env = {**os.environ, "MPLBACKEND": "Agg"}
 

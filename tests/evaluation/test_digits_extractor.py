@@ -91,6 +91,7 @@ def cpu_kind() -> tuple[str, bool]:
 
 @pytest.mark.skipif(torch.__version__.split("+")[0] != BUILT_WITH_TORCH,
                     reason=f"digits_cnn.pt was built with torch {BUILT_WITH_TORCH}")
+@pytest.mark.slow
 def test_committed_command_rebuilds_the_pinned_file(tmp_path, capsys):
     """Training is deterministic on the CPU (one thread, fixed seed): the committed command
     rebuilds the shipped file bit for bit on the machine kind that built it, and the bits

@@ -71,6 +71,7 @@ def _fids(run_dir):
     return {r["step"]: r["fid"] for r in records if "fid" in r}
 
 
+@pytest.mark.slow
 def test_target_stops_training_early(tmp_path, capsys):
     """A target met at a later evaluation (not the first, which any target above the first
     FID would meet) stops the run there, and not before."""
@@ -174,6 +175,7 @@ def test_list_metrics_and_extractors(capsys):
     assert main(["list", "extractors"]) == 0 and "mnist-cnn" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_the_default_preset_learns(tmp_path):
     """Training does what it is for: 300 steps of the default preset on mnist5k take the
     samples from one class to (nearly) all ten, and FID (mnist-cnn) down by a fifth or more
@@ -192,6 +194,7 @@ def test_the_default_preset_learns(tmp_path):
     assert modes_last >= 8 and modes_last > modes_first
 
 
+@pytest.mark.slow
 def test_seed_mlp_stable_learns(tmp_path):
     """The tutorial's §4 networks with the remedies learn too: over 1,200 steps (15 of its
     100 epochs) FID (mnist-cnn) falls below 40 and to half of step 400's or less (about
@@ -209,6 +212,7 @@ def test_seed_mlp_stable_learns(tmp_path):
     assert modes_last >= 9 and modes_last > modes_first
 
 
+@pytest.mark.slow
 def test_the_literal_seed_mlp_trips_the_collapse_monitor(tmp_path, capsys):
     """A learning test the other way: the tutorial's literal §4 recipe collapses on mnist5k
     and the monitor says so in a real run. Checking at every evaluation (every 125 steps,

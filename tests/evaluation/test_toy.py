@@ -150,6 +150,7 @@ def test_point_discriminator_logit_has_the_fixed_gain():
     assert resolve("toy-pacgan").optim.lr_decay == 0.3  # the preset settles G at the end
 
 
+@pytest.mark.slow
 def test_toy_pacgan_learns_the_ring(tmp_path):
     """A learning test: a short, seeded toy-pacgan run (the preset's nets and losses, fewer
     and smaller batches) covers most of ring8's modes with mostly high-quality samples. A G

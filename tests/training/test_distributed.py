@@ -114,18 +114,31 @@ def test_strip_nproc():
 
 # --- 2 processes against 1 -------------------------------------------------------------------
 
-def test_ddp_mlp_equals_single_process(tmp_path):
-    """seed-tutorial MLPs (no BatchNorm), global batch 32, 4 steps."""
-    args = ["train", "--preset", "seed-tutorial", "--steps", 4, "--batch-size", 32, *QUIET]
+@pytest.mark.slow
+def test_ddp_mlp_and_its_scores_equal_single_process(tmp_path):
+    """seed-tutorial MLPs (no BatchNorm), global batch 32, 4 steps: the weights agree, the
+    logged losses are those of the global batch, and --eval-every under 2 processes (each
+    makes half the samples, the features are gathered) gives one process's FID and mode
+    counts."""
+    args = ["train", "--preset", "seed-tutorial", "--steps", 4, "--batch-size", 32,
+            "--eval-every", 2, *QUIET]
     single(*args, "--out", tmp_path / "one")
     torchrun(*args, "--out", tmp_path / "two")
     assert max_difference(_state(tmp_path / "one", 4), _state(tmp_path / "two", 4)) < 1e-5
     # the logged losses are those of the global batch (mean over the ranks)
-    one, two = _log(tmp_path / "one")[-1], _log(tmp_path / "two")[-1]
+    losses = lambda run: [r for r in _log(run) if "loss_d" in r]
+    one, two = losses(tmp_path / "one")[-1], losses(tmp_path / "two")[-1]
     for key in ("loss_d", "loss_g", "d_real", "d_fake", "kimg"):
         assert one[key] == pytest.approx(two[key], abs=1e-5)
+    scores = lambda run: [r for r in _log(run) if "fid" in r]
+    one, two = scores(tmp_path / "one"), scores(tmp_path / "two")
+    assert [r["step"] for r in one] == [r["step"] for r in two] == [2, 4]
+    for a, b in zip(one, two):
+        assert a["fid"] == pytest.approx(b["fid"], rel=1e-3)
+        assert a["modes"] == b["modes"] and a["probe_modes"] == b["probe_modes"]
 
 
+@pytest.mark.slow
 def test_ddp_dcgan_with_sync_batchnorm_equals_single_process(tmp_path):
     """DCGAN G has BatchNorm: with --sync-batchnorm its statistics are the global batch's."""
     args = ["train", "--preset", "dcgan", "--steps", 3, "--batch-size", 16, *QUIET]
@@ -136,6 +149,7 @@ def test_ddp_dcgan_with_sync_batchnorm_equals_single_process(tmp_path):
     assert "project.2.running_mean" in two["G"]  # plain BatchNorm names: loads anywhere
 
 
+@pytest.mark.slow
 def test_torchrun_writes_one_run_and_resumes(tmp_path):
     out = tmp_path / "run"
     common = ["--set", "train.checkpoint_every=3", "--set", "train.log_every=2",
@@ -158,6 +172,7 @@ def test_torchrun_writes_one_run_and_resumes(tmp_path):
     assert _state(out, 8)["step"] == 8
 
 
+@pytest.mark.slow
 def test_resume_across_one_and_two_processes_is_exact(tmp_path):
     """1 process -> `gankit train --nproc 2` -> 1 process equals one uninterrupted run."""
     args = ["--preset", "seed-tutorial", "--batch-size", 32, *QUIET]
@@ -195,6 +210,7 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path):
     """SIGTERM reaching rank 1 alone: the ranks agree, rank 0 checkpoints, all exit 0."""
@@ -229,6 +245,7 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path):
     assert "trained" in output and 0 < _state(out, int(saved[1][5:12]))["step"] < 1000000
 
 
+@pytest.mark.slow
 def test_two_node_recipe_on_loopback(tmp_path):
     """The multi-node recipe of examples/slurm_gankit.sbatch (--nnodes 2, --node_rank,
     static rendezvous at the first node), both "nodes" on 127.0.0.1."""
@@ -272,6 +289,7 @@ sys.exit(main(sys.argv[1:]))
 '''
 
 
+@pytest.mark.slow
 def test_divergence_on_one_rank_rolls_back_every_rank(tmp_path):
     script = tmp_path / "nan_on_rank_1.py"
     script.write_text(NAN_ON_RANK_1)
@@ -287,21 +305,7 @@ def test_divergence_on_one_rank_rolls_back_every_rank(tmp_path):
     assert final["opt_G"]["param_groups"][0]["lr"] == pytest.approx(1e-4)  # halved
 
 
-def test_scores_under_ddp_are_the_single_process_scores(tmp_path):
-    """--eval-every under 2 processes: each makes half the samples, the features are
-    gathered, and FID / mode counts equal those of one process (same weights within 1e-5)."""
-    args = ["train", "--preset", "seed-tutorial", "--steps", 4, "--batch-size", 32,
-            "--eval-every", 2, *QUIET]
-    single(*args, "--out", tmp_path / "one")
-    torchrun(*args, "--out", tmp_path / "two")
-    scores = lambda run: [r for r in _log(run) if "fid" in r]
-    one, two = scores(tmp_path / "one"), scores(tmp_path / "two")
-    assert [r["step"] for r in one] == [r["step"] for r in two] == [2, 4]
-    for a, b in zip(one, two):
-        assert a["fid"] == pytest.approx(b["fid"], rel=1e-3)
-        assert a["modes"] == b["modes"] and a["probe_modes"] == b["probe_modes"]
-
-
+@pytest.mark.slow
 def test_torchrun_resumes_exactly_on_a_streamed_prepared_set(tmp_path):
     """A prepared set over the memory budget under 2 processes: each streams its rows of
     every batch from the map; 3 steps, a resume mid-epoch, 3 more equal 6 steps in one

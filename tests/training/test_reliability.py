@@ -24,6 +24,7 @@ from gankit.training.fast_mlp import FastMLPStep
 
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_steps_then_resume_is_bit_identical(tmp_path, load_bench):
     kill_resume = load_bench("kill_resume")
     result = kill_resume.kill_resume_check(tmp_path, kills=2, steps=30, seed=1)
@@ -31,6 +32,7 @@ def test_sigkill_at_random_steps_then_resume_is_bit_identical(tmp_path, load_ben
     assert result["differences"] == []
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_on_a_streamed_prepared_set_is_bit_identical(tmp_path, load_bench):
     """The same on a prepared set over the memory budget: batches come from its memory map
     in a background thread, and a kill mid-epoch resumes on exactly the same batches."""

@@ -175,6 +175,7 @@ def test_compile_fallback_is_one_line(tmp_path, monkeypatch):
         "--compile: torch.compile is unavailable here (no C++ compiler); training eagerly"]
 
 
+@pytest.mark.slow
 def test_compile_trains_with_finite_losses(tmp_path):
     # Slow by nature (compiles G and D's forward and backward graphs: ~10-30 s on 2 CPU
     # cores), kept to 2 steps of tiny nets. Where the compiler is unavailable the run

@@ -119,6 +119,7 @@ def test_export_writes_a_translator_that_onnxruntime_runs(pix2pix_run, tmp_path)
     assert got.shape == (3, 1, 28, 28) and np.abs(got - want).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_sigkill_and_resume_of_a_translation_run_is_bit_identical(tmp_path):
     spec = importlib.util.spec_from_file_location("kill_resume", ROOT / "bench" / "kill_resume.py")
     kill_resume = importlib.util.module_from_spec(spec)
