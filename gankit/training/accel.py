@@ -49,20 +49,61 @@ def cpu_times() -> tuple[int, int]:
     return sum(ticks), ticks[3] + ticks[4]
 
 
+def load_reading() -> tuple[float, int, int, float]:
+    """(wall seconds, all CPU ticks, idle ticks, this process's CPU seconds) now (Linux;
+    raises OSError elsewhere)."""
+    total, idle = cpu_times()
+    return time.monotonic(), total, idle, time.process_time()
+
+
+def other_cpus(before, after, machine_cpus: int) -> float | None:
+    """CPUs that *other* processes kept busy between two readings of :func:`load_reading`:
+    all busy CPUs minus this process's own use. None when no time passed."""
+    wall, total, idle = after[0] - before[0], after[1] - before[1], after[2] - before[2]
+    if wall <= 0 or total <= 0:
+        return None
+    busy = (1 - idle / total) * machine_cpus
+    mine = (after[3] - before[3]) / wall
+    return max(0.0, busy - mine)
+
+
+# A reading taken by open_load_window(), which the next busy_cpus() measures from.
+_opened: tuple[float, int, int, float] | None = None
+# An opened window older than this is not used (the load it saw may be over).
+_OPENED_MAX_AGE = 5.0
+
+
+def open_load_window() -> None:
+    """Start :func:`busy_cpus`' window now: a run opens it before loading its data and
+    building its networks, so that work (which the measurement subtracts as this process's
+    own) fills the window instead of a sleep (up to 0.2 s of start-up saved)."""
+    global _opened
+    try:
+        _opened = load_reading()
+    except (OSError, ValueError):
+        _opened = None
+
+
 def busy_cpus(window: float = 0.2) -> float:
-    """How many CPUs other work keeps busy now: the non-idle share of CPU time over the next
-    ``window`` seconds times the CPU count (Linux), else the 1-minute load average.
+    """How many CPUs other work keeps busy now: the non-idle share of CPU time over a
+    ``window`` of seconds times the CPU count, minus this process's own use (Linux), else
+    the 1-minute load average. The window starts at :func:`open_load_window` when that was
+    called in the last few seconds, otherwise now.
 
     The load average lags by a minute: right after another training run ends it still
     counts that run's cores as busy, so a job started then would leave a core idle.
     """
+    global _opened
+    opened, _opened = _opened, None
     try:
-        total_before, idle_before = cpu_times()
-        time.sleep(window)
-        total_after, idle_after = cpu_times()
-        elapsed = total_after - total_before
-        if elapsed > 0:
-            return (1 - (idle_after - idle_before) / elapsed) * (os.cpu_count() or 1)
+        fresh = opened is not None and time.monotonic() - opened[0] <= _OPENED_MAX_AGE
+        before = opened if fresh else load_reading()
+        left = window - (time.monotonic() - before[0])
+        if left > 0:
+            time.sleep(left)
+        other = other_cpus(before, load_reading(), os.cpu_count() or 1)
+        if other is not None:
+            return other
     except (OSError, ValueError):
         pass
     try:

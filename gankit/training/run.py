@@ -21,7 +21,7 @@ import torch
 from gankit import __version__
 from gankit.config import Config, from_dict
 from gankit.errors import UserError
-from gankit.training import distributed, generation, thread_governor
+from gankit.training import accel, distributed, generation, thread_governor
 from gankit.training.callbacks import (Checkpoints, Diverged, DivergenceGuard, EpochLine,
                                        JsonlLog, LogCollector, LossPlot, ProgressBar,
                                        SamplePictures, TensorBoard)
@@ -169,6 +169,7 @@ def standard_callbacks(cfg: Config, setup: Setup, run_dir: Path, ctx, progress: 
 def _session(cfg, run_dir, resume, progress, echo, kind, factories, stop, ctx) -> Path:
     """One attempt: build, restore, train, summarise."""
     saved = _open_run_dir(cfg, run_dir, resume, echo, ctx)
+    accel.open_load_window()  # the automatic thread count's load measurement overlaps setup
     setup = kind(cfg, ctx, echo)
     setup.run_dir = run_dir
     if ctx.is_main:  # config.json again, now with what the session chose on this machine

@@ -99,12 +99,7 @@ class ThreadGovernor(Callback):
 
     def other_cpus(self, before, after) -> float | None:
         """CPUs that other processes kept busy between two readings (None: no time)."""
-        wall, total, idle = after[0] - before[0], after[1] - before[1], after[2] - before[2]
-        if wall <= 0 or total <= 0:
-            return None
-        busy = (1 - idle / total) * self.machine_cpus
-        mine = (after[3] - before[3]) / wall
-        return max(0.0, busy - mine)
+        return accel.other_cpus(before, after, self.machine_cpus)
 
     def proposal(self, other: float) -> int | None:
         """The count to ask for when others keep ``other`` CPUs busy; None: keep it."""

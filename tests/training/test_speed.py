@@ -86,17 +86,47 @@ def test_auto_threads_within_available_cpus():
 
 
 def test_busy_cpus_reads_the_cpu_time_of_the_last_moment(monkeypatch):
-    # (all, idle) ticks before and after the window: 300 of 400 ticks idle -> 1/4 busy
-    readings = iter([(1000, 600), (1400, 900)])
-    monkeypatch.setattr(accel, "cpu_times", lambda: next(readings))
+    # (wall s, all ticks, idle ticks, own CPU s) before and after the window: 300 of 400
+    # ticks idle -> 1/4 of 4 CPUs busy = 1.0, of which this process used 0.1 s in 0.2 s
+    readings = iter([(10.0, 1000, 600, 5.0), (10.2, 1400, 900, 5.1)])
+    monkeypatch.setattr(accel, "_opened", None)  # no window left open by an earlier run
+    monkeypatch.setattr(accel, "load_reading", lambda: next(readings))
     monkeypatch.setattr(accel.os, "cpu_count", lambda: 4)
-    assert accel.busy_cpus(window=0) == pytest.approx(1.0)
+    assert accel.busy_cpus(window=0) == pytest.approx(0.5)
+
+
+def test_an_opened_load_window_is_measured_from_and_used_once(monkeypatch):
+    """open_load_window() starts the window: setup work replaces the sleep, and this
+    process's own CPU time over it is not counted as other work."""
+    import time
+
+    slept = []
+    monkeypatch.setattr(accel.time, "sleep", slept.append)
+    monkeypatch.setattr(accel.os, "cpu_count", lambda: 2)
+    ticks = iter([(0, 0), (200, 0)])  # both CPUs busy the whole window ...
+    monkeypatch.setattr(accel, "cpu_times", lambda: next(ticks))
+    cpu = iter([0.0, 0.3])  # ... this process used 0.3 s of it ...
+    monkeypatch.setattr(accel.time, "process_time", lambda: next(cpu))
+    monkeypatch.setattr(accel, "_opened", None)
+    accel.open_load_window()
+    started = time.monotonic()
+    while time.monotonic() - started < 0.3:  # ... of 0.3 s of "setup": one core's worth
+        pass
+    assert accel.busy_cpus(window=0.2) == pytest.approx(1.0, abs=0.1)
+    assert slept == []  # the window was already longer than 0.2 s
+    assert accel._opened is None  # used once: the next measurement opens its own
+    # an old window is not used: the next measurement sleeps for its own
+    monkeypatch.setattr(accel, "load_reading", lambda: (time.monotonic(), 0, 0, 0.0))
+    accel._opened = (time.monotonic() - 60, 0, 0, 0.0)
+    accel.busy_cpus(window=0.2)
+    assert len(slept) == 1 and 0.19 < slept[0] <= 0.2
 
 
 def test_busy_cpus_falls_back_to_the_load_average(monkeypatch):
     def unreadable():
         raise OSError("no /proc")
     monkeypatch.setattr(accel, "cpu_times", unreadable)
+    monkeypatch.setattr(accel, "_opened", None)
     monkeypatch.setattr(accel.os, "getloadavg", lambda: (1.5, 1.0, 1.0))
     assert accel.busy_cpus(window=0) == 1.5
 
