@@ -2,11 +2,13 @@
 
     python bench/time_to_quality.py [--preset default] [--minutes 5] [--eval-every 500]
                                     [--targets 20,10,5,2,1] [--device cpu|cuda]
-                                    [--out bench_ttq]
+                                    [--threads N] [--out bench_ttq]
 
 Trains the preset through the toolkit (``gankit.train``) with ``--eval-every``, then reads
 the run's log: FID against seconds of training (evaluation time included, as a user waits
-for it). Prints the first time each target was reached and writes ``fid_vs_seconds.png``.
+for it). Prints the machine (CPU model, ISA extensions, threads, PyTorch build), the first
+time each target was reached, and writes ``fid_vs_seconds.png``. ``--threads`` 0 (the
+default) is gankit's automatic count.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
 
 
 def fid_curve(run_dir: Path) -> list[tuple[float, int, float]]:
@@ -58,15 +62,18 @@ def main() -> int:
     parser.add_argument("--device", default="auto", help="training device (auto, cpu, cuda)")
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--targets", default="20,10,5,2,1")
+    parser.add_argument("--threads", type=int, default=0, help="training threads (0: automatic)")
     parser.add_argument("--out", default="bench_ttq")
     args = parser.parse_args()
     import gankit
+    from data_throughput import machine_line
 
+    print(machine_line(args.threads))
     out = Path(args.out)
     shutil.rmtree(out / "run", ignore_errors=True)
     run_dir = gankit.train(args.preset, out=out / "run", minutes=args.minutes, steps=0,
                            train__eval_every=args.eval_every, train__log_every=args.eval_every,
-                           train__device=args.device)
+                           train__device=args.device, train__threads=args.threads)
     curve = fid_curve(run_dir)
     plot(curve, out / "fid_vs_seconds.png", args.preset)
     print(f"{'FID target':>10}  {'seconds':>8}  {'step':>6}")
