@@ -8,11 +8,14 @@ sub-commands.
 
 from __future__ import annotations
 
+import faulthandler
+import os
 import sys
 from importlib import import_module
 
 from gankit.cli.parser import EXAMPLES, build_parser
 from gankit.errors import UserError
+from gankit.training.launch_env import launched_by_torchrun
 
 # sub-command -> "module:function" of its handler, imported on dispatch: ``gankit --help``,
 # ``gankit list`` and argument errors then answer without importing what the others need.
@@ -51,6 +54,23 @@ def one_line(message: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``gankit`` command and return its exit code. In a process of a torchrun job
+    (which has left its process group by then) the process ends here instead."""
+    if not launched_by_torchrun():
+        return _run(argv)
+    faulthandler.enable()  # a crash of one rank prints where its Python code was
+    code = _run(argv)
+    # Skip the interpreter's and the C++ runtime's teardown: once, in this project's CI under
+    # load, a rank aborted there after its work was saved (SIGABRT, "terminate called without
+    # an active exception" from PyTorch's C++ side; not reproduced in 100 local runs), and
+    # torchrun then reports the whole job as failed. Everything gankit writes is closed by
+    # now (checkpoints are atomic, logs closed by their callbacks); flush what was printed.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # train --nproc relaunches it

@@ -32,17 +32,7 @@ from torch import nn
 from gankit.data.batches import EpochBatches
 from gankit.data.streaming import StreamingBatches
 from gankit.errors import UserError
-
-
-def launched_by_torchrun() -> bool:
-    """True when the environment names this process's place in a torchrun job."""
-    return all(key in os.environ for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK")) and \
-        int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
-def env_rank() -> int:
-    """This process's global rank (0 outside torchrun)."""
-    return int(os.environ.get("RANK", "0")) if launched_by_torchrun() else 0
+from gankit.training.launch_env import env_rank, launched_by_torchrun  # noqa: F401 (API)
 
 
 def split_batch(batch_size: int, per_device_batch: int, world_size: int) -> tuple[int, int]:

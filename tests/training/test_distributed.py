@@ -267,6 +267,34 @@ def test_two_node_recipe_on_loopback(tmp_path):
     assert max_difference(_state(tmp_path / "one", 3), _state(tmp_path / "two", 3)) < 1e-5
 
 
+# gankit's main() with a handler that marks the interpreter's normal teardown
+TEARDOWN_PROBE = """
+import atexit, sys
+atexit.register(lambda: print("interpreter teardown ran"))
+from gankit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("in_job", [True, False])
+def test_a_torchrun_process_skips_the_interpreter_teardown(tmp_path, in_job):
+    """Under torchrun the CLI ends the process itself (no teardown, where PyTorch's C++ side
+    once aborted a finished rank), with the exit code and everything printed kept."""
+    env = _env()
+    if in_job:
+        env.update(RANK="1", WORLD_SIZE="2", LOCAL_RANK="1")
+    for args, code in ((["list", "presets"], 0), (["list", "no-such-thing"], 2),
+                       (["sample", str(tmp_path / "no-run")], 2)):
+        done = subprocess.run([sys.executable, "-c", TEARDOWN_PROBE, *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == code, done.stderr
+        assert ("interpreter teardown ran" in done.stdout) is not in_job
+        if code == 0:
+            assert "seed-tutorial" in done.stdout  # the buffered listing was flushed
+        else:
+            assert done.stderr.strip().startswith(("gankit: error:", "usage:")), done.stderr
+
+
 NAN_ON_RANK_1 = '''
 import os, sys
 import torch
