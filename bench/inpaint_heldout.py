@@ -39,12 +39,15 @@ from gankit.apps.sampling import load
 from gankit.data.pictures import save_grid
 
 
-def write_folder(folder: Path) -> None:
+def write_folder(folder: Path, rows=None) -> None:
+    """The mnist5k digits ``rows`` (default: the 4,500 outside the held-out 500) as PNGs in
+    sub-folders 0..9 of ``folder``."""
     from PIL import Image
 
     data = load_mnist5k()
-    train_rows, _ = split_mnist5k(5000, 500, seed=0)
-    for row in train_rows.tolist():
+    if rows is None:
+        rows, _ = split_mnist5k(5000, 500, seed=0)
+    for row in rows.tolist():
         sub = folder / str(int(data.labels[row]))
         sub.mkdir(parents=True, exist_ok=True)
         Image.fromarray(data.samples[row, 0].numpy()).save(sub / f"{row:05d}.png")
@@ -54,6 +57,34 @@ def write_folder(folder: Path) -> None:
 SEARCH_DEFAULTS = {name: p.default for name, p in
                    inspect.signature(inpaint_batch).parameters.items()
                    if name in ("restarts", "steps")}
+
+
+def inpaint_lower_halves(run, x_u8: torch.Tensor, **search):
+    """Hide the lower half (rows 14..27) of uint8 digits (B, 1, 28, 28) and fill it with
+    ``run``'s generator and D (``search``: inpaint_batch's keywords). Returns (the
+    InpaintResult, filled uint8, masked-unfilled uint8 with the lower half black)."""
+    vr = run.config.data.value_range
+    x = to_model_range(x_u8, vr)
+    known = lower_half_mask(len(x), (28, 28))
+    result = inpaint_batch(run.generator, x, known, latent_dim=run.config.model.latent_dim,
+                           value_range=vr, D=run.D, **search)
+    filled = to_uint8(result.filled, vr)
+    masked = to_uint8(x * known + (-1.0 if vr == "tanh" else 0.0) * (1 - known), vr)
+    return result, filled, masked
+
+
+def mnist_cnn_accuracy(images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of uint8 digits (B, 1, 28, 28) that mnist-cnn labels as ``labels`` (B,)."""
+    probs = get_extractor("mnist-cnn")(images)[1]
+    return float((torch.from_numpy(probs.argmax(1)) == labels).float().mean())
+
+
+def train_default_run(folder: Path, run_dir: Path, steps: int) -> None:
+    """A default-preset run on a labelled PNG folder, unless ``run_dir`` holds one."""
+    if not (run_dir / "checkpoints").is_dir():
+        subprocess.run([sys.executable, "-m", "gankit", "train", "--preset", "default",
+                        "--data", str(folder), "--steps", str(steps), "--minutes", "0",
+                        "--out", str(run_dir), "--no-progress"], check=True)
 
 
 def main() -> None:
@@ -71,10 +102,7 @@ def main() -> None:
     # --- 4,500 training digits as a labelled folder; a default-preset run on them -------
     if not folder.is_dir():
         write_folder(folder)
-    if not (run_dir / "checkpoints").is_dir():
-        subprocess.run([sys.executable, "-m", "gankit", "train", "--preset", "default",
-                        "--data", str(folder), "--steps", str(args.train_steps),
-                        "--minutes", "0", "--out", str(run_dir), "--no-progress"], check=True)
+    train_default_run(folder, run_dir, args.train_steps)
     run = load(run_dir)
 
     # --- the held-out digits, lower half hidden -------------------------------------------
@@ -82,30 +110,18 @@ def main() -> None:
     _, held_out = split_mnist5k(5000, 500, seed=0)
     rows = held_out[:args.n]
     x_u8, y = data.samples[rows], data.labels[rows]
-    vr = run.config.data.value_range
-    x = to_model_range(x_u8, vr)
-    known = lower_half_mask(len(x), (28, 28))
     started = time.monotonic()
-    result = inpaint_batch(run.generator, x, known, latent_dim=run.config.model.latent_dim,
-                           value_range=vr, restarts=args.restarts, steps=args.steps,
-                           seed=args.seed, D=run.D)
+    result, filled, masked = inpaint_lower_halves(run, x_u8, restarts=args.restarts,
+                                                  steps=args.steps, seed=args.seed)
     seconds = time.monotonic() - started
-    filled = to_uint8(result.filled, vr)
-    masked = to_uint8(x * known + (-1.0 if vr == "tanh" else 0.0) * (1 - known), vr)
-
-    # --- labels by mnist-cnn ----------------------------------------------------------------
-    extractor = get_extractor("mnist-cnn")
-
-    def accuracy(images: torch.Tensor) -> float:
-        probs = extractor(images)[1]
-        return float((torch.from_numpy(probs.argmax(1)) == y).float().mean())
+    accuracy = mnist_cnn_accuracy
 
     report = {
-        "digits": len(x), "run": str(run_dir), "run_step": run.step,
+        "digits": len(x_u8), "run": str(run_dir), "run_step": run.step,
         "restarts": args.restarts, "steps": args.steps, "seconds": round(seconds, 1),
-        "mnist_cnn_accuracy_filled": accuracy(filled),
-        "mnist_cnn_accuracy_masked_unfilled": accuracy(masked),
-        "mnist_cnn_accuracy_intact": accuracy(x_u8),
+        "mnist_cnn_accuracy_filled": accuracy(filled, y),
+        "mnist_cnn_accuracy_masked_unfilled": accuracy(masked, y),
+        "mnist_cnn_accuracy_intact": accuracy(x_u8, y),
         "class_chosen_correct": float((result.labels == y).float().mean())
         if result.labels is not None else None,
         "hidden_mse": float(result.hidden_mse.mean()), "fit_mse": float(result.fit_mse.mean()),

@@ -22,11 +22,14 @@ The objective per candidate is
 
 where m is the known-pixel mask and F the mnist-cnn's 128 features of an image whose missing
 pixels are set to black: a perceptual version of the fit on the same known pixels. Candidates
-are compared by the whole objective. Without the prior and D terms z over-fits the known
-pixels (the fit error gets tiny with any class) and the class is picked nearly at random;
-the prior keeps z where G was trained and D's term keeps the fill realistic, and together
-they make the filled digit's class match the original's far more often
-(``bench/inpaint_heldout.py`` measures that share on the held-out digits).
+are compared by the whole objective. Without the prior z over-fits the known pixels (the
+fit error gets tiny with any class) and the class is picked nearly at random; the prior
+keeps z where G was trained and makes the filled digit's class match the original's far
+more often (``bench/inpaint_heldout.py`` measures that share on the held-out digits). The
+default weights were chosen by ``bench/inpaint_tuning.py`` on validation digits, never on
+the scored ones: the prior's weight 0.25, and D's term off (with the prior it did not
+change the share and cost about 70 % more time; ``d_weight``/``--realism-weight`` turn it
+on).
 
 Masks: in a mask file white (>= 128) marks the missing pixels to fill and black the known
 ones (the common convention of inpainting tools); ``--box x,y,w,h`` marks a rectangle as
@@ -47,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.apps.inpaint_defaults import PRIOR_WEIGHT, REALISM_WEIGHT
 from gankit.errors import UserError
 
 
@@ -148,9 +152,10 @@ def _check_inputs(images: torch.Tensor, known: torch.Tensor, restarts: int, step
 def inpaint_batch(G: nn.Module, images: torch.Tensor, known: torch.Tensor, *,
                   latent_dim: int, value_range: str = "tanh", restarts: int = 3,
                   steps: int = 200, lr: float = 0.05, seed: int = 0, keep: int = 4,
-                  feature_weight: float = 0.0, prior_weight: float = 0.05,
+                  feature_weight: float = 0.0, prior_weight: float = PRIOR_WEIGHT,
                   original: torch.Tensor | None = None, max_candidates: int = 4096,
-                  D: nn.Module | None = None, d_weight: float = 0.01) -> InpaintResult:
+                  D: nn.Module | None = None, d_weight: float = REALISM_WEIGHT
+                  ) -> InpaintResult:
     """Fill the unknown pixels of a batch of images with a generator.
 
     G: generator, ``G(z)`` or, if ``G.num_classes`` > 0, ``G(z, labels)``, in eval mode.
@@ -309,7 +314,8 @@ def inpaint_image(run, image: str | Path | torch.Tensor, mask: str | Path | torc
                   = None, box: tuple[int, int, int, int] | str | None = None,
                   out: str | Path | None = None, restarts: int = 3, steps: int = 200,
                   seed: int = 0, feature_weight: float = 0.0, ema: bool = True,
-                  device: str = "cpu") -> dict:
+                  device: str = "cpu", prior_weight: float = PRIOR_WEIGHT,
+                  realism_weight: float = REALISM_WEIGHT) -> dict:
     """Inpaint one image with a run's (EMA) generator; the API's ``gankit.inpaint_image``.
 
     run: a :class:`~gankit.apps.sampling.Run` or run directory. image: a file or uint8 (C, H, W).
@@ -349,7 +355,8 @@ def inpaint_image(run, image: str | Path | torch.Tensor, mask: str | Path | torc
     result = inpaint_batch(run.generator if ema else run.G, x, known[None],
                            latent_dim=run.config.model.latent_dim, value_range=vr,
                            restarts=restarts, steps=steps, seed=seed,
-                           feature_weight=feature_weight, D=run.D)
+                           feature_weight=feature_weight, prior_weight=prior_weight,
+                           D=run.D, d_weight=realism_weight)
     filled = to_uint8(result.filled, vr)[0]
     path = None
     if out is not None:

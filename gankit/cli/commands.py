@@ -196,7 +196,8 @@ def cmd_inpaint(args) -> int:
     result = inpaint_image(args.run_dir, args.image, mask=args.mask, box=args.box, out=out,
                            restarts=args.restarts, steps=args.steps, seed=args.seed,
                            feature_weight=args.feature_weight, ema=args.ema,
-                           device=args.device)
+                           device=args.device, prior_weight=args.prior_weight,
+                           realism_weight=args.realism_weight)
     label = f", class {result['label']}" if result["label"] is not None else ""
     print(f"wrote {result['path']}: {result['missing_pixels']} pixels filled{label}; "
           f"fit MSE on the known pixels {result['fit_mse']:.5f}, MSE on the filled pixels vs "

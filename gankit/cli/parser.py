@@ -6,6 +6,7 @@ import argparse
 from typing import Callable
 
 from gankit import __version__
+from gankit.apps.inpaint_defaults import PRIOR_WEIGHT, REALISM_WEIGHT
 from gankit.cli.argtypes import (add_ema_flag, at_least_two, class_list, nonnegative_float,
                                  nonnegative_int, positive_float, positive_int, truncation)
 from gankit.cli.listing import LISTINGS
@@ -281,6 +282,11 @@ def _add_inpaint(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     inpaint.add_argument("--seed", type=int, default=0)
     inpaint.add_argument("--feature-weight", type=nonnegative_float, default=0.0, metavar="W",
                          help="weight of the mnist-cnn feature loss on the known pixels (0: off)")
+    inpaint.add_argument("--prior-weight", type=nonnegative_float, default=PRIOR_WEIGHT,
+                         metavar="W", help=f"weight of the prior on z ({PRIOR_WEIGHT:g})")
+    inpaint.add_argument("--realism-weight", type=nonnegative_float, default=REALISM_WEIGHT,
+                         metavar="W", help=f"weight of the run's D on the whole image "
+                                           f"({REALISM_WEIGHT:g}: off)")
     add_ema_flag(inpaint)
     inpaint.add_argument("--device", default="cpu")
 

@@ -108,6 +108,30 @@ def test_cli_box_and_mask_write_the_filled_image(trained_run, tmp_path, capsys):
     assert code == 0 and "100 pixels filled" in capsys.readouterr().out
 
 
+def test_cli_weights_reach_the_search(trained_run, tmp_path, monkeypatch):
+    """--prior-weight and --realism-weight (the run's D on the whole image) are the search's
+    prior_weight and d_weight; a positive realism weight calls D, the default does not."""
+    import gankit.apps.inpaint as inpaint
+
+    seen, real_batch = [], inpaint.inpaint_batch
+
+    def spy(*args, **kwargs):
+        calls = []
+        kwargs["D"].register_forward_hook(lambda *a: calls.append(1))
+        result = real_batch(*args, **kwargs)
+        seen.append((kwargs["prior_weight"], kwargs["d_weight"], len(calls)))
+        return result
+
+    monkeypatch.setattr(inpaint, "inpaint_batch", spy)
+    image = _digit_png(tmp_path / "digit.png")
+    base = ["inpaint", str(trained_run), "--image", str(image), "--box", "0,14,28,14",
+            "--out", str(tmp_path / "o.png"), "--steps", "4", "--restarts", "1"]
+    assert main(base) == 0
+    assert main(base + ["--prior-weight", "0.5", "--realism-weight", "0.1"]) == 0
+    assert seen[0][:2] == (0.25, 0.0) and seen[0][2] == 0  # D never called by default
+    assert seen[1][:2] == (0.5, 0.1) and seen[1][2] > 0
+
+
 def test_api_accepts_tensors_and_rgb_files_of_gray_runs(trained_run, tmp_path):
     import gankit
 
@@ -128,6 +152,7 @@ def test_api_accepts_tensors_and_rgb_files_of_gray_runs(trained_run, tmp_path):
     (["--image", "{tmp}/digit.png", "--mask", "{tmp}/small.png"], "mask"),
     (["--image", "{tmp}/digit.png", "--box", "0,0,4"], "x,y,w,h"),
     (["--image", "{tmp}/digit.png"], "one of the arguments --mask --box is required"),
+    (["--image", "{tmp}/digit.png", "--box", "0,0,4,4", "--prior-weight", "-1"], ">= 0"),
 ])
 def test_cli_user_errors_are_one_line_exit_2(trained_run, tmp_path, capsys, extra, message):
     _digit_png(tmp_path / "digit.png")
@@ -160,3 +185,24 @@ def test_cli_api_and_benchmark_share_the_search_defaults(load_bench):
         assert getattr(cli, name) == value
         assert image[name].default == value
         assert bench.SEARCH_DEFAULTS[name] == value
+    # the weights bench/inpaint_tuning.py chose, the same on every path
+    assert cli.prior_weight == image["prior_weight"].default == \
+        batch["prior_weight"].default == 0.25
+    assert cli.realism_weight == image["realism_weight"].default == \
+        batch["d_weight"].default == 0.0
+
+
+def test_the_inpainting_weights_are_tuned_on_digits_the_benchmark_never_scores(load_bench):
+    """bench/inpaint_tuning.py trains on 4,250 digits and validates on 250 others, none of
+    them among the 500 held-out digits bench/inpaint_heldout.py scores."""
+    from gankit.evaluation.metrics.extractors import split_mnist5k
+
+    tuning = load_bench("inpaint_tuning")
+    train_rows, validation_rows = tuning.validation_split()
+    _, held_out = split_mnist5k(5000, 500, seed=0)
+    train, validation, scored = (set(r.tolist()) for r in (train_rows, validation_rows,
+                                                            held_out))
+    assert (len(train), len(validation)) == (4250, 250)
+    assert not train & validation and not (train | validation) & scored
+    assert len(train | validation | scored) == 5000
+    assert tuning.validation_split()[1].tolist() == validation_rows.tolist()  # seeded
