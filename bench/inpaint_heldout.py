@@ -13,8 +13,9 @@ and the mean MSEs. The filled images are saved (npz, key ``images``) for other c
     python bench/inpaint_heldout.py --work /tmp/inpaint-bench            # ~6-10 + ~15-30 min
     python bench/inpaint_heldout.py --work /tmp/inpaint-bench --n 100    # quicker, noisier
 
-The search uses ``gankit inpaint``'s defaults (restarts and steps are those of
-:func:`~gankit.apps.inpaint.inpaint_batch`, which the CLI shares); a run folder already in
+The search uses ``gankit inpaint``'s defaults (restarts, steps and the prior and realism
+weights are those of :func:`~gankit.apps.inpaint.inpaint_batch`, which the CLI shares; the
+weights were chosen by ``bench/inpaint_tuning.py`` on other digits); a run folder already in
 ``--work`` is reused, so ``--restarts``/``--steps`` can be varied without training again.
 """
 
@@ -56,7 +57,7 @@ def write_folder(folder: Path, rows=None) -> None:
 # gankit inpaint's defaults (tests/apps/test_inpaint.py holds the CLI to the same values)
 SEARCH_DEFAULTS = {name: p.default for name, p in
                    inspect.signature(inpaint_batch).parameters.items()
-                   if name in ("restarts", "steps")}
+                   if name in ("restarts", "steps", "prior_weight", "d_weight")}
 
 
 def inpaint_lower_halves(run, x_u8: torch.Tensor, **search):
@@ -94,6 +95,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500, help="held-out digits to inpaint")
     parser.add_argument("--restarts", type=int, default=SEARCH_DEFAULTS["restarts"])
     parser.add_argument("--steps", type=int, default=SEARCH_DEFAULTS["steps"])
+    parser.add_argument("--prior-weight", type=float, default=SEARCH_DEFAULTS["prior_weight"])
+    parser.add_argument("--realism-weight", type=float, default=SEARCH_DEFAULTS["d_weight"])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     work = Path(args.work)
@@ -111,14 +114,16 @@ def main() -> None:
     rows = held_out[:args.n]
     x_u8, y = data.samples[rows], data.labels[rows]
     started = time.monotonic()
-    result, filled, masked = inpaint_lower_halves(run, x_u8, restarts=args.restarts,
-                                                  steps=args.steps, seed=args.seed)
+    result, filled, masked = inpaint_lower_halves(
+        run, x_u8, restarts=args.restarts, steps=args.steps, seed=args.seed,
+        prior_weight=args.prior_weight, d_weight=args.realism_weight)
     seconds = time.monotonic() - started
     accuracy = mnist_cnn_accuracy
 
     report = {
         "digits": len(x_u8), "run": str(run_dir), "run_step": run.step,
-        "restarts": args.restarts, "steps": args.steps, "seconds": round(seconds, 1),
+        "restarts": args.restarts, "steps": args.steps, "prior_weight": args.prior_weight,
+        "realism_weight": args.realism_weight, "seconds": round(seconds, 1),
         "mnist_cnn_accuracy_filled": accuracy(filled, y),
         "mnist_cnn_accuracy_masked_unfilled": accuracy(masked, y),
         "mnist_cnn_accuracy_intact": accuracy(x_u8, y),

@@ -9,8 +9,8 @@ are the validation digits. Their lower halves are hidden and filled with every p
 ``--prior`` (``inpaint_batch``'s ``prior_weight``) and ``--realism`` (``d_weight``) weights,
 at ``gankit inpaint``'s restarts and steps; each pair's share of filled digits labelled as
 the original by mnist-cnn is printed, and the best pair is named. (mnist-cnn trained on
-these 250 digits intact, never on their filled versions.) ``gankit inpaint``'s defaults are
-the pair this chose; ``tests/apps/test_inpaint.py`` holds the benchmark to them.
+these 250 digits intact, never on their filled versions.) ``gankit inpaint``'s defaults
+(``gankit/apps/inpaint_defaults.py``) are the pair this chose.
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ def main() -> None:
     results = []
     for prior, realism in itertools.product(args.prior, args.realism):
         started = time.monotonic()
-        _, filled, _ = inpaint_lower_halves(run, x_u8, seed=args.seed, prior_weight=prior,
-                                            d_weight=realism, **SEARCH_DEFAULTS)
+        search = {**SEARCH_DEFAULTS, "prior_weight": prior, "d_weight": realism}
+        _, filled, _ = inpaint_lower_halves(run, x_u8, seed=args.seed, **search)
         accuracy = mnist_cnn_accuracy(filled, y)
         results.append({"prior_weight": prior, "d_weight": realism, "accuracy": accuracy})
         print(f"| {prior:g} | {realism:g} | {accuracy:.4f} | "
