@@ -301,6 +301,8 @@ def main() -> int:
     parser.add_argument("--work", help="working folder (default: a temporary one, removed)")
     args = parser.parse_args()
     print(machine_line(args.threads))
+    if args.work:
+        Path(args.work).mkdir(parents=True, exist_ok=True)  # the temporary folder goes inside
     with tempfile.TemporaryDirectory(prefix="gankit-data-bench-", dir=args.work) as tmp:
         if args.part in ("prepare", "both"):
             part_prepare(args, Path(tmp))
