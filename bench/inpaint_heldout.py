@@ -118,15 +118,14 @@ def main() -> None:
         run, x_u8, restarts=args.restarts, steps=args.steps, seed=args.seed,
         prior_weight=args.prior_weight, d_weight=args.realism_weight)
     seconds = time.monotonic() - started
-    accuracy = mnist_cnn_accuracy
 
     report = {
         "digits": len(x_u8), "run": str(run_dir), "run_step": run.step,
         "restarts": args.restarts, "steps": args.steps, "prior_weight": args.prior_weight,
         "realism_weight": args.realism_weight, "seconds": round(seconds, 1),
-        "mnist_cnn_accuracy_filled": accuracy(filled, y),
-        "mnist_cnn_accuracy_masked_unfilled": accuracy(masked, y),
-        "mnist_cnn_accuracy_intact": accuracy(x_u8, y),
+        "mnist_cnn_accuracy_filled": mnist_cnn_accuracy(filled, y),
+        "mnist_cnn_accuracy_masked_unfilled": mnist_cnn_accuracy(masked, y),
+        "mnist_cnn_accuracy_intact": mnist_cnn_accuracy(x_u8, y),
         "class_chosen_correct": float((result.labels == y).float().mean())
         if result.labels is not None else None,
         "hidden_mse": float(result.hidden_mse.mean()), "fit_mse": float(result.fit_mse.mean()),

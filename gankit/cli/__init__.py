@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     code = _run(argv)
     # Skip the interpreter's and the C++ runtime's teardown: once, in this project's CI under
     # load, a rank aborted there after its work was saved (SIGABRT, "terminate called without
-    # an active exception" from PyTorch's C++ side; not reproduced in 100 local runs), and
+    # an active exception" from PyTorch's C++ side; not reproduced in 116 local runs), and
     # torchrun then reports the whole job as failed. Everything gankit writes is closed by
     # now (checkpoints are atomic, logs closed by their callbacks); flush what was printed.
     sys.stdout.flush()
