@@ -85,6 +85,7 @@ def test_emoji64_is_a_64_px_colour_conditional_recipe():
     assert cfg.train.diffaugment == "color,translation,cutout" and cfg.train.ema_kimg > 0
     assert cfg.loss.r1_gamma > 0 and cfg.loss.r1_every == 16
     assert cfg.train.minutes == 30 and cfg.train.steps == 0 and cfg.train.epochs == 0
+    assert cfg.train.precision == "auto" and cfg.loss.r1_gamma == 0.5  # bf16 only where native
     G, D = build_models(cfg.model, (3, 64, 64), 9)  # 9 emoji categories
     assert G.upsample[-2].out_channels == 3 and G.project[0].out_features == 256 * 4 * 4
     assert count_parameters(G) == 1_137_091 and count_parameters(D) == 731_105
