@@ -9,7 +9,8 @@ Each recipe is one ``gankit train`` subprocess for ``--early`` minutes, scored, 
 ``--minutes``, scored again. The recipes run one after the other, never side by side. The
 recipe is ``--preset`` (default ``emoji64``); the baseline is ``--baseline`` (default the
 ``dcgan`` preset: unconditional, batch 64, no EMA, no augmentation) at 64 px in colour, with
-``--baseline-set KEY=VALUE`` for any change (e.g. the recipe's channel widths).
+``--baseline-set KEY=VALUE`` for any change (e.g. the recipe's channel widths) and
+``--preset-set KEY=VALUE`` for the recipe's (e.g. ``loss.r1_gamma=0.05``, its earlier R1).
 
 Scores, on ``-n`` samples of the EMA generator (of G where there is none) against the whole
 real set, with the code behind ``gankit eval`` (a conditional G's classes drawn in the real
@@ -146,8 +147,10 @@ def recipes(args) -> dict[str, list[str]]:
                 "--set", "train.epochs=0", "--set", "train.steps=0"]
     for item in args.baseline_set:
         baseline += ["--set", item]
-    return {args.preset: ["--preset", args.preset, *data, "--set", "train.steps=0"],
-            args.baseline: baseline}
+    recipe = ["--preset", args.preset, *data, "--set", "train.steps=0"]
+    for item in args.preset_set:
+        recipe += ["--set", item]
+    return {args.preset: recipe, args.baseline: baseline}
 
 
 def main() -> int:
@@ -158,6 +161,7 @@ def main() -> int:
     parser.add_argument("--preset", default="emoji64")
     parser.add_argument("--baseline", default="dcgan")
     parser.add_argument("--baseline-set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--preset-set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--data", default="emoji-google")
     parser.add_argument("--root", default="data", help="data.root (the emoji cache)")
     parser.add_argument("-n", type=int, default=5000, help="samples scored per run")

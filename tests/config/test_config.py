@@ -276,3 +276,21 @@ def test_validate_accepts_boundary_values():
     validate(cfg)
     cfg = apply_overrides(preset("seed-mlp"), {"train.epochs": 0, "train.minutes": 0.01})
     validate(cfg)
+
+
+def test_the_emoji_benchmark_passes_each_side_its_own_settings(load_bench):
+    """bench/emoji.py: --preset-set reaches only the recipe, --baseline-set only the baseline
+    (how the README's earlier-R1 figures are rerun)."""
+    import argparse
+
+    bench = load_bench("emoji")
+    args = argparse.Namespace(data="emoji-twitter", root="R", seed=3, preset="emoji64",
+                              baseline="dcgan", preset_set=["loss.r1_gamma=0.05"],
+                              baseline_set=["model.g_channels=32"])
+    runs = bench.recipes(args)
+    recipe, baseline = runs["emoji64"], runs["dcgan"]
+    assert recipe[:2] == ["--preset", "emoji64"] and "loss.r1_gamma=0.05" in recipe
+    assert "loss.r1_gamma=0.05" not in baseline and "model.g_channels=32" in baseline
+    assert "model.g_channels=32" not in recipe
+    assert baseline[baseline.index("--image-size") + 1] == "64"
+    assert recipe[recipe.index("--data") + 1] == "emoji-twitter"
