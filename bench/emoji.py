@@ -142,14 +142,13 @@ def ratios(rows: list[dict], recipe: str, baseline: str) -> None:
 
 def recipes(args) -> dict[str, list[str]]:
     """The train arguments of a new run of each recipe."""
+    def sets(items: list[str]) -> list[str]:
+        return [word for item in items for word in ("--set", item)]
+
     data = ["--data", args.data, "--set", f"data.root={args.root}", "--seed", str(args.seed)]
     baseline = ["--preset", args.baseline, *data, "--image-size", "64", "--channels", "3",
-                "--set", "train.epochs=0", "--set", "train.steps=0"]
-    for item in args.baseline_set:
-        baseline += ["--set", item]
-    recipe = ["--preset", args.preset, *data, "--set", "train.steps=0"]
-    for item in args.preset_set:
-        recipe += ["--set", item]
+                *sets(["train.epochs=0", "train.steps=0", *args.baseline_set])]
+    recipe = ["--preset", args.preset, *data, *sets(["train.steps=0", *args.preset_set])]
     return {args.preset: recipe, args.baseline: baseline}
 
 
