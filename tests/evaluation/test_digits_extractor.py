@@ -76,8 +76,15 @@ REBUILT_SHA256 = {
 
 
 def cpu_kind() -> tuple[str, bool]:
-    """(vendor, has AVX-512F) of this machine's CPU, from /proc/cpuinfo."""
+    """(vendor, uses AVX-512F) of this machine's CPU, from /proc/cpuinfo; an AVX-512 CPU
+    whose libraries are capped below it (``ONEDNN_MAX_CPU_ISA=AVX2``,
+    ``MKL_ENABLE_INSTRUCTIONS=AVX2``) runs other kernels, so it counts as without."""
+    import os
     from pathlib import Path
+
+    caps = [os.environ.get(name, "") for name in
+            ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")]
+    capped = any(cap and "512" not in cap for cap in caps)  # e.g. AVX2, not AVX512_CORE
 
     try:
         info = Path("/proc/cpuinfo").read_text()
@@ -86,7 +93,7 @@ def cpu_kind() -> tuple[str, bool]:
     first = info.split("\n\n")[0]  # the first processor's entry
     fields = {key.strip(): value.strip() for key, value in
               (line.split(":", 1) for line in first.splitlines() if ":" in line)}
-    return fields.get("vendor_id", ""), "avx512f" in fields.get("flags", "").split()
+    return fields.get("vendor_id", ""), "avx512f" in fields.get("flags", "").split() and not capped
 
 
 @pytest.mark.skipif(torch.__version__.split("+")[0] != BUILT_WITH_TORCH,

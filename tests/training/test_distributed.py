@@ -47,21 +47,33 @@ def _state(run_dir: Path, step: int) -> dict:
     return torch.load(run_dir / "checkpoints" / f"step_{step:07d}.pt", weights_only=True)
 
 
-def max_difference(a: dict, b: dict) -> float:
-    """Largest absolute difference of G, D, G_ema and both optimisers' tensors."""
-    worst = 0.0
+def _differences(a: dict, b: dict):
+    """|a - b| of each tensor of G, D, G_ema and both optimisers' states, in float64."""
     for net in ("G", "D", "G_ema"):
         if a.get(net) is None:
             continue
         assert a[net].keys() == b[net].keys()
         for key in a[net]:
-            worst = max(worst, (a[net][key].double() - b[net][key].double()).abs().max().item())
+            yield (a[net][key].double() - b[net][key].double()).abs()
     for opt in ("opt_G", "opt_D"):
         for index, values in a[opt]["state"].items():
             for key, value in values.items():
-                worst = max(worst, (value.double() - b[opt]["state"][index][key].double())
-                            .abs().max().item())
-    return worst
+                yield (value.double() - b[opt]["state"][index][key].double()).abs()
+
+
+def max_difference(a: dict, b: dict) -> float:
+    """Largest absolute difference of G, D, G_ema and both optimisers' tensors."""
+    return max(difference.max().item() for difference in _differences(a, b))
+
+
+def share_differing(a: dict, b: dict, tolerance: float) -> float:
+    """Share of all the elements of G, D, G_ema and both optimisers' tensors that differ by
+    more than ``tolerance``."""
+    differing = total = 0
+    for difference in _differences(a, b):
+        differing += int((difference > tolerance).sum())
+        total += difference.numel()
+    return differing / total
 
 
 def _log(run_dir: Path) -> list[dict]:
@@ -145,7 +157,15 @@ def test_ddp_dcgan_with_sync_batchnorm_equals_single_process(tmp_path):
     single(*args, "--out", tmp_path / "one")
     torchrun(*args, "--sync-batchnorm", "--out", tmp_path / "two")
     one, two = _state(tmp_path / "one", 3), _state(tmp_path / "two", 3)
-    assert max_difference(one, two) < 1e-5
+    # BatchNorm's running statistics are the global batch's (without the sync they are each
+    # rank's half batch: 3e-3 apart after 3 steps)
+    for key in ("project.2.running_mean", "project.2.running_var"):
+        assert (one["G"][key] - two["G"][key]).abs().max() < 1e-5, key
+    # The weights before a BatchNorm get gradients near 0 (BN removes their mean), where
+    # Adam's first steps move by about lr x sign(gradient): a summation-order difference can
+    # flip a sign and move an element by ~lr (2e-4). That hit 149 of 1.9M elements with the
+    # libraries capped to AVX2, none on AVX-512; without --sync-batchnorm 72 % differ.
+    assert share_differing(one, two, 1e-5) < 1e-3
     assert "project.2.running_mean" in two["G"]  # plain BatchNorm names: loads anywhere
 
 
