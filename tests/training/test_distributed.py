@@ -158,13 +158,13 @@ def test_ddp_dcgan_with_sync_batchnorm_equals_single_process(tmp_path):
     torchrun(*args, "--sync-batchnorm", "--out", tmp_path / "two")
     one, two = _state(tmp_path / "one", 3), _state(tmp_path / "two", 3)
     # BatchNorm's running statistics are the global batch's (without the sync they are each
-    # rank's half batch: 3e-3 apart after 3 steps)
+    # rank's half batch, and this fails)
     for key in ("project.2.running_mean", "project.2.running_var"):
         assert (one["G"][key] - two["G"][key]).abs().max() < 1e-5, key
     # The weights before a BatchNorm get gradients near 0 (BN removes their mean), where
     # Adam's first steps move by about lr x sign(gradient): a summation-order difference can
-    # flip a sign and move an element by ~lr (2e-4). That hit 149 of 1.9M elements with the
-    # libraries capped to AVX2, none on AVX-512; without --sync-batchnorm 72 % differ.
+    # flip a sign and move an element by ~lr (2e-4). That hits a few elements in a million
+    # with the libraries capped to AVX2 (none on AVX-512); without the sync most differ.
     assert share_differing(one, two, 1e-5) < 1e-3
     assert "project.2.running_mean" in two["G"]  # plain BatchNorm names: loads anywhere
 
