@@ -1,7 +1,7 @@
 """Score digits2mnist CycleGAN runs on *training* images, to choose settings without
 touching the held-out images that ``bench/translation.py`` and ``gankit eval`` score.
 
-  python bench/translation_validation.py RUN [RUN ...]
+  python bench/translation_validation.py [RUN ...]
 
 A CycleGAN sees its training images without labels; their labels (kept by scikit-learn
 and mnist5k, never given to the trainer) say here whether a translation kept the digit:
@@ -11,8 +11,10 @@ and mnist5k, never given to the trainer) say here whether a translation kept the
 * MNIST -> digits: the first 1,500 MNIST training digits, read by digits-cnn (trained on
   the digits' training part, never on MNIST); FID against the 1,497 training digits.
 
-The settings of the ``cyclegan`` preset were chosen on these figures; the README's table
-comes from the held-out images only. The first row is the hand-made conversion of
+The settings of the ``cyclegan`` preset, and those of ``bench/translation.py``'s
+bounding-box normalisation (``normalise_mnist``; the first table, which is printed with or
+without runs), were chosen on these figures; the README's tables come from the held-out
+images only. The first row of the runs' table is the hand-made conversion of
 ``bench/translation.py``, for reference.
 """
 
@@ -29,7 +31,8 @@ import gankit  # noqa: E402
 from gankit.data.embedded import load_mnist5k, split_mnist5k  # noqa: E402
 from gankit.data.translation import _digits_split  # noqa: E402
 from gankit.evaluation.translation import translation_scores  # noqa: E402
-from translation import reframe_digits, unframe_mnist  # noqa: E402  (bench/translation.py)
+from translation import (NORMALISED_THICKEN, NORMALISED_WIDTH,  # noqa: E402
+                         normalise_mnist, reframe_digits, unframe_mnist)  # bench/translation.py
 
 VALIDATION_SIZE = 1500  # images per direction
 
@@ -44,9 +47,19 @@ def validation_sets():
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("runs", nargs="*", type=Path)
     args = parser.parse_args()
     digits, digit_labels, mnist, mnist_labels = validation_sets()
+    print("| bounding-box normalisation (MNIST -> digits) | accuracy | FID |\n|---|---|---|")
+    for thicken in (0, 1, 2):
+        for width in (1.0, 0.9, 0.8, 0.7):
+            scores = translation_scores(normalise_mnist(mnist, thicken, width), "digits",
+                                        mnist_labels, digits)
+            chosen = " (chosen)" if (thicken, width) == (NORMALISED_THICKEN,
+                                                         NORMALISED_WIDTH) else ""
+            print(f"| thicken {thicken} px, width x {width}{chosen} | "
+                  f"{scores['accuracy']:.4f} | {scores['fid']:.2f} |")
+    print()
     print("| run | digits -> MNIST accuracy | FID | MNIST -> digits accuracy | FID |\n"
           "|---|---|---|---|---|")
     translators = [("hand-made", lambda images, direction: reframe_digits(images)
