@@ -45,14 +45,18 @@ def validation_sets():
     return digits, digit_labels, mnist.samples[rows], mnist.labels[rows]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="*", type=Path)
-    args = parser.parse_args()
-    digits, digit_labels, mnist, mnist_labels = validation_sets()
+# the settings of bench/translation.py's normalise_mnist that the first table scores
+THICKENINGS = (0, 1, 2)  # px
+WIDTHS = (1.0, 0.9, 0.8, 0.7)  # x the aspect-kept width
+
+
+def normalisation_grid(mnist, mnist_labels, digits) -> None:
+    """Print digits-cnn's accuracy and FID for every bounding-box normalisation setting of
+    the MNIST training digits (uint8 (N, 1, 28, 28)), marking the one bench/translation.py
+    uses."""
     print("| bounding-box normalisation (MNIST -> digits) | accuracy | FID |\n|---|---|---|")
-    for thicken in (0, 1, 2):
-        for width in (1.0, 0.9, 0.8, 0.7):
+    for thicken in THICKENINGS:
+        for width in WIDTHS:
             scores = translation_scores(normalise_mnist(mnist, thicken, width), "digits",
                                         mnist_labels, digits)
             chosen = " (chosen)" if (thicken, width) == (NORMALISED_THICKEN,
@@ -60,6 +64,14 @@ def main() -> None:
             print(f"| thicken {thicken} px, width x {width}{chosen} | "
                   f"{scores['accuracy']:.4f} | {scores['fid']:.2f} |")
     print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="*", type=Path)
+    args = parser.parse_args()
+    digits, digit_labels, mnist, mnist_labels = validation_sets()
+    normalisation_grid(mnist, mnist_labels, digits)
     print("| run | digits -> MNIST accuracy | FID | MNIST -> digits accuracy | FID |\n"
           "|---|---|---|---|---|")
     translators = [("hand-made", lambda images, direction: reframe_digits(images)

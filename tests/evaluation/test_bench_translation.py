@@ -35,3 +35,10 @@ def test_normalise_mnist_ignores_where_the_digit_was_drawn_and_keeps_blank_image
     assert torch.equal(out[0], out[1]) and torch.equal(out[0], out[2])
     blank = bench.normalise_mnist(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
     assert blank.shape == (2, 1, 28, 28) and blank.max() == 0
+
+
+def test_the_chosen_normalisation_is_one_of_the_settings_the_validation_scores(load_bench):
+    bench = load_bench("translation")
+    validation = load_bench("translation_validation")
+    assert bench.NORMALISED_THICKEN in validation.THICKENINGS
+    assert bench.NORMALISED_WIDTH in validation.WIDTHS
