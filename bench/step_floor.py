@@ -136,7 +136,8 @@ def profile_step(ours: Gankit, steps: int, top: int = 15) -> None:
             ours.run()
     events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
     total = sum(e.self_cpu_time_total for e in events) / steps / 1000
-    print(f"operators of the step (profiled, {total:.2f} ms/step in operators):")
+    calls = sum(e.count for e in events) / steps
+    print(f"operators of the step (profiled): {calls:.0f} calls, {total:.2f} ms a step:")
     for e in events[:top]:
         print(f"  {e.key:42s} {e.self_cpu_time_total / steps / 1000:6.3f} ms/step, "
               f"{e.count / steps:4.0f} calls")
