@@ -29,8 +29,10 @@ the first and last record inside it; the bench stamps each record with the wall 
 appeared, which maps training seconds to wall time). Printed: the CPU model and whether it
 has AVX-512F, the thread counts gankit used (its ``threads`` log field and its ``threads:``
 lines), gankit's images/s solo, with the competitor (also without the competitor's first 10
-s, while the thread count adapts) and after it, the ratio to solo, and the competitor's
-iterations/s alone and beside gankit. A benchmark, not a test: run it on a quiet machine.
+s, while the thread count adapts) and after it, the ratio to solo, the competitor's
+iterations/s alone and beside gankit, and how many CPUs each program used in each window
+(gankit's from ``/proc/PID/stat``, the competitor's from its own process time), which shows
+how the scheduler split the cores. A benchmark, not a test: run it on a quiet machine.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ AUTOGROUP = "/proc/sys/kernel/sched_autogroup_enabled"
 
 def competitor(seconds: float) -> None:
     """Train a small MLP on random data with 2 threads for ``seconds``; print one JSON line:
-    ``{"stamps": [wall time after each iteration], "threads": 2}``."""
+    ``{"stamps": [wall time after each iteration], "threads": 2, "cpus": CPUs it used}``."""
     import torch
 
     torch.set_num_threads(2)
@@ -74,13 +76,16 @@ def competitor(seconds: float) -> None:
                               torch.nn.Linear(1024, 10))
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
     x, y = torch.randn(256, 784), torch.randint(10, (256,))
-    stamps, end = [], time.time() + seconds
+    started, cpu = time.time(), time.process_time()
+    stamps, end = [], started + seconds
     while time.time() < end:
         opt.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(net(x), y).backward()
         opt.step()
         stamps.append(time.time())
-    print(json.dumps({"stamps": stamps, "threads": torch.get_num_threads()}), flush=True)
+    cpus = (time.process_time() - cpu) / (time.time() - started)
+    print(json.dumps({"stamps": stamps, "threads": torch.get_num_threads(), "cpus": cpus}),
+          flush=True)
 
 
 def child_env() -> dict[str, str]:
@@ -104,11 +109,22 @@ def autogroup() -> str:
         return "unknown"
 
 
-def competitor_stamps(proc: subprocess.Popen) -> list[float]:
+def competitor_report(proc: subprocess.Popen) -> tuple[list[float], float]:
+    """(the wall time after each of its iterations, the CPUs it used on average)."""
     out, _ = proc.communicate()
     if proc.returncode:
         raise SystemExit(f"the competitor failed (exit {proc.returncode})")
-    return json.loads(out.strip().splitlines()[-1])["stamps"]
+    report = json.loads(out.strip().splitlines()[-1])
+    return report["stamps"], report["cpus"]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) from /proc, or NaN."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 def iterations_per_s(stamps: list[float], skip: float = 1.0) -> float:
@@ -208,22 +224,33 @@ def measure(threads: int, seconds: float, own_session: bool = False) -> dict:
     if own_session:
         label += ", competitor in its own session"
     print(f"\n== {label}", flush=True)
-    alone = competitor_stamps(start_competitor(max(10.0, seconds / 3), own_session))
-    result = {"label": label, "competitor_alone": iterations_per_s(alone)}
+    alone, result_cpus = competitor_report(start_competitor(max(10.0, seconds / 3),
+                                                            own_session))
+    result = {"label": label, "competitor_alone": iterations_per_s(alone),
+              "competitor_cpus_alone": result_cpus}
     print(f"competitor alone: {result['competitor_alone']:.2f} it/s", flush=True)
     with tempfile.TemporaryDirectory(prefix="gankit-contention-") as tmp:
         run = GankitRun(Path(tmp), threads)
+        # (wall, gankit's CPU seconds) where each window starts and ends: how many CPUs it
+        # got alone, beside the competitor and after it
+        marks = []
+        mark = lambda: marks.append((time.time(), cpu_seconds(run.proc.pid)))  # noqa: E731
         try:
             solo_start = run.first_record()
+            mark()
             run.wait_until(solo_start + seconds)
+            mark()
             other = start_competitor(seconds, own_session)
             run.wait_until(time.time() + seconds)
             while other.poll() is None:
                 run.wait_until(time.time() + POLL_SECONDS)
-            beside = competitor_stamps(other)
+            mark()
+            beside, result["competitor_cpus_beside"] = competitor_report(other)
             run.wait_until(beside[-1] + seconds / 2)
+            mark()
         finally:
             run.stop()
+        result["cpus"] = [(c1 - c0) / (w1 - w0) for (w0, c0), (w1, c1) in zip(marks, marks[1:])]
         on, off = beside[0], beside[-1]
         result["solo"], result["threads_solo"] = run.window(solo_start, on)
         result["contended"], result["threads_contended"] = run.window(on, off)
@@ -256,6 +283,10 @@ def report(r: dict) -> None:
           f" (threads {counts(r['threads_after'])})")
     print(f"  competitor: {r['competitor_alone']:.2f} it/s alone, {r['competitor_beside']:.2f} "
           f"it/s beside gankit = {_pct(r['competitor_beside'], r['competitor_alone'])}")
+    cpus = "/".join(f"{c:.2f}" for c in r["cpus"]) if len(r["cpus"]) == 3 else "n/a"
+    print(f"  CPUs used (of {os.cpu_count()}): gankit alone/beside/after {cpus}; competitor "
+          f"alone {r['competitor_cpus_alone']:.2f}, beside gankit "
+          f"{r['competitor_cpus_beside']:.2f}")
     for line in r["changes"]:
         print("  gankit " + line)
 
