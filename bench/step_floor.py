@@ -118,7 +118,7 @@ def flops(products: list) -> float:
     return sum(2.0 * a.shape[0] * a.shape[1] * b.shape[0] for a, b in products)
 
 
-def peak_gflops(threads: int) -> float:
+def peak_gflops() -> float:
     """GFLOP/s of a 1024³ float32 product (torch.mm), the best of 5."""
     import torch
 
@@ -208,7 +208,7 @@ def main() -> None:
     for name, values in results.items():
         print(f"{name:28s} {ms[name]:7.2f} ms/step   ({min(values):.2f}-{max(values):.2f})")
 
-    peak = peak_gflops(threads)
+    peak = peak_gflops()
     tutorial_ms, adam_ms = ms["tutorial"], ms["Adam (D and G)"]
     print(f"one 1024³ float32 product here: {peak:.0f} GFLOP/s")
     for library in libraries:
