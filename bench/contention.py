@@ -224,10 +224,10 @@ def measure(threads: int, seconds: float, own_session: bool = False) -> dict:
     if own_session:
         label += ", competitor in its own session"
     print(f"\n== {label}", flush=True)
-    alone, result_cpus = competitor_report(start_competitor(max(10.0, seconds / 3),
-                                                            own_session))
+    alone, cpus_alone = competitor_report(start_competitor(max(10.0, seconds / 3),
+                                                           own_session))
     result = {"label": label, "competitor_alone": iterations_per_s(alone),
-              "competitor_cpus_alone": result_cpus}
+              "competitor_cpus_alone": cpus_alone}
     print(f"competitor alone: {result['competitor_alone']:.2f} it/s", flush=True)
     with tempfile.TemporaryDirectory(prefix="gankit-contention-") as tmp:
         run = GankitRun(Path(tmp), threads)
