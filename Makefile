@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY      = $(VENV)/bin/python
 OUT    ?= runs/default
 
-.PHONY: run test install install-test browser bench clean
+.PHONY: run test install install-test install-docs browser bench docs docs-serve clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,9 +29,15 @@ browser:
 	  echo "chromium: not found; the report rendering test will be skipped"; \
 	fi
 
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(PY) -m pip install --quiet --no-cache-dir --disable-pip-version-check -e '.[docs]'
+	touch $@
+
 install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
+
+install-docs: $(VENV)/.installed-docs
 
 ## make run: train the default preset on the embedded digits, offline, into runs/default
 run: install
@@ -50,5 +56,16 @@ test: install-test
 bench: install-test
 	$(PY) bench/throughput.py
 
+## make docs: write the CLI reference from the parser, then build the site into site/ with
+## --strict (a broken link, anchor or image fails); it opens offline from site/index.html
+docs: install-docs
+	$(PY) tools/cli_reference.py
+	$(VENV)/bin/mkdocs build --strict
+
+## make docs-serve: the same site at http://127.0.0.1:8000, rebuilt on every edit
+docs-serve: install-docs
+	$(PY) tools/cli_reference.py
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
+try:  # Python 3.11+ has TOML in the standard library; 3.10 takes the tomli package
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
