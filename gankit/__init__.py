@@ -7,7 +7,7 @@ Python API::
     run = gankit.load(run_dir)          # run.G, run.D, run.G_ema, run.config
     images = gankit.sample(run, n=16)   # uint8 (16, 1, 28, 28)
     gankit.write_report(run_dir)        # run_dir/report.html, self-contained
-    frames = gankit.interpolate(run, steps=10, rows=8)  # uint8 (8, 10, 1, 28, 28), slerp
+    frames = gankit.interpolate(run, frames=10, rows=8)  # uint8 (8, 10, 1, 28, 28), slerp
     gankit.export_generator(run, "G.onnx")               # or format="torchscript"
     gankit.inpaint_image(run, "digit.png", box=(0, 14, 28, 14), out="filled.png")
     run = gankit.train("pix2pix", out="runs/p2p")     # image translation (pix2pix, cyclegan)

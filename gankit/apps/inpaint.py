@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -99,8 +100,10 @@ class _Features(nn.Module):
 def _search(G: nn.Module, x: torch.Tensor, known: torch.Tensor, z: torch.Tensor,
             labels: torch.Tensor | None, steps: int, lr: float, feature: _Features | None,
             feature_weight: float, prior_weight: float, D: nn.Module | None = None,
-            d_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Adam on z (N, latent) for ``steps`` steps against targets x (N, C, H, W).
+            d_weight: float = 0.0, tick: Callable[[], object] | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adam on z (N, latent) for ``steps`` steps against targets x (N, C, H, W); ``tick()``
+    after each step (a progress bar's).
 
     Returns (z, score (N,)): the objective at the final z.
     """
@@ -129,6 +132,8 @@ def _search(G: nn.Module, x: torch.Tensor, known: torch.Tensor, z: torch.Tensor,
         opt.zero_grad(set_to_none=True)
         per_candidate.sum().backward()  # candidates are independent: sum keeps each gradient
         opt.step()
+        if tick is not None:
+            tick()
     with torch.no_grad():
         out = G(z) if labels is None else G(z, labels)
         return z.detach(), score(out) + prior_weight * (z ** 2).mean(1)
@@ -154,8 +159,8 @@ def inpaint_batch(G: nn.Module, images: torch.Tensor, known: torch.Tensor, *,
                   steps: int = 200, lr: float = 0.05, seed: int = 0, keep: int = 4,
                   feature_weight: float = 0.0, prior_weight: float = PRIOR_WEIGHT,
                   original: torch.Tensor | None = None, max_candidates: int = 4096,
-                  D: nn.Module | None = None, d_weight: float = REALISM_WEIGHT
-                  ) -> InpaintResult:
+                  D: nn.Module | None = None, d_weight: float = REALISM_WEIGHT,
+                  progress: bool = False) -> InpaintResult:
     """Fill the unknown pixels of a batch of images with a generator.
 
     G: generator, ``G(z)`` or, if ``G.num_classes`` > 0, ``G(z, labels)``, in eval mode.
@@ -165,8 +170,10 @@ def inpaint_batch(G: nn.Module, images: torch.Tensor, known: torch.Tensor, *,
     kept candidate. feature_weight > 0 adds the mnist-cnn feature loss. D (optional, with
     d_weight): the run's discriminator, whose non-saturating loss on G(z) keeps the whole
     image (and, for a projection D, its class) realistic. original: reference (B, C, H, W)
-    for ``hidden_mse`` (default: ``images``).
+    for ``hidden_mse`` (default: ``images``). progress: a bar of the search's steps on stderr.
     """
+    from gankit.data.decoding import progress_bar
+
     _check_inputs(images, known, restarts, steps)
     device = next(G.parameters()).device
     images, known = images.float().to(device), known.float().to(device)
@@ -181,48 +188,63 @@ def inpaint_batch(G: nn.Module, images: torch.Tensor, known: torch.Tensor, *,
     requires = [p.requires_grad for net in nets for p in net.parameters()]
     for net in nets:
         net.requires_grad_(False)  # only z is optimised
+    bar = progress_bar(steps * -(-len(images) // chunk), "search", "step", progress)
+
+    def search(x, m, z, labels, n):
+        return _search(G, x, m, z, labels, n, lr, feature, feature_weight, prior_weight, D,
+                       d_weight, bar.update)
+
     z_best, labels_best, generated = [], [], []
     try:
         for start in range(0, len(images), chunk):
             x, m = images[start:start + chunk], known[start:start + chunk]
-            b = len(x)
-            # --- explore: every (class, restart) candidate for the first steps ------------
-            z0 = torch.randn(b * per_image, latent_dim, generator=generator).to(device)
-            if num_classes:
-                labels = torch.arange(num_classes, device=device).repeat_interleave(restarts)
-                labels = labels.repeat(b)
-            else:
-                labels = None
-            xs, ms = x.repeat_interleave(per_image, 0), m.repeat_interleave(per_image, 0)
-            z, score = _search(G, xs, ms, z0, labels, explore, lr, feature, feature_weight,
-                               prior_weight, D, d_weight)
-            # --- refine the best `keep` candidates of each image ---------------------------
-            if explore < steps:
-                best = score.view(b, per_image).topk(keep, dim=1, largest=False).indices
-                rows = (best + torch.arange(b, device=device)[:, None] * per_image).flatten()
-                z, labels = z[rows], (labels[rows] if labels is not None else None)
-                xs, ms = xs[rows], ms[rows]
-                z, score = _search(G, xs, ms, z, labels, steps - explore, lr, feature,
-                                   feature_weight, prior_weight, D, d_weight)
-                per = keep
-            else:
-                per = per_image
-            winner = score.view(b, per).argmin(1) + torch.arange(b, device=device) * per
-            z_best.append(z[winner])
-            if labels is not None:
-                labels_best.append(labels[winner])
+            z0 = torch.randn(len(x) * per_image, latent_dim, generator=generator).to(device)
+            labels = (torch.arange(num_classes, device=device).repeat_interleave(restarts)
+                      .repeat(len(x)) if num_classes else None)
+            z, label = _best_of_chunk(search, x, m, z0, labels, per_image, keep, explore, steps)
+            z_best.append(z)
+            if label is not None:
+                labels_best.append(label)
             with torch.no_grad():
-                generated.append(G(z[winner]) if labels is None else G(z[winner], labels[winner]))
+                generated.append(G(z) if label is None else G(z, label))
     finally:
+        bar.close()
         for p, flag in zip((p for net in nets for p in net.parameters()), requires):
             p.requires_grad_(flag)
-    generated_t = torch.cat(generated).float()
-    filled = images * known + generated_t * (1 - known)
-    reference = images if original is None else original.float().to(device)
+    return _result(images, known, torch.cat(generated).float(), z_best, labels_best,
+                   original, value_range)
+
+
+def _best_of_chunk(search: Callable, x: torch.Tensor, m: torch.Tensor, z0: torch.Tensor,
+                   labels: torch.Tensor | None, per_image: int, keep: int, explore: int,
+                   steps: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(z, label or None) of each image of x (b, C, H, W): every one of its ``per_image``
+    candidates (z0, labels: (b * per_image, ...)) searched for ``explore`` steps, then the
+    best ``keep`` of them for the rest of the ``steps``."""
+    b = len(x)
+    xs, ms = x.repeat_interleave(per_image, 0), m.repeat_interleave(per_image, 0)
+    z, score = search(xs, ms, z0, labels, explore)
+    per = per_image
+    if explore < steps:  # --- refine the best `keep` candidates of each image ---
+        best = score.view(b, per_image).topk(keep, dim=1, largest=False).indices
+        rows = (best + torch.arange(b, device=x.device)[:, None] * per_image).flatten()
+        z, labels = z[rows], (labels[rows] if labels is not None else None)
+        z, score = search(xs[rows], ms[rows], z, labels, steps - explore)
+        per = keep
+    winner = score.view(b, per).argmin(1) + torch.arange(b, device=x.device) * per
+    return z[winner], (labels[winner] if labels is not None else None)
+
+
+def _result(images: torch.Tensor, known: torch.Tensor, generated: torch.Tensor,
+            z_best: list, labels_best: list, original: torch.Tensor | None,
+            value_range: str) -> InpaintResult:
+    """The blend of the inputs' known pixels with the generated ones, and its errors."""
+    filled = images * known + generated * (1 - known)
+    reference = images if original is None else original.float().to(images.device)
     unit = lambda t: _to_unit(t, value_range)  # noqa: E731
-    fit = _masked_mse(unit(generated_t), unit(images), known)
+    fit = _masked_mse(unit(generated), unit(images), known)
     hidden = _masked_mse(unit(filled), unit(reference), 1 - known)
-    return InpaintResult(filled=filled.cpu(), generated=generated_t.cpu(),
+    return InpaintResult(filled=filled.cpu(), generated=generated.cpu(),
                          z=torch.cat(z_best).cpu(),
                          labels=torch.cat(labels_best).cpu() if labels_best else None,
                          fit_mse=fit.cpu(), hidden_mse=hidden.cpu())
@@ -315,13 +337,13 @@ def inpaint_image(run, image: str | Path | torch.Tensor, mask: str | Path | torc
                   out: str | Path | None = None, restarts: int = 3, steps: int = 200,
                   seed: int = 0, feature_weight: float = 0.0, ema: bool = True,
                   device: str = "cpu", prior_weight: float = PRIOR_WEIGHT,
-                  realism_weight: float = REALISM_WEIGHT) -> dict:
+                  realism_weight: float = REALISM_WEIGHT, progress: bool = False) -> dict:
     """Inpaint one image with a run's (EMA) generator; the API's ``gankit.inpaint_image``.
 
     run: a :class:`~gankit.apps.sampling.Run` or run directory. image: a file or uint8 (C, H, W).
     mask: a file (white = missing) or known (1, H, W) float; or box (x, y, w, h) missing.
-    Writes ``out`` (PNG) when given. Returns ``{"filled": uint8 (C, H, W), "label",
-    "fit_mse", "hidden_mse", "path"}``.
+    Writes ``out`` (PNG) when given; ``progress``: a bar of the search. Returns
+    ``{"filled": uint8 (C, H, W), "label", "fit_mse", "hidden_mse", "path"}``.
     """
     from gankit.data import to_model_range, to_uint8
     from gankit.apps.sampling import Run, load
@@ -356,7 +378,7 @@ def inpaint_image(run, image: str | Path | torch.Tensor, mask: str | Path | torc
                            latent_dim=run.config.model.latent_dim, value_range=vr,
                            restarts=restarts, steps=steps, seed=seed,
                            feature_weight=feature_weight, prior_weight=prior_weight,
-                           D=run.D, d_weight=realism_weight)
+                           D=run.D, d_weight=realism_weight, progress=progress)
     filled = to_uint8(result.filled, vr)[0]
     path = None
     if out is not None:

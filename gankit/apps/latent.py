@@ -20,6 +20,7 @@ stream of a seed unchanged, and commutes with slerp.)
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import torch
@@ -51,19 +52,21 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def interpolate(run, steps: int = 10, rows: int = 8, seed: int = 0, truncation: float = 1.0,
-                ema: bool = True, batch_size: int = 500) -> torch.Tensor:
-    """Images along slerp paths between ``rows`` random pairs of latents.
+def interpolate(run, frames: int | None = None, rows: int = 8, seed: int = 0,
+                truncation: float = 1.0, ema: bool = True, batch_size: int = 500, *,
+                steps: int | None = None) -> torch.Tensor:
+    """Images along slerp paths between ``rows`` random pairs of latents, ``frames`` images
+    per path (both ends included; default 10).
 
     ``run`` is a :class:`gankit.apps.sampling.Run` or a run directory / checkpoint path. The
     latents are drawn on the CPU from ``seed`` (the same images on every device), then
-    truncated. Returns uint8 (rows, steps, C, H, W).
+    truncated. ``steps`` is the former name of ``frames`` (deprecated). Returns uint8
+    (rows, frames, C, H, W).
     """
     from gankit.data import to_uint8
     from gankit.apps.sampling import load
 
-    if steps < 2:
-        raise UserError(f"--steps must be >= 2 (both ends of the path), got {steps}")
+    frames = _frames(frames, steps)
     if rows < 1:
         raise UserError(f"--rows must be >= 1, got {rows}")
     truncation = check_truncation(truncation)
@@ -75,25 +78,41 @@ def interpolate(run, steps: int = 10, rows: int = 8, seed: int = 0, truncation: 
     z0 = torch.randn(rows, latent_dim, generator=generator)
     z1 = torch.randn(rows, latent_dim, generator=generator)
     z = slerp(truncate(z0, truncation), truncate(z1, truncation),
-              torch.linspace(0, 1, steps)).reshape(rows * steps, latent_dim)
+              torch.linspace(0, 1, frames)).reshape(rows * frames, latent_dim)
     images = torch.cat([G(chunk.to(device)).float().cpu() for chunk in z.split(batch_size)])
     images = to_uint8(images, run.config.data.value_range)
-    return images.reshape(rows, steps, *images.shape[1:])
+    return images.reshape(rows, frames, *images.shape[1:])
+
+
+def _frames(frames: int | None, steps: int | None) -> int:
+    """The images per path of :func:`interpolate`, from ``frames`` or its deprecated name
+    ``steps`` (which warns); at least 2, both ends of the path."""
+    if steps is not None:
+        if frames is not None:
+            raise TypeError("interpolate() got frames and steps; give frames only (steps is "
+                            "its deprecated name)")
+        warnings.warn("interpolate(steps=...) is deprecated; use frames=...",
+                      DeprecationWarning, stacklevel=4)  # the caller, past no_grad's wrapper
+        frames = steps
+    frames = 10 if frames is None else frames
+    if frames < 2:
+        raise UserError(f"--frames must be >= 2 (both ends of the path), got {frames}")
+    return frames
 
 
 def save_interpolation_grid(frames_u8: torch.Tensor, path: str | Path, padding: int = 2) -> Path:
-    """Save uint8 (rows, steps, C, H, W) as one PNG: a row per pair, a column per step.
+    """Save uint8 (rows, frames, C, H, W) as one PNG: a row per pair, a column per frame.
 
-    The grid is ``make_grid``'s layout: ``steps * (W + padding) + padding`` pixels wide and
+    The grid is ``make_grid``'s layout: ``frames * (W + padding) + padding`` pixels wide and
     ``rows * (H + padding) + padding`` high.
     """
     from torchvision.utils import save_image
 
     assert frames_u8.dtype == torch.uint8 and frames_u8.dim() == 5, frames_u8.shape
-    steps = frames_u8.shape[1]
+    columns = frames_u8.shape[1]
     path = _writable(path)
     try:
-        save_image(frames_u8.flatten(0, 1).float() / 255.0, path, nrow=steps, padding=padding)
+        save_image(frames_u8.flatten(0, 1).float() / 255.0, path, nrow=columns, padding=padding)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
@@ -103,19 +122,19 @@ PROGRESS_BAR_PX = 3
 
 
 def gif_frames(frames_u8: torch.Tensor, padding: int = 2) -> list:
-    """The PIL frames of :func:`save_gif`: frame t tiles every row's image at step t in a
-    near-square grid, with a progress bar (t + 1) / steps wide along the bottom (which also
+    """The PIL frames of :func:`save_gif`: frame t tiles every row's image number t in a
+    near-square grid, with a progress bar (t + 1) / frames wide along the bottom (which also
     keeps consecutive frames distinct, so none is merged away)."""
     from PIL import Image
     from torchvision.utils import make_grid
 
-    rows, steps, channels = frames_u8.shape[:3]
+    rows, frames, channels = frames_u8.shape[:3]
     nrow = max(1, math.ceil(math.sqrt(rows)))
     pictures = []
-    for t in range(steps):
+    for t in range(frames):
         grid = make_grid(frames_u8[:, t], nrow=nrow, padding=padding)
         bar = torch.zeros(grid.shape[0], PROGRESS_BAR_PX, grid.shape[2], dtype=torch.uint8)
-        bar[:, :, :max(1, round(grid.shape[2] * (t + 1) / steps))] = 255
+        bar[:, :, :max(1, round(grid.shape[2] * (t + 1) / frames))] = 255
         array = torch.cat([grid, bar], 1).permute(1, 2, 0).numpy()
         picture = Image.fromarray(array[..., 0] if channels == 1 else array)
         # an adaptive palette per frame (RGB would otherwise get the fixed web palette)
@@ -125,7 +144,7 @@ def gif_frames(frames_u8: torch.Tensor, padding: int = 2) -> list:
 
 def save_gif(frames_u8: torch.Tensor, path: str | Path, duration_ms: int = 100,
              padding: int = 2) -> Path:
-    """Save uint8 (rows, steps, C, H, W) as a looping GIF of ``steps`` frames (see
+    """Save uint8 (rows, frames, C, H, W) as a looping GIF of ``frames`` frames (see
     :func:`gif_frames`)."""
     assert frames_u8.dtype == torch.uint8 and frames_u8.dim() == 5, frames_u8.shape
     pictures = gif_frames(frames_u8, padding)

@@ -301,11 +301,13 @@ def _translation_parts(run_dir: Path, cfg, device: str) -> list[str]:
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, neighbours: int = 8,
-                 k: int = 3, max_grids: int = 12, seed: int = 0, device: str = "cpu") -> Path:
+                 k: int = 3, max_grids: int = 12, seed: int = 0, device: str = "cpu",
+                 root: str | None = None) -> Path:
     """Write the run's HTML report (default ``RUN_DIR/report.html``) and return its path.
 
     neighbours: samples in the memorisation check (0 skips it); k: real neighbours shown per
-    sample; max_grids: most evolution grids shown (evenly thinned).
+    sample; max_grids: most evolution grids shown (evenly thinned); root: where that check
+    reads the run's named data set (default: the run's data.root).
     """
     from gankit.training.checkpoint import atomic_write_text
 
@@ -326,7 +328,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, neighbours:
         parts += _translation_parts(run_dir, cfg, device)
     elif neighbours:  # --- memorisation ---
         parts.append("<h2>Nearest real neighbours (memorisation check)</h2>")
-        parts.append(_neighbours_section(run_dir, cfg, neighbours, k, seed, device))
+        found = cfg if root is None else replace(cfg, data=replace(cfg.data, root=root))
+        parts.append(_neighbours_section(run_dir, found, neighbours, k, seed, device))
 
     # --- config ---
     parts.append("<h2>Config</h2>")

@@ -126,6 +126,7 @@ class Plan:
     base: Any  # the preset's config with the fixed overrides
     study_name: str
     out: Path
+    progress: bool = False  # a progress bar for each trial's training
 
     def settings(self) -> dict[str, Any]:
         return {"preset": self.preset, "metric": self.metric,
@@ -207,7 +208,7 @@ def run_trial(plan: Plan, trial, deadline: float, quiet: bool, echo) -> float:
     pruner = PruneCallback(trial, plan.metric)
     say = _silent if quiet else (lambda message: echo(f"  [trial {trial.number}] {message}"))
     try:
-        train(cfg, run_dir, progress=False, echo=say, callbacks=[lambda *_: [pruner]])
+        train(cfg, run_dir, progress=plan.progress, echo=say, callbacks=[lambda *_: [pruner]])
         if not pruner.values:
             raise UserError(f"trial {trial.number} logged no {plan.metric}; give --eval-every "
                             f"at most the number of steps")
@@ -227,8 +228,13 @@ def sweep(preset: str, params: list[str | ParamSpec], trials: int, storage: str,
           metric: str = "fid", study_name: str | None = None, out: str | Path | None = None,
           steps: int | None = None, eval_every: int | None = None,
           budget_minutes: float = 0.0, overrides: dict[str, Any] | None = None,
-          seed: int = 0, quiet: bool = True, echo=print) -> dict[str, Any]:
+          seed: int = 0, quiet: bool = True, echo=print, progress: bool = False
+          ) -> dict[str, Any]:
     """Run (or continue) a study until it holds ``trials`` finished trials or the budget ends.
+
+    ``steps``: train.steps of every trial; ``budget_minutes``: no trial starts after that
+    many minutes and a running one stops then (0: no limit); ``progress``: a progress bar
+    for each trial's training.
 
     Returns ``{"study", "best" (params, value, number) or None, "best_config" path or None,
     "table" (text), "ran" (trials run now), "trials" (list of dicts)}``.
@@ -238,6 +244,7 @@ def sweep(preset: str, params: list[str | ParamSpec], trials: int, storage: str,
 
     plan = make_plan(preset, params, trials, storage, metric, study_name, out, steps,
                      eval_every, overrides)
+    plan.progress = progress
     study = open_study(plan, seed, echo)
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=finished_states))

@@ -73,26 +73,42 @@ def _write(image_u8: torch.Tensor, path: Path) -> None:
 
 
 def translate_files(run, source: str | Path, out: str | Path, direction: str | None = None,
-                    keep_size: bool = False, ema: bool = True) -> list[Path]:
+                    keep_size: bool = False, ema: bool = True, progress: bool = False,
+                    batch_size: int = 64) -> list[Path]:
     """Translate one image file or every image of a folder (recursively) into PNGs: a file
-    to ``out`` (a .png path, or a folder), a folder to ``out``/same relative names."""
+    to ``out`` (a .png path, or a folder), a folder to ``out``/same relative names. Files
+    are read, translated and written ``batch_size`` at a time; ``progress``: a bar of the
+    images on stderr."""
+    from gankit.data.decoding import progress_bar
+
     source, out = Path(source), Path(out)
     files = _inputs(source)
     channels, height, width = run.input_shape(direction)
-    originals = [_read(f, channels) for f in files]
-    inputs = torch.stack([resize_u8(image[None], (height, width))[0] for image in originals])
-    outputs = translate(run, inputs, direction, ema=ema)
     written = []
-    for file, original, image in zip(files, originals, outputs):
-        if keep_size:
-            image = resize_u8(image[None], tuple(original.shape[-2:]))[0]
-        if source.is_file():
-            target = out if out.suffix.lower() == ".png" else out / f"{file.stem}.png"
-        else:
-            target = (out / file.relative_to(source)).with_suffix(".png")
-        try:
-            _write(image, target)
-        except OSError as exc:
-            raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
-        written.append(target)
+    with progress_bar(len(files), "translating", "img", progress) as bar:
+        for start in range(0, len(files), batch_size):
+            batch = files[start:start + batch_size]
+            originals = [_read(f, channels) for f in batch]
+            inputs = torch.stack([resize_u8(image[None], (height, width))[0]
+                                  for image in originals])
+            outputs = translate(run, inputs, direction, ema=ema, batch_size=batch_size)
+            for file, original, image in zip(batch, originals, outputs):
+                if keep_size:
+                    image = resize_u8(image[None], tuple(original.shape[-2:]))[0]
+                written.append(_write_beside(image, file, source, out))
+            bar.update(len(batch))
     return written
+
+
+def _write_beside(image_u8: torch.Tensor, file: Path, source: Path, out: Path) -> Path:
+    """Write the translation of ``file`` (from the file or folder ``source``) under ``out``
+    and return where it went."""
+    if source.is_file():
+        target = out if out.suffix.lower() == ".png" else out / f"{file.stem}.png"
+    else:
+        target = (out / file.relative_to(source)).with_suffix(".png")
+    try:
+        _write(image_u8, target)
+    except OSError as exc:
+        raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
+    return target

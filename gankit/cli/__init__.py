@@ -1,9 +1,10 @@
 """The ``gankit`` command: parses, validates, prints the resolved config, hands off.
 
-User mistakes end as one line on stderr and exit code 2; no tensor maths lives here.
+User mistakes end as one line on stderr and exit code 2; no tensor maths lives here. A
+deprecated spelling of a flag still works and prints one warning line on stderr.
 :mod:`~gankit.cli.parser` builds the argument parser, :mod:`~gankit.cli.train`,
-:mod:`~gankit.cli.commands`, :mod:`~gankit.cli.data` and :mod:`~gankit.cli.listing` run the
-sub-commands.
+:mod:`~gankit.cli.commands`, :mod:`~gankit.cli.extractor`, :mod:`~gankit.cli.translate`,
+:mod:`~gankit.cli.data` and :mod:`~gankit.cli.listing` run the sub-commands.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import sys
 from importlib import import_module
 
+from gankit.cli.argtypes import DEPRECATIONS
 from gankit.cli.parser import EXAMPLES, build_parser
 from gankit.errors import UserError
 from gankit.training.launch_env import launched_by_torchrun
@@ -21,7 +23,7 @@ from gankit.training.launch_env import launched_by_torchrun
 # ``gankit list`` and argument errors then answer without importing what the others need.
 HANDLERS = {"train": "gankit.cli.train:cmd_train", "sample": "gankit.cli.commands:cmd_sample",
             "list": "gankit.cli.listing:cmd_list", "eval": "gankit.cli.commands:cmd_eval",
-            "extractor": "gankit.cli.commands:cmd_extractor",
+            "extractor": "gankit.cli.extractor:cmd_extractor",
             "report": "gankit.cli.commands:cmd_report",
             "interpolate": "gankit.cli.commands:cmd_interpolate",
             "export": "gankit.cli.commands:cmd_export", "watch": "gankit.cli.commands:cmd_watch",
@@ -73,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        for warning in getattr(args, DEPRECATIONS, []):
+            print(f"gankit: warning: {warning}", file=sys.stderr)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # train --nproc relaunches it
         return handler(args.command)(args)
     except UserError as exc:

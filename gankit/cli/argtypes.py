@@ -67,3 +67,59 @@ def class_list(text: str) -> list[int]:
 def add_ema_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                         help="use the EMA generator when the run has one (default)")
+
+
+# --- flags that several sub-commands share, spelled and explained the same everywhere ----------
+
+def add_device_flag(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    """``--device``: where the networks run (checked by the command, not here)."""
+    parser.add_argument("--device", default=default, metavar="DEVICE",
+                        help="auto (default: cuda when PyTorch sees a GPU, else cpu), cpu, "
+                        "cuda or cuda:N")
+
+
+def add_progress_flag(parser: argparse.ArgumentParser) -> None:
+    """``--no-progress``: no progress bar (bars are also off when stderr is no terminal)."""
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (bars also stay off when stderr is not a "
+                        "terminal, e.g. in CI logs and SLURM output files)")
+
+
+def add_seed_flag(parser: argparse.ArgumentParser, default: int | None = 0,
+                  what: str = "random numbers") -> None:
+    """``--seed``: the seed of ``what``."""
+    shown = "" if default is None else f" ({default})"
+    parser.add_argument("--seed", type=int, default=default,
+                        help=f"seed of the {what}{shown}")
+
+
+DEPRECATIONS = "deprecations"  # namespace attribute: the warnings of the old spellings used
+
+
+class DeprecatedAlias(argparse.Action):
+    """The former spelling of a renamed flag: it sets the new flag's value and notes a
+    warning, which :func:`gankit.cli.main` prints (one line) once the command line parsed."""
+
+    def __init__(self, option_strings, dest, new: str = "", command: str = "", **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.new, self.command = new, command
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        warning = f"{self.command} {option_string} is deprecated; use {self.new}"
+        noted = list(getattr(namespace, DEPRECATIONS, []))
+        setattr(namespace, DEPRECATIONS, noted + ([warning] if warning not in noted else []))
+
+
+def add_renamed_flag(parser: argparse.ArgumentParser, new: str, old: str, **kwargs
+                     ) -> argparse.Action:
+    """Add flag ``new``, and ``old`` (its former spelling) as a deprecated alias: hidden
+    from the help, which names it in ``new``'s text, and still working, with a warning."""
+    kwargs["help"] = f"{kwargs['help']} (was {old}, deprecated)"
+    action = parser.add_argument(new, **kwargs)
+    command = parser.prog.partition(" ")[2]  # "gankit data prepare" -> "data prepare"
+    parser.add_argument(old, action=DeprecatedAlias, dest=action.dest, type=action.type,
+                        metavar=action.metavar, choices=action.choices,
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS, new=new,
+                        command=command)
+    return action

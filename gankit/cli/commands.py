@@ -1,5 +1,5 @@
-"""``gankit sample|eval|extractor|interpolate|export|watch|report|inpaint|sweep``: each checks
-its arguments and hands off to the app that does the work (imported when the command runs)."""
+"""``gankit sample|eval|interpolate|export|watch|report|inpaint|sweep``: each checks its
+arguments and hands off to the app that does the work (imported when the command runs)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,15 @@ def _run_dir_of(path: str) -> Path:
     return run_dir_of(path)
 
 
+def device_of(args) -> str:
+    """``--device`` resolved as training resolves ``train.device``: auto is cuda when
+    PyTorch sees a GPU, else cpu; a device this machine lacks, or a bad name, is a
+    UserError (one line, exit code 2)."""
+    from gankit.training.run import pick_device
+
+    return str(pick_device(args.device))
+
+
 # --- sample ---------------------------------------------------------------------------------
 
 def cmd_sample(args) -> int:
@@ -24,7 +33,7 @@ def cmd_sample(args) -> int:
 
     from gankit.training.trained import expect_generation
 
-    run = expect_generation(load(args.run_dir, device=args.device))
+    run = expect_generation(load(args.run_dir, device=device_of(args)))
     images = sample(run, n=args.n, seed=args.seed, ema=args.ema,
                     truncation=args.truncation, classes=args.classes)
     base = _run_dir_of(args.run_dir)
@@ -55,12 +64,13 @@ def cmd_sample(args) -> int:
     return 0
 
 
-# --- eval and extractor ---------------------------------------------------------------------
+# --- eval -----------------------------------------------------------------------------------
 
 def cmd_eval(args) -> int:
     from gankit.cli.translate import cmd_eval_translation, is_translation_run
     from gankit.evaluation.evaluate import evaluate, format_table, write_json
 
+    args.device = device_of(args)
     if args.run_dir and is_translation_run(args.run_dir):
         return cmd_eval_translation(args)
 
@@ -73,40 +83,11 @@ def cmd_eval(args) -> int:
     result = evaluate(run_dir=args.run_dir, samples=args.samples, data=args.data, n=args.n,
                       metrics=args.metrics, reference=args.reference,
                       extractor=args.extractor, extractor_weights=args.extractor_weights,
-                      seed=args.seed, device=args.device, root=args.root)
+                      seed=args.seed, device=args.device, root=args.root,
+                      progress=not args.no_progress)
     print(format_table(result))
     if args.json:
         print(f"wrote {write_json(result, args.json)}")
-    return 0
-
-
-def cmd_extractor(args) -> int:
-    from gankit.config import DataConfig
-    from gankit.data import load_dataset
-    from gankit.evaluation.metrics import extractors
-
-    if args.extractor != "mnist-cnn" and args.data is not None:
-        raise UserError(f"{args.extractor} trains on its own data sets; --data is for mnist-cnn")
-    if args.extractor == "digits-cnn":
-        result = extractors.train_digits_cnn(args.out, epochs=args.epochs or
-                                             extractors.DIGITS_CNN_EPOCHS, seed=args.seed)
-    elif args.extractor == "emoji-cnn":
-        from gankit.evaluation.metrics import emoji_cnn
-
-        result = emoji_cnn.train_emoji_cnn(args.out, root=args.root, seed=args.seed,
-                                           epochs=args.epochs or emoji_cnn.EMOJI_CNN_EPOCHS)
-    else:
-        name = args.data or "mnist5k"
-        data = load_dataset(DataConfig(name=name, download=False))
-        if data.samples.shape[1] != 1:
-            raise UserError(f"the extractor trains on gray images; {name} has "
-                            f"{data.samples.shape[1]} channels")
-        result = extractors.train_mnist_cnn(data.samples, data.labels, args.out,
-                                            epochs=args.epochs or 30, seed=args.seed)
-    balanced = result.get("balanced_accuracy")
-    mean = f" (mean over the categories {balanced:.4f})" if balanced is not None else ""
-    print(f"wrote {result['path']}: held-out accuracy {result['accuracy']:.4f}{mean}, "
-          f"sha256 {result['sha256']}")
     return 0
 
 
@@ -120,19 +101,19 @@ def cmd_interpolate(args) -> int:
         raise UserError(f"run directory not found: {args.run_dir}")
     from gankit.training.trained import expect_generation
 
-    run = expect_generation(load(args.run_dir, device=args.device))
+    run = expect_generation(load(args.run_dir, device=device_of(args)))
     base = _run_dir_of(args.run_dir)
     out = Path(args.out) if args.out else base / "interp.png"
     if args.gif and out.suffix.lower() == ".gif":
         raise UserError(f"--out names the grid PNG; the GIF goes beside it ({out.with_suffix('.png')}"
                         f" -> {out})")
-    frames = interpolate(run, steps=args.steps, rows=args.rows, seed=args.seed,
+    frames = interpolate(run, frames=args.frames, rows=args.rows, seed=args.seed,
                          truncation=args.truncation, ema=args.ema)
     path = save_interpolation_grid(frames, out)
-    print(f"wrote {args.rows} x {args.steps} interpolation grid from step {run.step} to {path}")
+    print(f"wrote {args.rows} x {args.frames} interpolation grid from step {run.step} to {path}")
     if args.gif:
         gif = save_gif(frames, out.with_suffix(".gif"))
-        print(f"wrote {args.steps}-frame animation to {gif}")
+        print(f"wrote {args.frames}-frame animation to {gif}")
     return 0
 
 
@@ -179,7 +160,7 @@ def cmd_report(args) -> int:
     from gankit.apps.report import build_report
 
     path = build_report(args.run_dir, out=args.out, neighbours=args.neighbours, seed=args.seed,
-                        device=args.device)
+                        device=device_of(args), root=args.root)
     print(f"wrote {path}")
     return 0
 
@@ -194,10 +175,10 @@ def cmd_inpaint(args) -> int:
     base = _run_dir_of(args.run_dir)
     out = Path(args.out) if args.out else base / "inpainted.png"
     result = inpaint_image(args.run_dir, args.image, mask=args.mask, box=args.box, out=out,
-                           restarts=args.restarts, steps=args.steps, seed=args.seed,
+                           restarts=args.restarts, steps=args.search_steps, seed=args.seed,
                            feature_weight=args.feature_weight, ema=args.ema,
-                           device=args.device, prior_weight=args.prior_weight,
-                           realism_weight=args.realism_weight)
+                           device=device_of(args), prior_weight=args.prior_weight,
+                           realism_weight=args.realism_weight, progress=not args.no_progress)
     label = f", class {result['label']}" if result["label"] is not None else ""
     print(f"wrote {result['path']}: {result['missing_pixels']} pixels filled{label}; "
           f"fit MSE on the known pixels {result['fit_mse']:.5f}, MSE on the filled pixels vs "
@@ -208,11 +189,17 @@ def cmd_inpaint(args) -> int:
 def cmd_sweep(args) -> int:
     from gankit.apps.sweep import sweep
 
+    overrides = parse_set(args.overrides)
+    if args.root is not None:
+        overrides["data.root"] = args.root
+    if args.device is not None:
+        device_of(args)  # a device this machine lacks fails here, not in every trial
+        overrides["train.device"] = args.device
     result = sweep(args.preset, args.params, args.trials, args.storage, metric=args.metric,
-                   study_name=args.study, out=args.out, steps=args.steps,
-                   eval_every=args.eval_every, budget_minutes=args.budget_minutes,
-                   overrides=parse_set(args.overrides), seed=args.seed,
-                   quiet=not args.verbose)
+                   study_name=args.study, out=args.out, steps=args.trial_steps,
+                   eval_every=args.eval_every, budget_minutes=args.minutes,
+                   overrides=overrides, seed=args.seed, quiet=not args.verbose,
+                   progress=not args.no_progress)
     print(result["table"])
     if result["best"] is not None:
         print(f"best: trial {result['best']['number']}, {args.metric} "

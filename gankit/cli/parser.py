@@ -1,4 +1,10 @@
-"""The ``gankit`` argument parser: one sub-command per action, with examples in its help."""
+"""The ``gankit`` argument parser: one sub-command per action, with examples in its help.
+
+Flags that several sub-commands share come from :mod:`gankit.cli.argtypes`, so that a name
+has one meaning and one help text everywhere: ``--steps`` is a training budget only,
+``--device`` defaults to auto, ``--no-progress`` and ``--root`` mean the same wherever they
+appear. Renamed flags keep their old spelling as a deprecated alias that warns.
+"""
 
 from __future__ import annotations
 
@@ -7,83 +13,48 @@ from typing import Callable
 
 from gankit import __version__
 from gankit.apps.inpaint_defaults import PRIOR_WEIGHT, REALISM_WEIGHT
-from gankit.cli.argtypes import (add_ema_flag, at_least_two, class_list, nonnegative_float,
-                                 nonnegative_int, positive_float, positive_int, truncation)
+from gankit.cli.argtypes import (add_device_flag, add_ema_flag, add_progress_flag,
+                                 add_renamed_flag, add_seed_flag, at_least_two, class_list,
+                                 nonnegative_float, nonnegative_int, positive_float,
+                                 positive_int, truncation)
+from gankit.cli.examples import EXAMPLES
 from gankit.cli.listing import LISTINGS
 from gankit.errors import UserError
 
-EXAMPLES = {
-    "train": """examples:
-  gankit train                                  # default preset on the embedded digits
-  gankit train --preset seed-mlp --epochs 1     # the tutorial's §4 recipe, one epoch
-  gankit train --preset seed-mlp --dry-run      # print the resolved config and stop
-  gankit train --data cifar10 --steps 20000 --set optim.lr_g=1e-4
-  gankit train --data ./faces --image-size 64 --channels 3
-  gankit train --resume runs/default --steps 8000""",
-    "sample": """examples:
-  gankit sample runs/default -n 64 --out grid.png
-  gankit sample runs/default -n 5000 --format npz --out samples.npz
-  gankit sample runs/default -n 100 --format png --out samples/
-  gankit sample runs/default -n 64 --truncation 0.7    # fewer odd samples, less variety""",
-    "eval": """examples:
-  gankit eval runs/default -n 5000 --json e.json      # the run's EMA generator vs its data
-  gankit eval --samples samples.npz --data mnist5k    # any images (npz or folder)
-  gankit eval runs/default --metrics fid,modes --extractor mnist-cnn""",
-    "extractor": """examples:
-  gankit extractor train --data mnist5k --out gankit/evaluation/metrics/weights/mnist_cnn.pt
-  gankit extractor train --extractor digits-cnn --out gankit/evaluation/metrics/weights/digits_cnn.pt
-  gankit extractor train --extractor emoji-cnn --root data --out gankit/evaluation/metrics/weights/emoji_cnn.pt""",
-    "interpolate": """examples:
-  gankit interpolate runs/default                         # 8 rows x 10 steps -> runs/default/interp.png
-  gankit interpolate runs/default --steps 16 --rows 4 --out walk.png --gif   # also walk.gif
-  gankit interpolate runs/default --truncation 0.7 --seed 3""",
-    "export": """examples:
-  gankit export runs/default --out G.onnx                    # ONNX, dynamic batch axis
-  gankit export runs/default --format torchscript --out G.pt""",
-    "watch": """examples:
-  gankit watch runs/default                  # refresh every 5 s until Ctrl-C
-  gankit watch runs/default --interval 30
-  gankit watch runs/default --once           # print once and exit""",
-    "inpaint": """examples:
-  gankit inpaint runs/default --image digit.png --box 0,14,28,14 --out filled.png
-  gankit inpaint runs/default --image digit.png --mask mask.png --out filled.png  # white = missing
-  gankit inpaint runs/default --image digit.png --box 8,8,12,12 --restarts 5 --steps 300""",
-    "sweep": """examples:
-  gankit sweep --preset seed-tutorial --trials 20 --steps 2000 \\
-      --param optim.lr_g=loguniform:1e-5:1e-3 --param optim.beta1=uniform:0.0:0.9 \\
-      --metric fid --budget-minutes 30 --storage sqlite:///sweep.db
-  gankit sweep ... (the same command again)       # continues the study, no repeats
-  gankit train --config sweeps/seed-tutorial-fid/best.yaml""",
-    "report": """examples:
-  gankit report runs/default                          # writes runs/default/report.html
-  gankit report runs/default --out ~/report.html --neighbours 16""",
-    "translate": """examples:
-  gankit translate runs/pix2pix --input digits8px/ --out upscaled/   # a folder, PNGs out
-  gankit translate runs/cyclegan --input digit.png --out mnist.png --direction AtoB
-  gankit translate runs/cyclegan --input mnist/ --out digits/ --direction BtoA --keep-size""",
-    "data": """examples:
-  gankit data prepare ./photos --out photos.prepared --image-size 64   # sub-folders are classes
-  gankit data prepare photos.zip --out photos.prepared --image-size 64 --resize pad --skip-bad
-  gankit data prepare emoji-google --out emoji64     # a registered set (gankit list datasets)
-  gankit data verify photos.prepared                 # the sha256 of the whole array
-  gankit train --data photos.prepared --mirror""",
-    "list": """examples:
-  gankit list presets
-  gankit list models""",
-}
+__all__ = ["EXAMPLES", "build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a mistake in one line and exits with code 2."""
+    """argparse that reports a mistake in one line, naming the help of the (sub-)command
+    that was given, and exits with code 2 (through :class:`UserError`)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{message} (see `{self.prog} --help`)")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:  # reported by the deepest sub-command given, not by `gankit` itself
+            _deepest(self, namespace).error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace
+
+
+def _deepest(parser: argparse.ArgumentParser, namespace: argparse.Namespace
+             ) -> argparse.ArgumentParser:
+    """The innermost sub-parser that ``namespace`` went through (``gankit data prepare``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(namespace, action.dest, None) or "")
+            if chosen is not None:
+                return _deepest(chosen, namespace)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gankit", description="Train, sample and evaluate GANs.")
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                     metavar="COMMAND", help="what to do; `gankit COMMAND "
+                                     "--help` shows its flags and examples")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help_text, description=help_text,
@@ -97,11 +68,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sub_commands(parser: argparse.ArgumentParser, dest: str, what: str):
+    """The sub-sub-commands of ``parser`` (``gankit data prepare|verify``): a function
+    ``(name, help, description) -> parser``."""
+    actions = parser.add_subparsers(dest=dest, required=True, parser_class=_Parser,
+                                    metavar="ACTION", help=what)
+
+    def add(name: str, help_text: str, description: str | None = None):
+        return actions.add_parser(name, help=help_text, description=description or help_text)
+    return add
+
+
 def _add_train(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     train = command("train", "train a GAN (a preset, a config file and overrides)")
     train.add_argument("--preset", default=None, help="recipe to start from (gankit list presets)")
     train.add_argument("--config", metavar="FILE", help="YAML, TOML or JSON file of overrides")
     train.add_argument("--data", metavar="NAME|FOLDER", help="data set name or image folder")
+    train.add_argument("--root", metavar="DIR", help="where named data sets live and "
+                       "download to (data.root; default data)")
     train.add_argument("--image-size", type=nonnegative_int, help="resize/crop images to S x S")
     train.add_argument("--channels", type=int, choices=(1, 3), help="1 grayscale, 3 RGB")
     train.add_argument("--mirror", action="store_true", default=None, help="random "
@@ -109,16 +93,17 @@ def _add_train(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     train.add_argument("--epochs", type=nonnegative_int, help="epoch budget (0: none)")
     train.add_argument("--steps", type=nonnegative_int, help="step budget (0: none)")
     train.add_argument("--minutes", type=nonnegative_float, help="wall-clock budget (0: none)")
-    train.add_argument("--batch-size", type=positive_int)
-    train.add_argument("--seed", type=int)
-    train.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--batch-size", type=positive_int, metavar="N",
+                       help="real images per step (train.batch_size)")
+    add_seed_flag(train, None, "run: weights, batches and noise (train.seed)")
+    add_device_flag(train, default=None)
     train.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/PRESET)")
     train.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override any config key, e.g. "
                        "optim.lr_g=1e-4 (repeatable)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     train.add_argument("--dry-run", action="store_true", help="print the config and stop")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_flag(train)
     train.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"),
                        help="autocast precision (default fp32: the exact maths; fp16 adds a "
                        "GradScaler; auto: bf16 where the GPU or CPU has native bf16, "
@@ -156,7 +141,7 @@ def _add_sample(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     sample = command("sample", "draw images from a trained run")
     sample.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
     sample.add_argument("-n", type=positive_int, default=64, help="number of images (64)")
-    sample.add_argument("--seed", type=int, default=0)
+    add_seed_flag(sample, 0, "latents")
     sample.add_argument("--out", help="output path (default RUN_DIR/sample.png|.npz|/pngs)")
     sample.add_argument("--format", choices=("grid", "png", "npz"), default="grid",
                         help="grid: one PNG; png: a folder of N files; npz: key images, "
@@ -165,7 +150,7 @@ def _add_sample(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     sample.add_argument("--show", action="store_true", help="show the grid with matplotlib")
     sample.add_argument("--truncation", type=truncation, default=1.0, metavar="PSI",
                         help="truncation trick: z -> z * PSI (1: none; 0.5-0.8 typical)")
-    sample.add_argument("--device", default="cpu")
+    add_device_flag(sample)
     which = sample.add_mutually_exclusive_group()
     which.add_argument("--class", dest="classes", type=class_list, metavar="K",
                        help="conditional runs: images of class K only")
@@ -192,44 +177,58 @@ def _add_eval(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
                           "sets, else inception")
     evaluate.add_argument("--extractor-weights", metavar="PATH", help="weights file for the "
                           "extractor (offline Inception)")
-    evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--device", default="cpu")
-    evaluate.add_argument("--root", default="data", help="where torchvision data sets live")
+    add_seed_flag(evaluate, 0, "generated images and of the metrics' random subsets")
+    add_device_flag(evaluate)
+    evaluate.add_argument("--root", default="data", metavar="DIR", help="where the named "
+                          "data set of --data lives (data.root; default data; a run's own "
+                          "data is read where the run found it)")
     evaluate.add_argument("--direction", choices=("AtoB", "BtoA"), help="translation runs: "
                           "which way to translate the held-out images (default: the run's)")
+    add_progress_flag(evaluate)
 
 
 def _add_extractor(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    extractor = command("extractor", "train gankit's own feature extractor")
-    extractor.add_argument("action", choices=("train",))
-    extractor.add_argument("--extractor", choices=("mnist-cnn", "digits-cnn", "emoji-cnn"),
-                           default="mnist-cnn", help="which classifier: mnist-cnn (on --data), "
-                           "digits-cnn (on digits2mnist's training digits) or emoji-cnn (on "
-                           "the categories of emoji-google and emoji-twitter)")
-    extractor.add_argument("--data", default=None, help="labelled 28x28 gray data set for "
-                           "mnist-cnn (default mnist5k)")
-    extractor.add_argument("--root", default="data", help="emoji-cnn: data.root of the emoji "
-                           "sets (their cache and tarballs are in ROOT/emoji/)")
-    extractor.add_argument("--out", required=True, metavar="PATH", help="weights file to write")
-    extractor.add_argument("--epochs", type=positive_int, default=None,
-                           help="default 30 (mnist-cnn), 20 (digits-cnn), 16 (emoji-cnn)")
-    extractor.add_argument("--seed", type=int, default=0)
+    extractor = command("extractor", "gankit's own feature extractors (the classifiers "
+                        "behind FID and mode counts on digits and emoji): list or train them")
+    add = _sub_commands(extractor, "extractor_command", "list or train")
+    add("list", "show the pinned extractors: weights file, sha256, training data",
+        "show each extractor whose weights ship with gankit: its weights file, the sha256 "
+        "every load checks, whether the file here matches it, what it was trained on and "
+        "the command that makes the file again (reads the files; no network, no training)")
+    train = add("train", "train one of gankit's classifiers and write its weights file",
+                "train one of gankit's classifiers on the CPU (one thread, fixed seed: the "
+                "same file on every machine) and write its weights file")
+    train.add_argument("--extractor", choices=("mnist-cnn", "digits-cnn", "emoji-cnn"),
+                       default="mnist-cnn", help="which classifier: mnist-cnn (on --data), "
+                       "digits-cnn (on digits2mnist's training digits) or emoji-cnn (on "
+                       "the categories of emoji-google and emoji-twitter)")
+    train.add_argument("--data", default=None, metavar="NAME|FOLDER", help="labelled 28x28 "
+                       "gray data set for mnist-cnn (default mnist5k)")
+    train.add_argument("--root", default="data", metavar="DIR", help="where named data sets "
+                       "live (data.root; default data); emoji-cnn reads ROOT/emoji/")
+    train.add_argument("--out", required=True, metavar="PATH", help="weights file to write")
+    train.add_argument("--epochs", type=positive_int, default=None,
+                       help="default 30 (mnist-cnn), 20 (digits-cnn), 16 (emoji-cnn)")
+    add_seed_flag(train, 0, "weights' initialisation and the order of the training images")
+    add_progress_flag(train)
 
 
 def _add_interpolate(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     interp = command("interpolate", "images along spherical paths between random latents: "
                      "one row per pair (and an animated GIF)")
     interp.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
-    interp.add_argument("--steps", type=at_least_two, default=10, help="images per row (10)")
+    add_renamed_flag(interp, "--frames", "--steps", type=at_least_two, default=10,
+                     metavar="N", help="images per row, both ends included; the GIF's "
+                     "frames (10)")
     interp.add_argument("--rows", type=positive_int, default=8, help="pairs of latents (8)")
     interp.add_argument("--out", metavar="PATH", help="grid PNG (default RUN_DIR/interp.png)")
     interp.add_argument("--gif", action="store_true", help="also write an animation, OUT "
-                        "with the suffix .gif (one frame per step)")
-    interp.add_argument("--seed", type=int, default=0)
+                        "with the suffix .gif (one frame per column)")
+    add_seed_flag(interp, 0, "latents")
     interp.add_argument("--truncation", type=truncation, default=1.0, metavar="PSI",
                         help="truncation trick: z -> z * PSI (1: none)")
     add_ema_flag(interp)
-    interp.add_argument("--device", default="cpu")
+    add_device_flag(interp)
 
 
 def _add_export(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -263,8 +262,11 @@ def _add_report(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     report.add_argument("--out", metavar="PATH", help="HTML file (default RUN_DIR/report.html)")
     report.add_argument("--neighbours", type=nonnegative_int, default=8, metavar="N",
                         help="samples in the memorisation check (8; 0 skips it)")
-    report.add_argument("--seed", type=int, default=0, help="seed of those samples")
-    report.add_argument("--device", default="cpu")
+    add_seed_flag(report, 0, "samples of the memorisation check")
+    add_device_flag(report)
+    report.add_argument("--root", metavar="DIR", help="where the run's named data set lives, "
+                        "for the memorisation check (data.root; default: the run's, "
+                        "usually data)")
 
 
 def _add_inpaint(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -278,8 +280,9 @@ def _add_inpaint(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     inpaint.add_argument("--out", metavar="PNG", help="filled image (default RUN_DIR/inpainted.png)")
     inpaint.add_argument("--restarts", type=positive_int, default=3,
                          help="random starts per image (per class when conditional) (3)")
-    inpaint.add_argument("--steps", type=positive_int, default=200, help="Adam steps (200)")
-    inpaint.add_argument("--seed", type=int, default=0)
+    add_renamed_flag(inpaint, "--search-steps", "--steps", type=positive_int, default=200,
+                     metavar="N", help="Adam steps of the latent search (200)")
+    add_seed_flag(inpaint, 0, "random starts")
     inpaint.add_argument("--feature-weight", type=nonnegative_float, default=0.0, metavar="W",
                          help="weight of the mnist-cnn feature loss on the known pixels (0: off)")
     inpaint.add_argument("--prior-weight", type=nonnegative_float, default=PRIOR_WEIGHT,
@@ -288,13 +291,15 @@ def _add_inpaint(command: Callable[[str, str], argparse.ArgumentParser]) -> None
                          metavar="W", help=f"weight of the run's D on the whole image "
                                            f"({REALISM_WEIGHT:g}: off)")
     add_ema_flag(inpaint)
-    inpaint.add_argument("--device", default="cpu")
+    add_device_flag(inpaint)
+    add_progress_flag(inpaint)
 
 
 def _add_sweep(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     sweep = command("sweep", "hyper-parameter search with Optuna: trials of a preset with "
                     "sampled overrides, pruned on the logged metric, resumable (SQLite)")
-    sweep.add_argument("--preset", default="default", help="recipe to start from")
+    sweep.add_argument("--preset", default="default", help="recipe to start from (gankit "
+                       "list presets; default: the preset named default)")
     sweep.add_argument("--trials", type=positive_int, default=20,
                        help="finished trials the study should hold (20)")
     sweep.add_argument("--param", dest="params", action="append", default=[],
@@ -302,27 +307,34 @@ def _add_sweep(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
                        "loguniform:A:B, int:A:B or choice:X,Y,Z (repeatable)")
     sweep.add_argument("--metric", default="fid", choices=("fid", "modes", "mode_kl"),
                        help="logged score to optimise (fid)")
-    sweep.add_argument("--budget-minutes", type=nonnegative_float, default=0.0, metavar="M",
-                       help="stop starting trials after M minutes; also caps each trial (0: none)")
+    add_renamed_flag(sweep, "--minutes", "--budget-minutes", type=nonnegative_float,
+                     default=0.0, metavar="M", help="stop starting trials after M minutes; "
+                     "also caps each trial (0: none)")
     sweep.add_argument("--storage", default="sqlite:///sweep.db", metavar="URL",
                        help="Optuna storage (sqlite:///sweep.db)")
     sweep.add_argument("--study", metavar="NAME", help="study name (default PRESET-METRIC)")
     sweep.add_argument("--out", metavar="DIR", help="trial runs and best.yaml (default "
                        "sweeps/STUDY)")
-    sweep.add_argument("--steps", type=positive_int, help="train.steps of every trial")
+    add_renamed_flag(sweep, "--trial-steps", "--steps", type=positive_int, metavar="N",
+                     help="train.steps of every trial (default: the preset's)")
     sweep.add_argument("--eval-every", type=positive_int, metavar="N",
-                       help="steps between logged metric values (default steps/4)")
+                       help="steps between logged metric values (default trial steps/4)")
     sweep.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="fixed override for every trial (repeatable)")
-    sweep.add_argument("--seed", type=int, default=0, help="sampler seed")
+    sweep.add_argument("--root", metavar="DIR", help="data.root of every trial: where named "
+                       "data sets live (default data)")
+    add_device_flag(sweep, default=None)
+    add_seed_flag(sweep, 0, "sampler that picks the trials' settings")
     sweep.add_argument("--verbose", action="store_true", help="show the trials' own messages")
+    add_progress_flag(sweep)
 
 
 def _add_translate(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     translate = command("translate", "translate images with a pix2pix or CycleGAN run: one "
                         "image or a folder, any size, PNG out")
     translate.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
-    translate.add_argument("--input", required=True, metavar="IMAGE|FOLDER")
+    translate.add_argument("--input", required=True, metavar="IMAGE|FOLDER",
+                           help="an image file, or a folder of images (searched recursively)")
     translate.add_argument("--out", required=True, metavar="PATH",
                            help="a .png file (one input) or a folder")
     translate.add_argument("--direction", choices=("AtoB", "BtoA"),
@@ -330,16 +342,17 @@ def _add_translate(command: Callable[[str, str], argparse.ArgumentParser]) -> No
     translate.add_argument("--keep-size", action="store_true",
                            help="bring each output back to its input's size")
     add_ema_flag(translate)
-    translate.add_argument("--device", default="cpu")
+    add_device_flag(translate)
+    add_progress_flag(translate)
 
 
 def _add_data(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     data = command("data", "prepare a data set once (a folder, zip, tar or named set -> a "
                    "memory-mapped array that opens instantly) or verify one")
-    actions = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
-    prepare = actions.add_parser("prepare", help="decode images into a prepared data set",
-                                 description="decode images on all cores into DIR: "
-                                 "images.npy (uint8 N x C x H x W), labels.npy, manifest.json")
+    add = _sub_commands(data, "data_command", "prepare or verify")
+    prepare = add("prepare", "decode images into a prepared data set", "decode images on "
+                  "all cores into DIR: images.npy (uint8 N x C x H x W), labels.npy, "
+                  "manifest.json")
     prepare.add_argument("source", metavar="SOURCE", help="folder (sub-folders are classes), "
                          ".zip, .tar/.tar.gz/.tgz, or a data set name")
     prepare.add_argument("--out", required=True, metavar="DIR", help="the prepared set (new)")
@@ -357,14 +370,14 @@ def _add_data(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
                          help="decoding processes (0: all cores)")
     prepare.add_argument("--skip-bad", action="store_true", help="skip unreadable files "
                          "(listed in the manifest) instead of stopping at the first")
-    prepare.add_argument("--root", default="data", help="where named data sets live (data.root)")
-    prepare.add_argument("--no-progress", action="store_true", help="no progress bar")
-    verify = actions.add_parser("verify", help="check a prepared set's array against the "
-                                "sha256 in its manifest")
+    prepare.add_argument("--root", default="data", metavar="DIR", help="where named data "
+                         "sets live (data.root; default data)")
+    add_progress_flag(prepare)
+    verify = add("verify", "check a prepared set's array against the sha256 in its manifest")
     verify.add_argument("dir", metavar="DIR", help="a prepared data set")
 
 
 def _add_list(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     listing = command("list", "list presets, models, losses, datasets, translations (two-domain "
                       "sets), metrics or extractors")
-    listing.add_argument("what", choices=tuple(LISTINGS))
+    listing.add_argument("what", choices=tuple(LISTINGS), help="which registry to list")

@@ -21,8 +21,9 @@ def parse_set(pairs: list[str]) -> dict[str, str]:
 
 def flag_overrides(args) -> dict[str, object]:
     """The config keys that ``train``'s own flags set (those given on the command line)."""
-    flags = {"data.name": args.data, "data.image_size": args.image_size,
-             "data.channels": args.channels, "data.mirror": args.mirror, "train.epochs": args.epochs,
+    flags = {"data.name": args.data, "data.root": args.root,
+             "data.image_size": args.image_size, "data.channels": args.channels,
+             "data.mirror": args.mirror, "train.epochs": args.epochs,
              "train.steps": args.steps, "train.minutes": args.minutes,
              "train.batch_size": args.batch_size, "train.seed": args.seed,
              "train.device": args.device, "train.deterministic": args.deterministic,

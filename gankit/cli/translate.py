@@ -23,15 +23,17 @@ def is_translation_run(run_dir: str | Path) -> bool:
 def cmd_translate(args) -> int:
     from gankit.apps.sampling import load
     from gankit.apps.translate import translate_files
+    from gankit.cli.commands import device_of
 
     if not Path(args.run_dir).exists():
         raise UserError(f"run directory not found: {args.run_dir}")
-    run = load(args.run_dir, device=args.device)
+    run = load(args.run_dir, device=device_of(args))
     if not hasattr(run, "translator"):
         raise UserError(f"{args.run_dir} generates from noise; gankit translate needs an image "
                         f"translation run (--preset pix2pix or cyclegan)")
     written = translate_files(run, args.input, args.out, args.direction,
-                              keep_size=args.keep_size, ema=args.ema)
+                              keep_size=args.keep_size, ema=args.ema,
+                              progress=not args.no_progress)
     direction = args.direction or run.config.translation.direction
     where = written[0] if len(written) == 1 else Path(args.out)
     print(f"translated {len(written)} image(s) {direction} with the step-{run.step} "
@@ -40,6 +42,7 @@ def cmd_translate(args) -> int:
 
 
 def cmd_eval_translation(args) -> int:
+    """``gankit eval`` of a translation run (``args.device`` already resolved)."""
     from gankit.apps.sampling import load
     from gankit.evaluation.evaluate import write_json
     from gankit.evaluation.translation import evaluate_translation, format_translation

@@ -10,6 +10,9 @@ through a pipe, which on 2 cores cost as much as decoding them (the main process
 unpickling and copying every image competed with both workers). Otherwise they send the
 arrays back and this process writes them. At most two chunks per worker are in flight: an
 archive is never read into memory far ahead of its decoding.
+
+:func:`progress_bar` is the progress bar of this and of all of gankit's long work (training,
+inpainting, translation, extractor training): one place decides when bars show.
 """
 
 from __future__ import annotations
@@ -171,11 +174,19 @@ def run_chunks(work: Callable[[list], list], jobs: Iterable, workers: int,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _bar(total: int, what: str, progress: bool):
+def progress_bar(total: int | None, what: str | None = None, unit: str = "it",
+                 enabled: bool = True, **options):
+    """A tqdm bar on stderr, for every long piece of work gankit shows. Off when not
+    ``enabled`` (``--no-progress``), and also whenever stderr is not a terminal (CI logs,
+    SLURM output files, pipes; tqdm's ``disable=None``), so that logs stay readable."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="img", desc=what, disable=not progress, file=sys.stderr,
-                dynamic_ncols=True, leave=False)
+    return tqdm(total=total, desc=what, unit=unit, disable=None if enabled else True,
+                file=sys.stderr, dynamic_ncols=True, **options)
+
+
+def _bar(total: int, what: str, progress: bool):
+    return progress_bar(total, what, "img", progress, leave=False)
 
 
 def scan(jobs: Iterable, total: int, workers: int, progress: bool = True

@@ -140,21 +140,8 @@ def score(real_features: np.ndarray, fake_features: np.ndarray, real_probs: np.n
 
 # --- the command -----------------------------------------------------------------------------
 
-def evaluate(run_dir: str | Path | None = None, samples: str | Path | None = None,
-             data: str | None = None, n: int | None = None,
-             metrics: str | list[str] = "fid,kid,is,pr,dc,modes", reference: str = "train",
-             extractor: str | None = None, extractor_weights: str | None = None, seed: int = 0,
-             device: str = "cpu", root: str = "data", use_cache: bool = True) -> dict[str, Any]:
-    """Score a run's EMA generator (``run_dir``) or an image file/folder (``samples``).
-
-    Returns ``{"scores": {...}, "provenance": {...}}``; the provenance names the gankit
-    version, extractor (name, sha256), n generated, n reference, reference set and split,
-    the seed, and the source of the images.
-    """
-    names = parse_metrics(metrics)
-    if (run_dir is None) == (samples is None):
-        raise UserError("give either RUN_DIR or --samples FILE (not both)")
-    source: dict[str, Any]
+def _images_to_score(run_dir, samples, data, n, reference, seed, device, root):
+    """(generated uint8 images, the real reference set, its name, the source's provenance)."""
     if run_dir is not None:
         from gankit.training.trained import load, sample
 
@@ -168,23 +155,53 @@ def evaluate(run_dir: str | Path | None = None, samples: str | Path | None = Non
                   "generator": "G_ema" if run.G_ema is not None else "G"}
         if counts is not None:
             source["classes"] = "in the reference's proportions"
-    else:
-        if data is None:
-            raise UserError("--samples needs --data NAME (the real set to compare with)")
-        fake = load_samples(samples)
-        if n is not None:
-            if n > len(fake):
-                raise UserError(f"-n {n} asks for more images than {samples} holds ({len(fake)})")
-            fake = fake[:n]
-        source = {"samples": str(samples)}
-        reference_data = reference_set(data, reference, root)
-    real = reference_data.samples
-    extractor_name = extractor or default_extractor(tuple(real.shape[1:]), str(data))
-    net = get_extractor(extractor_name, extractor_weights, device)
-    real_features, real_probs = reference_features(
-        real, net, {"data": data, "split": reference}, use_cache)
-    fake_features, fake_probs = net(fake)
-    scores = score(real_features, fake_features, real_probs, fake_probs, names, seed)
+        return fake, reference_data, data, source
+    if data is None:
+        raise UserError("--samples needs --data NAME (the real set to compare with)")
+    fake = load_samples(samples)
+    if n is not None:
+        if n > len(fake):
+            raise UserError(f"-n {n} asks for more images than {samples} holds ({len(fake)})")
+        fake = fake[:n]
+    return fake, reference_set(data, reference, root), data, {"samples": str(samples)}
+
+
+def evaluate(run_dir: str | Path | None = None, samples: str | Path | None = None,
+             data: str | None = None, n: int | None = None,
+             metrics: str | list[str] = "fid,kid,is,pr,dc,modes", reference: str = "train",
+             extractor: str | None = None, extractor_weights: str | None = None, seed: int = 0,
+             device: str = "cpu", root: str = "data", use_cache: bool = True,
+             progress: bool = False) -> dict[str, Any]:
+    """Score a run's EMA generator (``run_dir``) or an image file/folder (``samples``).
+
+    Returns ``{"scores": {...}, "provenance": {...}}``; the provenance names the gankit
+    version, extractor (name, sha256), n generated, n reference, reference set and split,
+    the seed, and the source of the images. ``progress``: a bar over the four stages
+    (images, real features, generated features, scores) on a terminal.
+    """
+    from gankit.data.decoding import progress_bar
+
+    names = parse_metrics(metrics)
+    if (run_dir is None) == (samples is None):
+        raise UserError("give either RUN_DIR or --samples FILE (not both)")
+    with progress_bar(4, "eval", "stage", progress, leave=False) as bar:
+        bar.set_postfix_str("images")
+        fake, reference_data, data, source = _images_to_score(
+            run_dir, samples, data, n, reference, seed, device, root)
+        real = reference_data.samples
+        extractor_name = extractor or default_extractor(tuple(real.shape[1:]), str(data))
+        net = get_extractor(extractor_name, extractor_weights, device)
+        bar.update()
+        bar.set_postfix_str("real features")
+        real_features, real_probs = reference_features(
+            real, net, {"data": data, "split": reference}, use_cache)
+        bar.update()
+        bar.set_postfix_str("generated features")
+        fake_features, fake_probs = net(fake)
+        bar.update()
+        bar.set_postfix_str("scores")
+        scores = score(real_features, fake_features, real_probs, fake_probs, names, seed)
+        bar.update()
     provenance = {"gankit_version": __version__,
                   "extractor": {"name": net.name, "sha256": net.sha256,
                                 "features": net.features},

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -158,16 +157,17 @@ class TensorBoard(Callback):
 
 class ProgressBar(Callback):
     """A tqdm bar on stderr with the last logged losses; while it shows, messages go
-    through it (``trainer.say``) so they do not break the bar."""
+    through it (``trainer.say``) so they do not break the bar. The bar stays off when
+    stderr is not a terminal (:func:`~gankit.data.decoding.progress_bar`)."""
 
     def __init__(self, total_steps: int):
         self.total_steps, self.bar, self.previous_say = total_steps, None, None
 
     def on_start(self, trainer: Trainer) -> None:
-        from tqdm import tqdm
+        from gankit.data.decoding import progress_bar
 
-        self.bar = tqdm(total=self.total_steps or None, initial=trainer.state.counters.step,
-                        unit="step", dynamic_ncols=True, file=sys.stderr)
+        self.bar = progress_bar(self.total_steps or None, unit="step",
+                                initial=trainer.state.counters.step)
         self.previous_say, trainer.say = trainer.say, self.bar.write
 
     def on_step_end(self, trainer: Trainer) -> None:

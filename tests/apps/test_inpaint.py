@@ -90,7 +90,7 @@ def test_cli_box_and_mask_write_the_filled_image(trained_run, tmp_path, capsys):
     image = _digit_png(tmp_path / "digit.png")
     out = tmp_path / "filled.png"
     code = main(["inpaint", str(trained_run), "--image", str(image), "--box", "0,14,28,14",
-                 "--out", str(out), "--steps", "5", "--restarts", "2"])
+                 "--out", str(out), "--search-steps", "5", "--restarts", "2"])
     assert code == 0
     text = capsys.readouterr().out
     assert "392 pixels filled" in text and "fit MSE" in text
@@ -103,7 +103,7 @@ def test_cli_box_and_mask_write_the_filled_image(trained_run, tmp_path, capsys):
     mask[10:20, 10:20] = 255  # white = missing
     Image.fromarray(mask).save(tmp_path / "mask.png")
     code = main(["inpaint", str(trained_run), "--image", str(image), "--mask",
-                 str(tmp_path / "mask.png"), "--out", str(out), "--steps", "3",
+                 str(tmp_path / "mask.png"), "--out", str(out), "--search-steps", "3",
                  "--feature-weight", "0.5"])
     assert code == 0 and "100 pixels filled" in capsys.readouterr().out
 
@@ -125,7 +125,7 @@ def test_cli_weights_reach_the_search(trained_run, tmp_path, monkeypatch):
     monkeypatch.setattr(inpaint, "inpaint_batch", spy)
     image = _digit_png(tmp_path / "digit.png")
     base = ["inpaint", str(trained_run), "--image", str(image), "--box", "0,14,28,14",
-            "--out", str(tmp_path / "o.png"), "--steps", "4", "--restarts", "1"]
+            "--out", str(tmp_path / "o.png"), "--search-steps", "4", "--restarts", "1"]
     assert main(base) == 0
     assert main(base + ["--prior-weight", "0.5", "--realism-weight", "0.1"]) == 0
     assert seen[0][:2] == (0.25, 0.0) and seen[0][2] == 0  # D never called by default
@@ -181,8 +181,9 @@ def test_cli_api_and_benchmark_share_the_search_defaults(load_bench):
     cli = build_parser().parse_args(["inpaint", "RUN", "--image", "x.png", "--box", "0,0,1,1"])
     image = inspect.signature(gankit.inpaint_image).parameters
     bench = load_bench("inpaint_heldout")
+    flags = {"restarts": "restarts", "steps": "search_steps"}  # API keyword -> CLI dest
     for name, value in wanted.items():
-        assert getattr(cli, name) == value
+        assert getattr(cli, flags[name]) == value
         assert image[name].default == value
         assert bench.SEARCH_DEFAULTS[name] == value
     # the weights bench/inpaint_tuning.py chose, the same on every path

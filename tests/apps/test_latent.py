@@ -58,23 +58,31 @@ def test_sample_truncation_changes_images_deterministically(trained_run):
 
 
 def test_interpolate_api_shapes_and_seed(trained_run):
-    frames = gankit.interpolate(trained_run, steps=5, rows=3, seed=2)
+    frames = gankit.interpolate(trained_run, frames=5, rows=3, seed=2)
     assert frames.shape == (3, 5, 1, 28, 28) and frames.dtype == torch.uint8
     # the ends of each row are the images of z0 and z1 themselves
-    assert torch.equal(gankit.interpolate(trained_run, steps=5, rows=3, seed=2), frames)
+    assert torch.equal(gankit.interpolate(trained_run, 5, rows=3, seed=2), frames)
     assert not torch.equal(frames[:, 0], frames[:, -1])
-    with pytest.raises(UserError, match="steps"):
-        gankit.interpolate(trained_run, steps=1)
+    with pytest.raises(UserError, match="frames"):
+        gankit.interpolate(trained_run, frames=1)
+
+
+def test_interpolate_api_still_takes_steps_with_a_deprecation_warning(trained_run):
+    with pytest.warns(DeprecationWarning, match=r"steps=.*deprecated; use frames"):
+        old = gankit.interpolate(trained_run, steps=3, rows=2, seed=1)
+    assert torch.equal(old, gankit.interpolate(trained_run, frames=3, rows=2, seed=1))
+    with pytest.raises(TypeError, match="frames only"):
+        gankit.interpolate(trained_run, frames=3, steps=3)
 
 
 def test_interpolate_cli_grid_and_gif(trained_run, tmp_path, capsys):
     out = tmp_path / "walk.png"
-    assert main(["interpolate", str(trained_run), "--steps", "6", "--rows", "3", "--out",
+    assert main(["interpolate", str(trained_run), "--frames", "6", "--rows", "3", "--out",
                  str(out), "--gif", "--seed", "4", "--truncation", "0.7"]) == 0
     printed = capsys.readouterr().out
     assert "3 x 6" in printed and "6-frame" in printed
     grid = Image.open(out)
-    # rows x steps tiles of 28 px with make_grid's 2 px padding
+    # rows x frames tiles of 28 px with make_grid's 2 px padding
     assert grid.size == (6 * (28 + 2) + 2, 3 * (28 + 2) + 2)
     gif = Image.open(tmp_path / "walk.gif")
     assert gif.format == "GIF" and gif.n_frames == 6
@@ -88,7 +96,7 @@ def test_gif_keeps_every_frame_of_a_constant_path():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--steps", "1"], "--steps: must be >= 2"),
+    (["--frames", "1"], "--frames: must be >= 2"),
     (["--rows", "0"], "--rows: must be > 0"),
     (["--truncation", "0"], "--truncation: must be a finite number > 0"),
     (["--out", "x.gif", "--gif"], "--out names the grid PNG"),

@@ -19,8 +19,9 @@ from gankit.apps.sweep import parse_param  # noqa: E402
 
 
 def _args(folder, db, out, trials=2, steps=10, eval_every=5):
-    return ["sweep", "--preset", "seed-tutorial", "--trials", str(trials), "--steps", str(steps),
-            "--eval-every", str(eval_every), "--param", "optim.lr_g=loguniform:1e-5:1e-3",
+    return ["sweep", "--preset", "seed-tutorial", "--trials", str(trials),
+            "--trial-steps", str(steps), "--eval-every", str(eval_every),
+            "--param", "optim.lr_g=loguniform:1e-5:1e-3",
             "--param", "train.batch_size=choice:16,32", "--set", f"data.name={folder}",
             "--storage", f"sqlite:///{db}", "--study", "t", "--out", str(out)]
 
@@ -115,8 +116,8 @@ def test_killed_sweep_is_continued_without_duplicates(png_folder, tmp_path):
     assert complete[0].user_attrs.get("retry_of") == 0
 
 
-def test_budget_minutes_stops_the_study_between_trials(png_folder, tmp_path, monkeypatch):
-    """--budget-minutes ends the sweep once the budget is spent, however many trials were
+def test_minutes_stop_the_study_between_trials(png_folder, tmp_path, monkeypatch):
+    """--minutes ends the sweep once the budget is spent, however many trials were
     asked for: here each trial 'takes' 6 minutes of a 10-minute budget (a fake clock), so
     2 of the 4 trials run."""
     import types
@@ -136,14 +137,14 @@ def test_budget_minutes_stops_the_study_between_trials(png_folder, tmp_path, mon
     monkeypatch.setattr(sweep_module, "run_trial", six_minutes)
     folder = png_folder(48, classes=("a", "b"))
     db = tmp_path / "sweep.db"
-    assert main([*_args(folder, db, tmp_path / "out", trials=4), "--budget-minutes", "10"]) == 0
+    assert main([*_args(folder, db, tmp_path / "out", trials=4), "--minutes", "10"]) == 0
     assert [state for _, state in _trial_rows(db)] == ["COMPLETE", "COMPLETE"]
 
 
 def test_a_sweep_where_every_trial_failed_exits_non_zero_with_the_reason(png_folder, tmp_path,
                                                                         capsys):
     folder = png_folder(16)
-    # --eval-every beyond --steps: no trial logs a FID, so each one fails with that reason
+    # --eval-every beyond --trial-steps: no trial logs a FID, so each one fails with that reason
     code = main(_args(folder, tmp_path / "s.db", tmp_path / "out", trials=1, steps=2,
                       eval_every=5))
     captured = capsys.readouterr()

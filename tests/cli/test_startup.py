@@ -34,6 +34,7 @@ def run_cli(*args: str) -> tuple[dict, str]:
 
 
 @pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["sample", "--help"],
+                                  ["extractor", "--help"], ["extractor", "train", "--help"],
                                   ["list", "presets"]])
 def test_help_and_listing_do_not_import_torch(args):
     result, _ = run_cli(*args)
@@ -46,6 +47,8 @@ def test_help_and_listing_do_not_import_torch(args):
     (["train", "--set", "train.batch_size=0"], "batch size must be > 0"),
     (["train", "--set", "train.diffaugment=flip"], "unknown DiffAugment transform 'flip'"),
     (["train", "--no-such-flag"], "unrecognized arguments"),
+    (["sample", "RUN", "--no-such-flag"], "(see `gankit sample --help`)"),
+    (["interpolate", "RUN", "--steps", "1"], "must be >= 2"),
 ])
 def test_argument_and_config_errors_are_one_line_without_torch(args, message):
     result, stderr = run_cli(*args)
