@@ -53,6 +53,8 @@ run: install
 test: install-test
 	$(PY) -m pytest -q -n logical --maxprocesses 8 --dist worksteal
 
+## make bench: the headline throughput bench (a few minutes on 2 cores); it prints its
+## tables and writes docs/results/throughput-<kind>.md. Every bench: bench/README.md
 bench: install-test
 	$(PY) bench/throughput.py
 

@@ -4,7 +4,7 @@ competitor runs, where a fair share of two cores is 50 %).
 
   python bench/contention.py                  # automatic threads (train.threads=0), ~4.5 min
   python bench/contention.py --fixed-threads  # and the same with train.threads=2 beside it
-  python bench/contention.py --seconds 20     # shorter windows (a smoke run)
+  python bench/contention.py --seconds 20 --no-write   # shorter windows (a smoke run)
   python bench/contention.py --own-session    # the competitor in its own session
 
 Where the competitor runs matters on Linux. By default it shares the bench's session, as a
@@ -32,7 +32,9 @@ lines), gankit's images/s solo, with the competitor (also without the competitor
 s, while the thread count adapts) and after it, the ratio to solo, the competitor's
 iterations/s alone and beside gankit, and how many CPUs each program used in each window
 (gankit's from ``/proc/PID/stat``, the competitor's from its own process time), which shows
-how the scheduler split the cores. A benchmark, not a test: run it on a quiet machine.
+how the scheduler split the cores. The tables go to ``docs/results/contention-<kind>.md``
+(``--no-write``: printed only; use it for smoke runs). A benchmark, not a test: run it on a
+quiet machine.
 """
 
 from __future__ import annotations
@@ -47,11 +49,7 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-
-from startup import cpu_model  # noqa: E402
+import common
 
 TARGET = 0.45  # issue 16: gankit keeps >= 45 % of its solo rate beside the competitor
 SETTLE_SECONDS = 10.0  # the adaptive count takes two checks of 3 s to follow a change
@@ -88,16 +86,11 @@ def competitor(seconds: float) -> None:
           flush=True)
 
 
-def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in THREAD_CAPS}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return env
-
-
 def start_competitor(seconds: float, own_session: bool = False) -> subprocess.Popen:
     """The competitor as a subprocess; ``own_session``: in a new session (``setsid``)."""
     return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--competitor",
-                             str(seconds)], stdout=subprocess.PIPE, text=True, env=child_env(),
+                             str(seconds)], stdout=subprocess.PIPE, text=True,
+                            env=common.child_env(drop=THREAD_CAPS),
                             start_new_session=own_session)
 
 
@@ -149,7 +142,7 @@ class GankitRun:
                    "--out", str(self.out), "--steps", "0", "--minutes", "60",
                    "--threads", str(threads), "--no-progress", "--set", "train.log_every=10"]
         self.proc = subprocess.Popen(command, stdout=self.stdout, stderr=self.stderr,
-                                     cwd=folder, env=child_env())
+                                     cwd=folder, env=common.child_env(drop=THREAD_CAPS))
         self.read_bytes = 0
 
     def poll(self) -> None:
@@ -291,8 +284,29 @@ def report(r: dict) -> None:
         print("  gankit " + line)
 
 
+TITLE = "gankit on a busy machine: the default preset beside a competing 2-thread job"
+
+
+def tables(results: list[dict]) -> str:
+    """The shares table and the details (rates settled and after, CPUs used) in Markdown."""
+    shares = [[r["label"], f"{r['solo']:.1f}", f"{r['contended']:.1f}",
+               f"**{_pct(r['contended'], r['solo'])}**", f"{r['competitor_alone']:.2f}",
+               f"{r['competitor_beside']:.2f}"] for r in results]
+    details = [[r["label"], _pct(r["settled"], r["solo"]), _pct(r["after"], r["solo"]),
+                "/".join(f"{c:.2f}" for c in r["cpus"]) if len(r["cpus"]) == 3 else "n/a",
+                f"{r['competitor_cpus_alone']:.2f} / {r['competitor_cpus_beside']:.2f}",
+                _pct(r["competitor_beside"], r["competitor_alone"])] for r in results]
+    return (common.table(["threads", "gankit alone, img/s", "beside the competitor",
+                          "share of alone", "competitor alone, it/s", "beside gankit"], shares)
+            + "\n\n" + common.table([
+                "threads", f"share without the competitor's first {SETTLE_SECONDS:.0f} s",
+                "share after it ended", "CPUs gankit used (alone/beside/after)",
+                "CPUs the competitor used (alone / beside)", "competitor's share of its own "
+                "rate"], details))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--seconds", type=float, default=90.0,
                         help="gankit alone, then with the competitor (each this long); "
                              "after it: half (default 90: about 4.5 min in all)")
@@ -309,24 +323,26 @@ def main() -> None:
     if args.seconds < 5:
         print("contention: --seconds must be at least 5", file=sys.stderr)
         raise SystemExit(2)
-    import torch
-
-    name, avx512 = cpu_model()
-    print(f"{name}; avx512f: {'yes' if avx512 else 'no'}; {os.cpu_count()} CPUs; torch "
-          f"{torch.__version__}; gankit from {ROOT}; windows of {args.seconds:g} s; "
-          f"competitor: 2-thread MLP 784-1024-1024-10, batch 256, in "
+    print(f"{common.machine_line('automatic')}; windows of {args.seconds:g} s; competitor: "
+          f"2-thread MLP 784-1024-1024-10, batch 256, in "
           f"{'its own' if args.own_session else 'the same'} session; autogroup: {autogroup()}",
           flush=True)
     results = [measure(0, args.seconds, args.own_session)]
     if args.fixed_threads:
         results.append(measure(2, args.seconds, args.own_session))
-    print("\n| threads | gankit alone img/s | beside competitor | share | competitor alone "
-          "it/s | beside gankit |")
-    print("|---|---|---|---|---|---|")
-    for r in results:
-        print(f"| {r['label']} | {r['solo']:.1f} | {r['contended']:.1f} | "
-              f"{_pct(r['contended'], r['solo'])} | {r['competitor_alone']:.2f} | "
-              f"{r['competitor_beside']:.2f} |")
+    markdown = (f"Windows of {args.seconds:g} s; the competitor (a 2-thread MLP "
+                f"784-1024-1024-10, batch 256) in {'its own' if args.own_session else 'the'} "
+                f"{'session' if args.own_session else 'same session as gankit'}; autogroup: "
+                f"{autogroup()}; {os.cpu_count()} CPUs.\n\n" + tables(results))
+    print("\n" + markdown)
+    auto = results[0]
+    common.write_results("contention", TITLE, {"seconds": args.seconds, "autogroup": autogroup(),
+                                               "results": results}, markdown, args=args,
+                         section="own session" if args.own_session else "",
+                         heading="The competitor in its own session (`--own-session`)"
+                         if args.own_session else "", threads="automatic (follows the load)",
+                         headline=f"automatic threads kept {_pct(auto['contended'], auto['solo'])}"
+                         " of the solo rate beside the competitor")
 
 
 if __name__ == "__main__":

@@ -27,52 +27,27 @@ the page cache, not to the process) every 5 ms in a thread and reports the peak.
 come from the run's log after the first log window (start-up not counted).
 
 Speed figures are printed beside the CPU model, its ISA extensions, the thread count and
-the PyTorch build. A benchmark, not a test: run it on a quiet machine.
+the PyTorch build, and each part's table goes to its section of
+``docs/results/data_throughput-<kind>.md`` (``--no-write``: printed only; use it for smoke
+runs). A benchmark, not a test: run it on a quiet machine.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT))
-
-from versus import cpu_name  # noqa: E402
+import common
 
 SIDE = 64
 CLASSES = 10
-
-
-def machine_line(threads: int) -> str:
-    """CPU model, ISA extensions, cores, threads and the PyTorch build, in one line."""
-    import torch
-
-    flags: set[str] = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
-    isa = [name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512F"),
-                                   ("avx512_bf16", "AVX-512-BF16"), ("amx_tile", "AMX"))
-           if flag in flags]
-    return (f"{cpu_name()}; ISA: {', '.join(isa) or 'no AVX2'}; {os.cpu_count()} CPUs; "
-            f"{threads or 'auto'} training threads; torch {torch.__version__} "
-            f"({'MKLDNN' if torch.backends.mkldnn.is_available() else 'no MKLDNN'})")
+TITLE = "Data throughput: preparing PNGs on all cores, training on a set larger than memory"
 
 
 # --- (a) prepare against a PIL loop ------------------------------------------------------------
@@ -105,11 +80,9 @@ def make_pngs(folder: Path, count: int, workers: int) -> float:
 
     for k in range(CLASSES):
         (folder / f"class{k}").mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
     jobs = [(str(folder), s, min(s + 1000, count)) for s in range(0, count, 1000)]
     with ProcessPoolExecutor(workers) as pool:
-        list(pool.map(_png_chunk, jobs))
-    return time.perf_counter() - started
+        return common.timed(lambda: list(pool.map(_png_chunk, jobs)))[1]
 
 
 def pil_loop(folder: Path) -> tuple[np.ndarray, float]:
@@ -119,13 +92,15 @@ def pil_loop(folder: Path) -> tuple[np.ndarray, float]:
     seconds)."""
     from PIL import Image
 
-    started = time.perf_counter()
-    paths = sorted(folder.rglob("*.png"))
-    out = np.empty((len(paths), SIDE, SIDE, 3), np.uint8)
-    for i, path in enumerate(paths):
-        with Image.open(path) as image:
-            out[i] = np.asarray(image.convert("RGB"))
-    return out, time.perf_counter() - started
+    def decode() -> np.ndarray:
+        paths = sorted(folder.rglob("*.png"))
+        out = np.empty((len(paths), SIDE, SIDE, 3), np.uint8)
+        for i, path in enumerate(paths):
+            with Image.open(path) as image:
+                out[i] = np.asarray(image.convert("RGB"))
+        return out
+
+    return common.timed(decode)
 
 
 def part_prepare(args, work: Path) -> None:
@@ -144,60 +119,49 @@ def part_prepare(args, work: Path) -> None:
         pixels, seconds = pil_loop(folder)
         pil_times.append(seconds)
         shutil.rmtree(out, ignore_errors=True)
-        started = time.perf_counter()
-        prepare(folder, out, image_size=SIDE, channels=3, workers=args.workers,
-                progress=False, echo=lambda line: None)
-        prepare_times.append(time.perf_counter() - started)
+        prepare_times.append(common.timed(prepare, folder, out, image_size=SIDE, channels=3,
+                                          workers=args.workers, progress=False,
+                                          echo=lambda line: None)[1])
         print(f"round {round_ + 1}: PIL loop {pil_times[-1]:.1f} s, prepare "
               f"{prepare_times[-1]:.1f} s ({pil_times[-1] / prepare_times[-1]:.2f}x)",
               flush=True)
     ratios = sorted(p / q for p, q in zip(pil_times, prepare_times))
     pil_seconds, prepare_seconds = float(np.median(pil_times)), float(np.median(prepare_times))
-    started = time.perf_counter()
-    prepared = load_dataset(DataConfig(name=str(out)))
-    open_seconds = time.perf_counter() - started
+    prepared, open_seconds = common.timed(load_dataset, DataConfig(name=str(out)))
     mapped = prepared.samples.numpy()
     same = all(np.array_equal(mapped[s:s + 4096].transpose(0, 2, 3, 1), pixels[s:s + 4096])
                for s in range(0, len(paths), 4096))
     del pixels
-    started = time.perf_counter()
-    raw = load_dataset(DataConfig(name=str(folder), image_size=SIDE))
-    folder_seconds = time.perf_counter() - started
+    raw, folder_seconds = common.timed(load_dataset, DataConfig(name=str(folder),
+                                                                image_size=SIDE))
     assert len(raw.samples) == len(paths)
     del raw
     workers = args.workers or os.cpu_count()
     pil_rate, prepare_rate = len(paths) / pil_seconds, len(paths) / prepare_seconds
-    print(f"medians of {args.rounds} alternating rounds, each from the folder (listing "
-          f"included) to one array")
-    print("| decoding | seconds | images/s |\n|---|---|---|")
-    print(f"| single-process PIL loop | {pil_seconds:.1f} | {pil_rate:,.0f} |")
-    print(f"| gankit data prepare ({workers} workers) | {prepare_seconds:.1f} | "
-          f"{prepare_rate:,.0f} |")
-    print(f"prepare / PIL loop: median of the rounds' ratios {float(np.median(ratios)):.2f}x "
-          f"(each round: {', '.join(f'{r:.2f}' for r in ratios)}; issue: >= 1.7x); the "
-          f"same pixels: {'yes' if same else 'NO'}")
-    print(f"opening for training: prepared set {open_seconds * 1000:.1f} ms (memory-mapped; "
-          f"issue: < 1 s), raw folder {folder_seconds:.1f} s (every file decoded)")
+    median_ratio = float(np.median(ratios))
+    markdown = (
+        f"{len(paths):,} generated {SIDE}×{SIDE} RGB PNGs ("
+        f"{sum(p.stat().st_size for p in paths) / 2 ** 20:,.0f} MiB) in {CLASSES} class folders; "
+        f"medians of {args.rounds} alternating rounds, each from the folder (listing included) "
+        "to one array.\n\n"
+        + common.table(["from the folder to one uint8 array", "seconds (median)", "images/s"], [
+            ["single-process PIL loop (`sorted(rglob)`, open, convert, copy)",
+             f"{pil_seconds:.1f}", f"{pil_rate:,.0f}"],
+            [f"`gankit data prepare --image-size {SIDE} --channels 3` ({workers} workers)",
+             f"{prepare_seconds:.1f}", f"{prepare_rate:,.0f}"]])
+        + f"\n\nRatio per round {', '.join(f'{r:.2f}' for r in ratios)} (median "
+        f"**{median_ratio:.2f}×**; issue: ≥ 1.7×); the same pixels both ways: "
+        f"{'yes' if same else 'NO'}. Opening for training: the prepared set "
+        f"{open_seconds * 1000:.1f} ms (memory-mapped; issue: < 1 s), the raw folder "
+        f"{folder_seconds:.1f} s (every file decoded).")
+    figures = {"images": len(paths), "workers": workers, "pil_seconds": pil_times,
+               "prepare_seconds": prepare_times, "ratios": ratios, "median_ratio": median_ratio,
+               "same_pixels": same, "open_prepared_seconds": open_seconds,
+               "open_folder_seconds": folder_seconds}
+    return figures, markdown
 
 
 # --- (b) streamed against in memory ------------------------------------------------------------
-
-def make_prepared(path: Path, count: int, seed: int) -> float:
-    """A synthetic prepared set of ``count`` random 3x64x64 images (10 classes), written
-    straight into its images.npy in chunks; seconds."""
-    from gankit.data.prepared import PreparedWriter
-
-    started = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    with PreparedWriter(path, count, (3, SIDE, SIDE)) as writer:
-        for start in range(0, count, 8192):
-            stop = min(start + 8192, count)
-            writer.images[start:stop] = rng.integers(0, 256, (stop - start, 3, SIDE, SIDE),
-                                                     dtype=np.uint8)
-        writer.finish(np.arange(count) % CLASSES, [f"class{k}" for k in range(CLASSES)],
-                      source={"kind": "synthetic", "seed": seed})
-    return time.perf_counter() - started
-
 
 # Runs in the child: samples its own RssAnon every 5 ms while it trains, prints the result.
 CHILD = r"""
@@ -235,29 +199,22 @@ def train_child(preset: str, data: Path, out: Path, steps: int, threads: int,
                "data__memory_budget_gb": budget_gb, "train__log_every": max(1, steps // 10),
                "train__sample_every": 0, "train__checkpoint_every": 0,
                "train__tensorboard": False, "train__eval_every": 0, "device": "cpu"}
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(options)], cwd=ROOT,
-                          capture_output=True, text=True, env={**os.environ,
-                                                               "PYTHONPATH": str(ROOT)})
-    if done.returncode:
-        raise SystemExit(f"training on {data} failed:\n{done.stderr[-3000:]}")
+    done = common.run([sys.executable, "-c", CHILD, json.dumps(options)],
+                      env=common.child_env())
     result = json.loads(done.stdout.split("RESULT ", 1)[1])
-    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()
-               if '"loss_d"' in line]
-    first, last = records[0], records[-1]
-    result["images_per_s"] = (last["kimg"] - first["kimg"]) * 1000 / (last["seconds"] -
-                                                                     first["seconds"])
+    result["images_per_s"] = common.images_per_second(common.training_records(out))
     result["streamed"] = "over the memory budget" in done.stdout
     return result
 
 
-def part_stream(args, work: Path) -> None:
+def part_stream(args, work: Path) -> tuple[dict, str]:
     per_image = 3 * SIDE * SIDE
     big_count = int(args.big_gb * 1e9) // per_image
     big, small = work / "big.prepared", work / "small.prepared"
     print(f"\n(b) writing a synthetic prepared set of {big_count:,} images "
           f"({big_count * per_image / 2 ** 30:.2f} GiB) ...", flush=True)
-    seconds = make_prepared(big, big_count, seed=1)
-    make_prepared(small, args.small_count, seed=2)
+    seconds = common.make_prepared(big, big_count, (3, SIDE, SIDE), seed=1)
+    common.make_prepared(small, args.small_count, (3, SIDE, SIDE), seed=2)
     print(f"written in {seconds:.1f} s (sha256 included); in-memory set: "
           f"{args.small_count:,} images ({args.small_count * per_image / 2 ** 20:,.0f} MiB)")
     budget = args.budget_gb or max(0.05, big_count * per_image / 2 ** 30 / 4)
@@ -265,24 +222,29 @@ def part_stream(args, work: Path) -> None:
     for name, data, budget_gb in (("streamed", big, budget), ("in memory", small, 0.0)):
         runs[name] = train_child(args.preset, data, work / f"run-{name.replace(' ', '-')}",
                                  args.steps, args.threads, budget_gb, args.batch_size)
-    print(f"{args.preset}, {args.steps} steps of batch {args.batch_size}; streamed with "
-          f"data.memory_budget_gb={budget:g}")
-    print("| data | path | images/s | peak RssAnon (MiB) |\n|---|---|---|---|")
-    for name, data in (("streamed", big), ("in memory", small)):
-        r = runs[name]
-        path = "streamed from the memory map" if r["streamed"] else "loaded into memory"
-        print(f"| {name}: {data.name} | {path} | {r['images_per_s']:,.1f} | "
-              f"{r['peak_rss_anon_kib'] / 1024:,.0f} |")
+    labels = {"streamed": f"{args.big_gb:g} GB prepared set ({big_count:,} images, "
+                          f"{big_count * per_image / 2 ** 30:.2f} GiB)",
+              "in memory": f"{args.small_count:,} images "
+                           f"({args.small_count * per_image / 2 ** 20:,.0f} MiB)"}
+    rows = [[labels[name], "streamed from the memory map" if r["streamed"] else
+             "loaded into memory", f"{r['images_per_s']:,.1f}",
+             f"{r['peak_rss_anon_kib'] / 1024:,.0f}"] for name, r in runs.items()]
     ratio = runs["streamed"]["images_per_s"] / runs["in memory"]["images_per_s"]
-    print(f"streamed / in memory: {ratio:.1%} of the images/s (issue: >= 80 %); peak "
-          f"RssAnon of the streamed run {runs['streamed']['peak_rss_anon_kib'] / 2 ** 20:.2f} "
-          f"GiB (issue: < 2 GiB)")
+    markdown = (f"`{args.preset}`, {args.steps} steps of batch {args.batch_size}; streamed with "
+                f"`data.memory_budget_gb={budget:g}`.\n\n"
+                + common.table(["data", "path", "images/s", "peak RssAnon (MiB)"], rows)
+                + f"\n\nStreamed: **{100 * ratio:.1f} %** of the in-memory images/s (issue: "
+                f"≥ 80 %); peak RssAnon of the streamed run "
+                f"{runs['streamed']['peak_rss_anon_kib'] / 2 ** 20:.2f} GiB (issue: < 2 GiB).")
     if not runs["streamed"]["streamed"]:
-        print("WARNING: the big set was not streamed (the budget was not below its size)")
+        markdown += ("\n\nWARNING: the big set was not streamed (the budget was not below its "
+                     "size).")
+    return {"preset": args.preset, "steps": args.steps, "budget_gb": budget, "runs": runs,
+            "ratio": ratio}, markdown
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--part", choices=("prepare", "stream", "both"), default="both")
     parser.add_argument("--count", type=int, default=100_000, help="(a) PNGs to make")
     parser.add_argument("--workers", type=int, default=0, help="(a) prepare's decoding "
@@ -300,14 +262,23 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="(b) training threads (0: auto)")
     parser.add_argument("--work", help="working folder (default: a temporary one, removed)")
     args = parser.parse_args()
-    print(machine_line(args.threads))
+    print(common.machine_line(args.threads or "automatic"))
     if args.work:
         Path(args.work).mkdir(parents=True, exist_ok=True)  # the temporary folder goes inside
+    parts = {"prepare": ("prepare", part_prepare, "(a) `gankit data prepare` against a PIL loop"),
+             "stream": ("stream", part_stream, "(b) streamed from a memory map against in "
+                                               "memory")}
     with tempfile.TemporaryDirectory(prefix="gankit-data-bench-", dir=args.work) as tmp:
-        if args.part in ("prepare", "both"):
-            part_prepare(args, Path(tmp))
-        if args.part in ("stream", "both"):
-            part_stream(args, Path(tmp))
+        for key, part, heading in parts.values():
+            if args.part not in (key, "both"):
+                continue
+            figures, markdown = part(args, Path(tmp))
+            print("\n" + markdown)
+            common.write_results("data_throughput", TITLE, figures, markdown, args=args,
+                                 section=key, heading=heading,
+                                 threads=args.threads or "automatic",
+                                 headline="prepare vs a PIL loop; streamed vs in-memory "
+                                 "training images/s")
     return 0
 
 

@@ -10,7 +10,7 @@ step count, one seed); some rows are a run's earlier checkpoint (``--keep 10`` k
 them) or the same run sampled differently (truncation), so that rows which differ only in
 length or sampling share one training trajectory. Every row draws 5,000 digits with
 ``gankit.sample`` (the EMA generator where the run keeps one) and is scored by the
-independent classifier of ``bench/independent.py`` — a network gankit never uses
+independent classifier of ``tools/independent.py`` — a network gankit never uses
 otherwise, so no setting here was chosen by the score it is judged with: FID and recall
 (k = 5) of 2,500 samples against the reference half of mnist5k, and the smallest and
 largest share of a predicted class among the 5,000. The judge's score of the other, real
@@ -19,28 +19,23 @@ half is printed first: the floor a perfect generator would reach.
 The last row is the default preset exactly as shipped (12,000 steps capped at 5 minutes),
 so its step count depends on the machine's speed; the script prints it, and how often the
 judge agrees with the class asked for when that run draws 500 digits of each class.
+The table goes to ``docs/results/default_variants-<kind>.md`` (``--no-write``: printed only).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
-
-import gankit  # noqa: E402
-from independent import Judge, describe, predict  # noqa: E402
-from translation import train_run  # noqa: E402
+import common
+import gankit
+from tools.independent import Judge, describe, predict
 
 SAMPLES = 5000
 SEED = 0
+TITLE = "The default preset's variants on the embedded digits, scored by the independent judge"
 
 
 @dataclass(frozen=True)
@@ -130,11 +125,19 @@ def class_agreement(run_dir: Path, judge: Judge, per_class: int = 500) -> list[f
     return shares
 
 
+def train_variant(name: str, run_dir: Path) -> float:
+    """``gankit train`` of one variant (seed 0) into a fresh ``run_dir``; wall seconds."""
+    run = RUNS[name]
+    return common.train(["--preset", run.preset, "--seed", str(SEED), *run.flags()],
+                        run_dir).seconds
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--only", nargs="+", choices=list(RUNS), default=list(RUNS),
                         help="train and score only these runs")
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-default-variants")
+    parser.add_argument("--out", type=Path,
+                        default=common.ROOT / "runs" / "bench-default-variants")
     parser.add_argument("--score-only", action="store_true",
                         help="score the runs already in --out again (no training)")
     parser.add_argument("--keep-trained", action="store_true",
@@ -142,9 +145,11 @@ def main() -> None:
                         "bench); score all")
     args = parser.parse_args()
 
+    print(common.machine_line())
     judge = Judge()
+    real = judge.real()
     print(f"independent classifier: held-out accuracy {judge.accuracy:.4f}")
-    print(describe("real digits (the other half of mnist5k)", judge.real()), flush=True)
+    print(describe("real digits (the other half of mnist5k)", real), flush=True)
     for name in args.only:
         run_dir = args.out / name
         if args.score_only:
@@ -154,15 +159,13 @@ def main() -> None:
         if args.keep_trained and (run_dir / "bench_seconds.json").is_file():
             continue
         started = time.monotonic()
-        seconds = train_run(RUNS[name].preset, SEED, run_dir, RUNS[name].flags())
+        seconds = train_variant(name, run_dir)
         (run_dir / "bench_seconds.json").write_text(json.dumps({"seconds": seconds}))
         facts = run_facts(run_dir)
         print(f"trained {name}: {facts['steps']} steps in {seconds:.0f} s "
               f"({time.monotonic() - started:.0f} s with the bench's overhead)", flush=True)
 
-    print(f"\nseed {SEED}; {SAMPLES} samples per row (FID and recall of the first 2,500)")
-    print("| variant | images seen | independent FID | recall | class shares % (min-max) |")
-    print("|---|---|---|---|---|")
+    rows, scored = [], {}
     for row in ROWS:
         if row.run not in args.only:
             continue
@@ -171,17 +174,36 @@ def main() -> None:
                                truncation=row.truncation)
         scores = judge.score(images)
         shares = scores["class_shares"]
-        print(f"| {row.label} | {images_seen(run_dir, row.at_step)} | {scores['fid']:.1f} | "
-              f"{scores['recall']:.3f} | {100 * shares.min():.1f}-{100 * shares.max():.1f} |",
-              flush=True)
-    shipped = args.out / "shipped"
+        scored[row.label] = {"images_seen": images_seen(run_dir, row.at_step),
+                             "fid": scores["fid"], "recall": scores["recall"],
+                             "share_min": 100 * shares.min(), "share_max": 100 * shares.max()}
+        rows.append([row.label, images_seen(run_dir, row.at_step), f"{scores['fid']:.1f}",
+                     f"{scores['recall']:.3f}",
+                     f"{100 * shares.min():.1f}–{100 * shares.max():.1f}"])
+        print(common.table([""] * 5, [rows[-1]]).splitlines()[-1], flush=True)
+    lines = [f"Seed {SEED}; {SAMPLES:,} samples per row (FID and recall of the first 2,500). "
+             f"Real digits (the other half of mnist5k) score FID {real['fid']:.2f} and recall "
+             f"{real['recall']:.3f}: the floor. The judge's held-out accuracy: "
+             f"{judge.accuracy:.4f}.", "",
+             common.table(["variant", "images seen", "independent FID", "recall",
+                           "class shares % (min–max)"], rows)]
+    figures = {"seed": SEED, "samples": SAMPLES, "judge_accuracy": judge.accuracy,
+               "real": {"fid": real["fid"], "recall": real["recall"]}, "rows": scored}
     if "shipped" in args.only:
-        facts = run_facts(shipped)
-        print(f"`default` as shipped trained {facts['steps']} steps in {facts['seconds']:.0f} s "
-              "(wall time of `gankit train`, start-up included)")
-        agree = [100 * share for share in class_agreement(shipped, judge)]
-        print(f"asked for one class k (500 samples each), the judge called them k: "
-              f"{min(agree):.1f}-{max(agree):.1f} % (mean {sum(agree) / 10:.1f} %)")
+        facts = run_facts(args.out / "shipped")
+        agree = [100 * share for share in class_agreement(args.out / "shipped", judge)]
+        figures["shipped"] = {**facts, "class_agreement_percent": agree}
+        lines += ["", f"`default` as shipped trained {facts['steps']:,} steps in "
+                  f"{facts['seconds']:.0f} s (wall time of `gankit train`, start-up included). "
+                  f"Asked for one class k (500 samples each), the judge called them k: "
+                  f"{min(agree):.1f}–{max(agree):.1f} % (mean {sum(agree) / 10:.1f} %)."]
+    markdown = "\n".join(lines)
+    print(markdown)
+    shipped = scored.get(ROWS[-1].label)
+    common.write_results("default_variants", TITLE, figures, markdown, args=args,
+                         section=common.changed(parser, args, {"only"}),
+                         headline=f"`default` as shipped: independent FID {shipped['fid']:.1f}"
+                         if shipped else "")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 budget each, scored in the pinned emoji-cnn's feature space.
 
     python bench/emoji.py                                   # 30 minutes each, scored at 10 and 30
-    python bench/emoji.py --minutes 1 --early 0.5 -n 500    # a smoke run
+    python bench/emoji.py --minutes 1 --early 0.5 -n 500 --no-write   # a smoke run
 
 Each recipe is one ``gankit train`` subprocess for ``--early`` minutes, scored, then resumed
 (``--resume``: exact, the same trajectory as one uninterrupted run) for the rest of
@@ -17,51 +17,40 @@ real set, with the code behind ``gankit eval`` (a conditional G's classes drawn 
 set's proportions): FID, precision and recall (k = 3) in emoji-cnn's features, and the
 share of the samples that emoji-cnn puts in each category (beside the real set's shares, as
 emoji-cnn classifies them). The real-vs-real floor is the FID between two seeded, disjoint
-halves of the real set. Prints markdown tables; the runs (and their ``samples/final.png``)
-stay in ``--out``.
+halves of the real set. Prints markdown tables and writes them to
+``docs/results/emoji-<kind>.md`` (``--no-write``: printed only; use it for smoke runs); the
+runs (and their ``samples/final.png``) stay in ``--out``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT))
+import common
 
-from data_throughput import machine_line  # noqa: E402
+TITLE = "emoji-google: the 64-px recipe against the plain DCGAN, the same wall-clock budget"
 
 
 def train(run_dir: Path, minutes: float, first: list[str] | None, threads: int) -> float:
     """``gankit train`` for ``minutes`` (``first``: a new run's arguments; None: resume
     ``run_dir``); its wall time in seconds."""
-    common = ["--minutes", f"{minutes:g}", "--no-progress", "--set", "train.tensorboard=false",
-              "--set", f"train.threads={threads}"]
-    command = [sys.executable, "-m", "gankit", "train",
-               *(first + ["--out", str(run_dir)] if first is not None else
-                 ["--resume", str(run_dir)]), *common]
-    started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    return time.monotonic() - started
+    options = ["--minutes", f"{minutes:g}", "--set", "train.tensorboard=false",
+               "--set", f"train.threads={threads}"]
+    if first is not None:
+        return common.train([*first, *options], run_dir, fresh=False).seconds
+    return common.run(common.gankit("train", "--resume", run_dir, "--no-progress",
+                                    *options)).seconds
 
 
 def progress(run_dir: Path) -> tuple[int, float]:
     """(steps, thousands of images) of a run so far, from its log."""
-    lines = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()
-             if '"loss_d"' in line]
-    return lines[-1]["step"], lines[-1]["kimg"]
+    last = common.training_records(run_dir)[-1]
+    return last["step"], last["kimg"]
 
 
 class Scorer:
@@ -109,35 +98,36 @@ def shares(probs: np.ndarray) -> np.ndarray:
     return np.bincount(probs.argmax(1), minlength=probs.shape[1]) / len(probs)
 
 
-def print_tables(rows: list[dict], floor: dict, real_shares: np.ndarray, classes,
-                 n: int, n_real: int) -> None:
-    print(f"\n{n} samples vs the {n_real} real images, emoji-cnn features")
-    print("| recipe | minutes | steps | images seen | FID | precision | recall | categories "
-          "(>= 1 %) |\n|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        s = r["scores"]
-        print(f"| {r['recipe']} | {r['minutes']:g} | {r['steps']:,} | {r['kimg'] * 1000:,.0f} | "
-              f"{s['fid']:.2f} | {s['precision']:.3f} | {s['recall']:.3f} | "
-              f"{int((r['shares'] >= 0.01).sum())}/{len(classes)} |")
-    print(f"| real vs real (two halves of {n_real // 2}) | – | – | – | {floor['fid']:.2f} | "
-          f"{floor['precision']:.3f} | {floor['recall']:.3f} | – |")
+def tables(rows: list[dict], floor: dict, real_shares: np.ndarray, classes,
+           n: int, n_real: int) -> str:
+    """The scores table (each recipe at each scoring, and the real-vs-real floor) and the
+    category shares of each recipe's last scoring, in Markdown."""
+    scores = [[f"`{r['recipe']}`", f"{r['minutes']:g}", f"{r['steps']:,}",
+               f"{r['kimg'] * 1000:,.0f}", f"{r['scores']['fid']:.2f}",
+               f"{r['scores']['precision']:.3f}", f"{r['scores']['recall']:.3f}",
+               f"{int((r['shares'] >= 0.01).sum())}/{len(classes)}"] for r in rows]
+    scores.append([f"real vs real (two halves of {n_real // 2:,})", "–", "–", "–",
+                   f"{floor['fid']:.2f}", f"{floor['precision']:.3f}",
+                   f"{floor['recall']:.3f}", "–"])
     last = {r["recipe"]: r for r in rows}  # the last row of each recipe
-    print("\nshare of the samples per category (emoji-cnn's argmax)")
-    print("| category | real | " + " | ".join(f"{k} ({r['minutes']:g} min)" for k, r in
-                                            last.items()) + " |")
-    print("|---|---|" + "---|" * len(last))
-    for i, name in enumerate(classes):
-        print(f"| {name} | {real_shares[i]:.1%} | " +
-              " | ".join(f"{r['shares'][i]:.1%}" for r in last.values()) + " |")
+    categories = [[name, f"{100 * real_shares[i]:.1f} %",
+                   *(f"{100 * r['shares'][i]:.1f} %" for r in last.values())]
+                  for i, name in enumerate(classes)]
+    return (f"{n:,} samples against the {n_real:,} real images, in emoji-cnn's features:\n\n"
+            + common.table(["recipe", "minutes", "steps", "images seen", "FID (emoji-cnn)",
+                            "precision", "recall", "categories with ≥ 1 % of the samples"],
+                           scores)
+            + "\n\nShare of the samples per category (emoji-cnn's argmax):\n\n"
+            + common.table(["category", "real", *(f"`{k}` ({r['minutes']:g} min)"
+                                                  for k, r in last.items())], categories))
 
 
-def ratios(rows: list[dict], recipe: str, baseline: str) -> None:
+def ratios(rows: list[dict], recipe: str, baseline: str) -> dict[float, float]:
+    """FID of the recipe over the baseline's, at each scoring both have."""
     by = {(r["recipe"], r["minutes"]): r["scores"]["fid"] for r in rows}
-    for minutes in sorted({r["minutes"] for r in rows}):
-        if (recipe, minutes) in by and (baseline, minutes) in by:
-            ratio = by[(recipe, minutes)] / by[(baseline, minutes)]
-            print(f"FID {recipe} / {baseline} after {minutes:g} minutes: {ratio:.3f} "
-                  f"(issue: <= 1/3 after 30, <= 1/2 after 10)")
+    return {minutes: by[(recipe, minutes)] / by[(baseline, minutes)]
+            for minutes in sorted({r["minutes"] for r in rows})
+            if (recipe, minutes) in by and (baseline, minutes) in by}
 
 
 def recipes(args) -> dict[str, list[str]]:
@@ -153,7 +143,7 @@ def recipes(args) -> dict[str, list[str]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--minutes", type=float, default=30.0, help="training budget per recipe")
     parser.add_argument("--early", type=float, default=10.0, help="also score after this "
                         "many minutes (0: only at the end)")
@@ -168,7 +158,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench_emoji")
     args = parser.parse_args()
-    print(machine_line(args.threads))
+    print(common.machine_line(args.threads or "automatic"))
     scorer = Scorer(args.data, args.root, args.n, args.seed)
     rows = []
     for name, first in recipes(args).items():
@@ -186,9 +176,24 @@ def main() -> int:
                   f"FID {scores['fid']:.2f}", flush=True)
         print(f"samples: {run_dir / 'samples' / 'final.png'}")
     classes = scorer.real.class_names or [str(k) for k in range(scorer.real_probs.shape[1])]
-    print_tables(rows, scorer.floor(), shares(scorer.real_probs), classes, args.n,
-                 len(scorer.real.samples))
-    ratios(rows, args.preset, args.baseline)
+    floor = scorer.floor()
+    markdown = tables(rows, floor, shares(scorer.real_probs), classes, args.n,
+                      len(scorer.real.samples))
+    fid_ratios = ratios(rows, args.preset, args.baseline)
+    markdown += "\n\n" + " ".join(
+        f"FID `{args.preset}` / `{args.baseline}` after {minutes:g} minutes: "
+        f"**{ratio:.3f}×**." for minutes, ratio in fid_ratios.items()) \
+        + " (Issue 15 asked for at most 1/2 after 10 minutes and 1/3 after 30.)"
+    print("\n" + markdown)
+    key = common.changed(parser, args, {"minutes", "early", "preset", "baseline", "preset_set",
+                                        "baseline_set", "data", "n", "seed"})
+    headline = ", ".join(f"FID ratio {r:.3f} after {m:g} min" for m, r in fid_ratios.items())
+    common.write_results("emoji", TITLE, {"rows": rows, "floor": floor, "ratios": fid_ratios,
+                                          "classes": classes,
+                                          "real_shares": shares(scorer.real_probs)},
+                         markdown, args=args, section=key, heading=key and f"`{key}`",
+                         threads=args.threads or "automatic",
+                         headline=f"`{args.preset}` vs plain `{args.baseline}`: {headline}")
     return 0
 
 

@@ -17,21 +17,20 @@ The search uses ``gankit inpaint``'s defaults (restarts, steps and the prior and
 weights are those of :func:`~gankit.apps.inpaint.inpaint_batch`, which the CLI shares; the
 weights were chosen by ``bench/inpaint_tuning.py`` on other digits); a run folder already in
 ``--work`` is reused, so ``--restarts``/``--steps`` can be varied without training again.
+The figures go to ``docs/results/inpaint_heldout-<kind>.md``, one section per search
+setting (``--no-write``: printed only).
 """
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+import common
 from gankit.data import to_model_range, to_uint8
 from gankit.data.embedded import load_mnist5k
 from gankit.apps.inpaint import inpaint_batch, lower_half_mask
@@ -83,22 +82,54 @@ def mnist_cnn_accuracy(images: torch.Tensor, labels: torch.Tensor) -> float:
 def train_default_run(folder: Path, run_dir: Path, steps: int) -> None:
     """A default-preset run on a labelled PNG folder, unless ``run_dir`` holds one."""
     if not (run_dir / "checkpoints").is_dir():
-        subprocess.run([sys.executable, "-m", "gankit", "train", "--preset", "default",
-                        "--data", str(folder), "--steps", str(steps), "--minutes", "0",
-                        "--out", str(run_dir), "--no-progress"], check=True)
+        common.train(["--preset", "default", "--data", str(folder), "--steps", str(steps),
+                      "--minutes", "0"], run_dir)
+
+
+TITLE = "Inpainting: held-out digits whose lower half is hidden"
+
+
+def report_markdown(report: dict) -> str:
+    """The report as a table, with what the shares mean."""
+    percent = lambda key: f"{100 * report[key]:.1f} %"  # noqa: E731
+    chosen, n = report["class_chosen_correct"], report["digits"]
+    return (f"{report['digits']:,} held-out digits (never trained on, by the run or by "
+            f"mnist-cnn), lower half hidden; the run at step {report['run_step']:,}; search: "
+            f"{report['restarts']} restarts × {report['steps']} steps, prior weight "
+            f"{report['prior_weight']:g}, realism weight {report['realism_weight']:g}.\n\n"
+            + common.table(["labelled as the original by mnist-cnn", "share"], [
+                ["filled", f"**{percent('mnist_cnn_accuracy_filled')}**"],
+                ["lower half left black (no filling)",
+                 percent("mnist_cnn_accuracy_masked_unfilled")],
+                ["intact digits", percent("mnist_cnn_accuracy_intact")],
+                ["the class the search chose is right",
+                 "–" if chosen is None else f"{100 * chosen:.1f} %"]])
+            + f"\n\nHidden-pixel MSE {report['hidden_mse']:.3f}, fit MSE on the known pixels "
+            f"{report['fit_mse']:.4f} (pixels in [0, 1]); the search took "
+            f"{report['seconds']:.0f} s. With {report['digits']:,} digits a share is good to "
+            f"about ±{100 * standard_error(report['mnist_cnn_accuracy_filled'], n):.1f} "
+            "points (one standard error).")
+
+
+def standard_error(share: float, n: int) -> float:
+    """The standard error of a share measured on ``n`` items."""
+    return (share * (1 - share) / n) ** 0.5
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--work", default="/tmp/gankit-inpaint-bench", help="folder for data+run")
     parser.add_argument("--train-steps", type=int, default=5000)
     parser.add_argument("--n", type=int, default=500, help="held-out digits to inpaint")
     parser.add_argument("--restarts", type=int, default=SEARCH_DEFAULTS["restarts"])
-    parser.add_argument("--steps", type=int, default=SEARCH_DEFAULTS["steps"])
+    parser.add_argument("--search-steps", "--steps", dest="steps", type=int,
+                        default=SEARCH_DEFAULTS["steps"], help="steps of each restart's search "
+                        "(gankit inpaint --search-steps)")
     parser.add_argument("--prior-weight", type=float, default=SEARCH_DEFAULTS["prior_weight"])
     parser.add_argument("--realism-weight", type=float, default=SEARCH_DEFAULTS["d_weight"])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    print(common.machine_line())
     work = Path(args.work)
     folder, run_dir = work / "train", work / "run"
 
@@ -113,11 +144,9 @@ def main() -> None:
     _, held_out = split_mnist5k(5000, 500, seed=0)
     rows = held_out[:args.n]
     x_u8, y = data.samples[rows], data.labels[rows]
-    started = time.monotonic()
-    result, filled, masked = inpaint_lower_halves(
-        run, x_u8, restarts=args.restarts, steps=args.steps, seed=args.seed,
-        prior_weight=args.prior_weight, d_weight=args.realism_weight)
-    seconds = time.monotonic() - started
+    (result, filled, masked), seconds = common.timed(
+        inpaint_lower_halves, run, x_u8, restarts=args.restarts, steps=args.steps,
+        seed=args.seed, prior_weight=args.prior_weight, d_weight=args.realism_weight)
 
     report = {
         "digits": len(x_u8), "run": str(run_dir), "run_step": run.step,
@@ -136,6 +165,13 @@ def main() -> None:
     save_grid(grid, work / "inpainted_grid.png", nrow=12)  # (intact, masked, filled) x 16
     (work / "inpaint_report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
+    markdown = report_markdown(report)
+    key = common.changed(parser, args, {"train_steps", "n", "restarts", "steps",
+                                        "prior_weight", "realism_weight", "seed"})
+    common.write_results("inpaint_heldout", TITLE, report, markdown, args=args, section=key,
+                         heading=key and f"`{key}`",
+                         headline=f"{100 * report['mnist_cnn_accuracy_filled']:.1f} % of filled "
+                         "digits labelled as the original")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ code 1).
 
 from __future__ import annotations
 
-import argparse
-import os
 import random
 import signal
 import subprocess
@@ -26,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+import common
 
 
 def make_images(folder: Path, n: int = 96, seed: int = 0) -> Path:
@@ -57,23 +55,21 @@ TRANSLATION_SETS = ["--set", "translation.g_channels=8", "--set", "translation.d
 STREAMED_SETS = ["--set", "data.memory_budget_gb=0.000001"]
 
 
-def make_prepared(folder: Path) -> Path:
-    """The images of :func:`make_images`, prepared (memory-mappable .npy + manifest)."""
-    from gankit.apps.prepare import prepare
-
+def prepared_images(folder: Path, n: int = 96, seed: int = 0) -> Path:
+    """A prepared set (memory-mappable .npy + manifest) of ``n`` random 28x28 grey images."""
     out = folder.parent / f"{folder.name}.prepared"
-    prepare(make_images(folder), out, workers=1, progress=False, echo=lambda line: None)
+    common.make_prepared(out, n, (1, 28, 28), seed, classes=0)
     return out
 
 
 def train_command(data: Path, out: Path, steps: int, kind: str = "generation") -> list[str]:
     preset = "cyclegan" if kind == "translation" else "seed-tutorial"
     extra = {"translation": TRANSLATION_SETS, "streamed": STREAMED_SETS}.get(kind, [])
-    return [sys.executable, "-m", "gankit", "train", "--preset", preset,
-            "--data", str(data), "--out", str(out), "--steps", str(steps), "--deterministic",
-            "--no-progress", "--batch-size", "4" if kind == "translation" else "16", "--seed", "3",
-            "--set", "train.log_every=1", "--set", "train.checkpoint_every=4",
-            "--set", "train.tensorboard=false", "--set", "train.epochs=0", *extra]
+    return common.gankit(
+        "train", "--preset", preset, "--data", data, "--out", out, "--steps", steps,
+        "--deterministic", "--no-progress", "--batch-size", 4 if kind == "translation" else 16,
+        "--seed", 3, "--set", "train.log_every=1", "--set", "train.checkpoint_every=4",
+        "--set", "train.tensorboard=false", "--set", "train.epochs=0", *extra)
 
 
 def _logged_steps(run_dir: Path) -> int:
@@ -91,7 +87,7 @@ def run_with_kills(data: Path, out: Path, steps: int, kills: int, rng: random.Ra
             at = cmd.index("--preset")
             cmd = cmd[:at] + cmd[at + 2:]
             cmd[cmd.index("--out")] = "--resume"
-        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        process = subprocess.Popen(cmd, cwd=common.ROOT, env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, text=True)
         if attempt == kills:
             _, err = process.communicate(timeout=600)
@@ -147,20 +143,19 @@ def kill_resume_check(workdir: Path, kills: int = 5, steps: int = 60, seed: int 
                       kind: str = "generation") -> dict:
     """``kind``: "generation" (seed-tutorial), "streamed" (seed-tutorial on a prepared set
     read batch by batch from its memory map) or "translation" (a tiny CycleGAN)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = common.child_env(OMP_NUM_THREADS="1")
     data = {"generation": lambda: make_images(workdir / "images"),
-            "streamed": lambda: make_prepared(workdir / "images"),
+            "streamed": lambda: prepared_images(workdir / "images"),
             "translation": lambda: make_domains(workdir / "domains")}[kind]()
     straight, interrupted = workdir / "straight", workdir / "interrupted"
-    said = subprocess.run(train_command(data, straight, steps, kind), cwd=ROOT, env=env,
-                          check=True, capture_output=True, text=True).stdout
+    said = common.run(train_command(data, straight, steps, kind), env=env).stdout
     killed_at = run_with_kills(data, interrupted, steps, kills, random.Random(seed), env, kind)
     return {"killed_at_logged_steps": killed_at, "differences": compare(straight, interrupted),
             "straight_output": said}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__, results=False)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)

@@ -6,7 +6,7 @@
 Two tables, every file scored by :func:`gankit.evaluation.evaluate.evaluate` (what
 ``gankit eval --samples FILE --data ...`` runs) with the pinned mnist-cnn extractor, seed 0:
 
-1. **Floors.** mnist5k is cut into the two seeded halves of ``bench/independent.py``: the
+1. **Floors.** mnist5k is cut into the two seeded halves of ``tools/independent.py``: the
    reference R (2,500 digits, written as a PNG folder and given as ``--data``) and the
    check H. Scored against R with every metric: H (what a perfect generator would get),
    all 5,000 digits against themselves (``--data mnist5k``), 2,500 draws from H's digits
@@ -17,29 +17,26 @@ Two tables, every file scored by :func:`gankit.evaluation.evaluate.evaluate` (wh
 
 The two runs are those of ``bench/default_variants.py`` (``shipped`` and ``plain``, its
 step-2,000 checkpoint) in ``--runs``; the ones missing there are trained first (about 5 and
-6 minutes on 2 cores).
+6 minutes on 2 cores). Both tables go to ``docs/results/metric_floor-<kind>.md``
+(``--no-write``: printed only).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
+import common
+import gankit
+from default_variants import checkpoint, train_variant
+from gankit.apps.sampling import save_npz, save_png_folder
+from gankit.data.embedded import load_mnist5k
+from gankit.evaluation.evaluate import evaluate
+from tools.independent import halves
 
-import gankit  # noqa: E402
-from gankit.apps.sampling import save_npz, save_png_folder  # noqa: E402
-from gankit.data.embedded import load_mnist5k  # noqa: E402
-from gankit.evaluation.evaluate import evaluate  # noqa: E402
-from default_variants import RUNS, checkpoint, train_run  # noqa: E402
-from independent import halves  # noqa: E402
+TITLE = "Do gankit's metrics rank what they should? Real-vs-real floors and sanity files"
 
 SEED = 0
 N = 2500
@@ -75,7 +72,7 @@ def a_run(runs: Path, name: str, at_step: int = 0) -> Path:
     run_dir = runs / name
     if not (run_dir / "config.json").is_file():
         print(f"training {name} into {run_dir} ...", flush=True)
-        train_run(RUNS[name].preset, SEED, run_dir, RUNS[name].flags())
+        train_variant(name, run_dir)
     return checkpoint(run_dir, at_step)
 
 
@@ -85,47 +82,66 @@ def scored(images: torch.Tensor, data: str, metrics: str, work: Path, name: str)
                     use_cache=False)["scores"]
 
 
-def floors(reference: torch.Tensor, files: dict[str, torch.Tensor], work: Path) -> None:
+def floors(reference: torch.Tensor, files: dict[str, torch.Tensor], work: Path
+           ) -> tuple[dict, str]:
+    """Every metric of each file against R: (figures, Markdown table)."""
     folder = str(save_png_folder(reference, work / "reference"))
-    print("| compared | FID | KID | IS | precision / recall | density / coverage | modes |")
-    print("|---|---|---|---|---|---|---|")
+    figures, rows = {}, []
     for i, (name, (images, data)) in enumerate(files.items()):
         s = scored(images, folder if data == "R" else data, "fid,kid,is,pr,dc,modes", work,
                    f"floor-{i}")
-        print(f"| {name} | {s['fid']:.3f} | {s['kid']:.4f} ± {s['kid_std']:.4f} | "
-              f"{s['is']:.2f} | {s['precision']:.3f} / {s['recall']:.3f} | "
-              f"{s['density']:.3f} / {s['coverage']:.3f} | {s['modes']} / "
-              f"{s['num_classes']} |", flush=True)
+        figures[name] = s
+        rows.append([name, f"{s['fid']:.3f}", f"{s['kid']:.4f} ± {s['kid_std']:.4f}",
+                     f"{s['is']:.2f}", f"{s['precision']:.3f} / {s['recall']:.3f}",
+                     f"{s['density']:.3f} / {s['coverage']:.3f}",
+                     f"{s['modes']} / {s['num_classes']}"])
+        print(common.table([""] * 7, rows[-1:]).splitlines()[-1], flush=True)
+    return figures, common.table(["compared with R", "FID", "KID", "IS", "precision / recall",
+                                  "density / coverage", "modes"], rows)
 
 
-def ranking(files: dict[str, torch.Tensor], work: Path) -> None:
-    print("| file | gankit FID (mnist-cnn) | modes |")
-    print("|---|---|---|")
+def ranking(files: dict[str, torch.Tensor], work: Path) -> tuple[dict, str]:
+    """gankit FID and modes of each file against the 5,000 digits: (figures, Markdown)."""
+    figures, rows = {}, []
     for i, (name, images) in enumerate(files.items()):
         s = scored(images, "mnist5k", "fid,modes", work, f"rank-{i}")
-        print(f"| {name} | {s['fid']:.2f} | {s['modes']} |", flush=True)
+        figures[name] = s
+        rows.append([name, f"{s['fid']:.2f}", s["modes"]])
+        print(common.table([""] * 3, rows[-1:]).splitlines()[-1], flush=True)
+    return figures, common.table(["file", "gankit FID (mnist-cnn)", "modes"], rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-default-variants",
+    parser = common.parser(__doc__)
+    parser.add_argument("--runs", type=Path,
+                        default=common.ROOT / "runs" / "bench-default-variants",
                         help="where bench/default_variants.py keeps its runs")
     args = parser.parse_args()
+    print(common.machine_line())
     reference, check, labels = labelled_half()
     single = one_class(check, labels)
     default = gankit.sample(a_run(args.runs, "shipped"), n=N, seed=SEED)
     poor = gankit.sample(a_run(args.runs, "plain", POOR_STEP), n=N, seed=SEED)
     with tempfile.TemporaryDirectory(prefix="gankit-floor-") as tmp:
         work = Path(tmp)
-        print(f"\nseed {SEED}; {N} images per file against R ({len(reference)} digits)")
-        floors(reference, {f"{N:,} digits (H) vs the other {len(reference):,} (R)": (check, "R"),
-                           "all 5,000 vs themselves": (load_mnist5k().images, "mnist5k"),
-                           f"one repeated digit class ({ONE_CLASS})": (single, "R"),
-                           "uniform noise": (noise(), "R")}, work)
-        print(f"\n{N} images per file against the 5,000 digits (--metrics fid,modes)")
-        ranking({"real digits (H)": check, "default preset (as shipped)": default,
-                 f"poor GAN (`dcgan`, {POOR_STEP:,} steps)": poor, "uniform noise": noise(),
-                 f"one class ({ONE_CLASS}) repeated": single}, work)
+        floor_figures, floor_table = floors(
+            reference, {f"{N:,} digits (H) vs the other {len(reference):,} (R)": (check, "R"),
+                        "all 5,000 vs themselves": (load_mnist5k().images, "mnist5k"),
+                        f"one repeated digit class ({ONE_CLASS})": (single, "R"),
+                        "uniform noise": (noise(), "R")}, work)
+        rank_figures, rank_table = ranking(
+            {"real digits (H)": check, "default preset (as shipped)": default,
+             f"poor GAN (`dcgan`, {POOR_STEP:,} steps)": poor, "uniform noise": noise(),
+             f"one class ({ONE_CLASS}) repeated": single}, work)
+    markdown = (f"Seed {SEED}; {N:,} images per file against R ({len(reference):,} digits), "
+                f"every metric:\n\n{floor_table}\n\n{N:,} images per file against the 5,000 "
+                f"digits (`--metrics fid,modes`):\n\n{rank_table}")
+    print("\n" + markdown)
+    common.write_results("metric_floor", TITLE, {"floors": floor_figures,
+                                                 "ranking": rank_figures}, markdown,
+                         args=args, headline="real-vs-real FID (mnist-cnn) "
+                         f"{floor_figures[next(iter(floor_figures))]['fid']:.3f}; noise "
+                         f"{rank_figures['uniform noise']['fid']:.1f}")
 
 
 if __name__ == "__main__":

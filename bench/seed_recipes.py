@@ -18,7 +18,7 @@ Each run is ``gankit train --preset P --seed S`` in a subprocess (the preset's o
 
 * by gankit's own tools: ``gankit.evaluate`` with mnist-cnn (FID against the 5,000
   training digits, classes covered);
-* by the independent classifier of ``bench/independent.py`` (another architecture and
+* by the independent classifier of ``tools/independent.py`` (another architecture and
   recipe, rebuilt from a fixed seed): FID and recall (k = 5) of 2,500 samples against a
   reference half of mnist5k, and the smallest and largest share of a predicted class.
 
@@ -26,28 +26,23 @@ The independent judge's score of real digits (the other half of mnist5k) is prin
 it is what a perfect generator would get. Figures are mean ± std over the seeds, and the
 wall-time ratio of each preset to the first one given. Runs go one after another, each
 with the machine's threads: do not run anything else meanwhile when the times matter.
+The table goes to ``docs/results/seed_recipes-<kind>.md`` (``--no-write``: printed only).
 """
 
 from __future__ import annotations
 
-import argparse
-import math
 import json
 import statistics
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import gankit  # noqa: E402
-from gankit.evaluation.evaluate import evaluate  # noqa: E402
-from independent import Judge, describe  # noqa: E402
-from translation import train_run  # noqa: E402
+import common
+import gankit
+from gankit.evaluation.evaluate import evaluate
+from tools.independent import Judge, describe
 
 SAMPLES = 5000
+TITLE = "The tutorial's networks trained by gankit's recipes, over seeds"
 
 # Variants of the recipes: name -> (preset, settings changed). "before" is seed-mlp-stable as
 # it was before issue 18 (one learning rate, 2e-4, for both networks).
@@ -68,8 +63,8 @@ def train(name: str, seed: int, out: Path, extra: list[str]) -> float:
     """``gankit train`` of a preset or variant in a subprocess; its wall time in seconds, also
     kept in ``out/bench_seconds.json`` for ``--score-only``."""
     preset, settings = VARIANTS.get(name, (name, []))
-    seconds = train_run(preset, seed, out,
-                        [*[flag for setting in settings for flag in ("--set", setting)], *extra])
+    sets = [flag for setting in settings for flag in ("--set", setting)]
+    seconds = common.train(["--preset", preset, "--seed", str(seed), *sets, *extra], out).seconds
     (out / "bench_seconds.json").write_text(json.dumps({"seconds": seconds}))
     return seconds
 
@@ -93,16 +88,35 @@ def score(run_dir: Path, judge: Judge) -> dict:
             "share_min": 100 * shares.min(), "share_max": 100 * shares.max()}
 
 
-def mean_std(values: list[float], digits: int) -> str:
-    if any(math.isnan(v) for v in values):  # --score-only on runs that recorded no time
-        return "n/a"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+def report(rows: dict[str, list[dict]], args) -> str:
+    """The table of the presets' means ± std over the seeds (and what each variant is)."""
+    first = statistics.mean(r["seconds"] for r in rows[args.presets[0]])
+    table = []
+    for preset, runs in rows.items():
+        column = {key: [r[key] for r in runs] for key in runs[0]}
+        table.append([f"`{preset}`", f"{common.mean_std(column['seconds'], 0)} s",
+                      f"{statistics.mean(column['seconds']) / first:.2f}×",
+                      common.mean_std(column["cnn_fid"], 2),
+                      f"{min(column['classes'])}–{max(column['classes'])}/10",
+                      common.mean_std(column["fid"], 2), common.mean_std(column["recall"], 3),
+                      f"{min(column['share_min']):.1f}–{max(column['share_max']):.1f}"])
+    lines = [f"{common.plural(len(args.seeds), 'seed')}: {', '.join(map(str, args.seeds))}"
+             + (f", `--set {' '.join(args.set)}`" if args.set else "")
+             + (f"; {args.parallel} runs at a time on one thread each: wall times are not speed "
+                "figures" if args.parallel > 1 else "") + ".", "",
+             common.table(["preset or variant", "wall time", "vs first", "mnist-cnn FID",
+                           "classes", "independent FID", "recall", "class shares % (min–max)"],
+                          table)]
+    variants = [f"`{preset}`: `--preset {VARIANTS[preset][0]} "
+                + " ".join(f"--set {s}" for s in VARIANTS[preset][1]) + "`"
+                for preset in rows if preset in VARIANTS]
+    if variants:
+        lines += ["", "Variants: " + "; ".join(variants) + "."]
+    return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--presets", nargs="+", default=["seed-mlp", "seed-mlp-stable"],
                         help="presets or variant names: " + ", ".join(VARIANTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 5])
@@ -112,10 +126,11 @@ def main() -> None:
                         help="runs at a time, each on one thread (then not a speed figure)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting passed to every training run (repeatable)")
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-seed-recipes")
+    parser.add_argument("--out", type=Path, default=common.ROOT / "runs" / "bench-seed-recipes")
     parser.add_argument("--score-only", action="store_true",
                         help="score the runs already in --out again (no training)")
     args = parser.parse_args()
+    key = common.changed(parser, args, {"presets", "seeds", "screen", "parallel", "set"})
     if args.screen:
         args.presets, args.seeds, args.parallel = SCREEN, [0, 1, 2], 2
     if args.parallel < 1:
@@ -124,9 +139,11 @@ def main() -> None:
     if args.parallel > 1:
         extra += ["--set", "train.threads=1"]
 
+    print(common.machine_line())
     judge = Judge()
+    real = judge.real()
     print(f"independent classifier: held-out accuracy {judge.accuracy:.4f}")
-    print(describe("real digits (the other half of mnist5k)", judge.real()), flush=True)
+    print(describe("real digits (the other half of mnist5k)", real), flush=True)
     jobs = [(preset, seed) for preset in args.presets for seed in args.seeds]
     run_dir = {job: args.out / f"{job[0]}-seed{job[1]}" for job in jobs}
     if args.score_only:
@@ -144,26 +161,22 @@ def main() -> None:
               f"{result['fid']:.2f}, recall {result['recall']:.3f}, class shares "
               f"{result['share_min']:.1f}-{result['share_max']:.1f} %", flush=True)
 
-    first = statistics.mean(r["seconds"] for r in rows[args.presets[0]])
-    print(f"\n{len(args.seeds)} seed(s) {args.seeds}" + (f", --set {' '.join(args.set)}"
-                                                          if args.set else "")
-          + (f"; {args.parallel} runs at a time on one thread each: wall times are not speed "
-             "figures" if args.parallel > 1 else ""))
-    print("| preset or variant | wall time | vs first | mnist-cnn FID | classes | independent FID | "
-          "recall | class shares % (min-max) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for preset, runs in rows.items():
-        column = {key: [r[key] for r in runs] for key in runs[0]}
-        print(f"| `{preset}` | {mean_std(column['seconds'], 0)} s | "
-              f"{statistics.mean(column['seconds']) / first:.2f}× | "
-              f"{mean_std(column['cnn_fid'], 2)} | {min(column['classes'])}-"
-              f"{max(column['classes'])}/10 | {mean_std(column['fid'], 2)} | "
-              f"{mean_std(column['recall'], 3)} | {min(column['share_min']):.1f}-"
-              f"{max(column['share_max']):.1f} |")
-    for preset in rows:
-        if preset in VARIANTS:
-            base, settings = VARIANTS[preset]
-            print(f"{preset}: --preset {base} " + " ".join(f"--set {s}" for s in settings))
+    markdown = (f"The independent judge (held-out accuracy {judge.accuracy:.3f}) scores real "
+                f"digits (the other half of mnist5k) at FID {real['fid']:.2f}, recall "
+                f"{real['recall']:.3f}: what a perfect generator would get.\n\n"
+                + report(rows, args))
+    print("\n" + markdown)
+    heading = {"--screen": "The variants on seeds 0, 1, 2 (`--screen`)",
+               "": "The recipes on seeds 3, 4, 5, never used to choose a setting"
+               }.get(key, f"`{key}`")
+    common.write_results("seed_recipes", TITLE, {"seeds": args.seeds, "set": args.set,
+                                                 "parallel": args.parallel, "runs": rows,
+                                                 "judge_accuracy": judge.accuracy,
+                                                 "real": {"fid": real["fid"],
+                                                          "recall": real["recall"]}},
+                         markdown, args=args, section=key, heading=heading,
+                         threads=1 if args.parallel > 1 else None,
+                         headline="seed-mlp vs seed-mlp-stable: mnist-cnn and independent FID")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ tutorial's loop on this machine.
 
 In alternating rounds, in one process, on the same threads (ms per step of batch 64):
 
-- ``tutorial``: the tutorial's literal §4 step (``bench/tutorial_reference.py``'s loop, its
+- ``tutorial``: the tutorial's literal §4 step (``tools/tutorial_reference.py``'s loop, its
   DataLoader included, as ``bench/throughput.py`` times it);
 - ``gankit step``: gankit's hand-written MLP step (:mod:`gankit.training.fast_mlp`) for
   each library its products can take (oneDNN, and MKL through ``F.linear``);
@@ -23,23 +23,19 @@ ratio it would reach at that floor, and, for each of issue 17's ratios (2.5× in
 else. It also prints the machine's peak for one
 large product (1024³) and what the step's products reach, so the products' own efficiency
 can be judged. This is a benchmark, not a test: the rounds alternate because the machine is
-shared and noisy; the medians are what to compare.
+shared and noisy; the medians are what to compare. The tables go to
+``docs/results/step_floor-<kind>.md`` (``--no-write``: printed only).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
+import common
 
 BATCH = 64
+TITLE = "Where a seed-mlp step's time goes, and the floor under it"
 TARGETS = (2.5, 2.7)  # issue 17's ratios: in process (capped to AVX2), and with start-up
 
 
@@ -128,8 +124,9 @@ def peak_gflops() -> float:
     return max(2 * 1024 ** 3 / per_step_ms(lambda: torch.mm(a, b), 10) / 1e6 for _ in range(5))
 
 
-def profile_step(ours: Gankit, steps: int, top: int = 15) -> None:
-    """The ``top`` operators of ``steps`` hand-written steps by their own CPU time per step."""
+def profile_step(ours: Gankit, steps: int, top: int = 15) -> tuple[dict, str]:
+    """The ``top`` operators of ``steps`` hand-written steps by their own CPU time per step:
+    (figures, Markdown)."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -138,14 +135,18 @@ def profile_step(ours: Gankit, steps: int, top: int = 15) -> None:
     events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
     total = sum(e.self_cpu_time_total for e in events) / steps / 1000
     calls = sum(e.count for e in events) / steps
-    print(f"operators of the step (profiled): {calls:.0f} calls, {total:.2f} ms a step:")
-    for e in events[:top]:
-        print(f"  {e.key:42s} {e.self_cpu_time_total / steps / 1000:6.3f} ms/step, "
-              f"{e.count / steps:4.0f} calls")
+    rows = [[f"`{e.key}`", f"{e.self_cpu_time_total / steps / 1000:.3f}",
+             f"{e.count / steps:.0f}"] for e in events[:top]]
+    markdown = (f"PyTorch's profiler over {steps} steps: {calls:.0f} operator calls a step, "
+                f"{total:.2f} ms a step under the profiler.\n\n"
+                + common.table(["operator", "ms per step (own time)", "calls per step"], rows))
+    return {"calls_per_step": calls, "ms_per_step": total,
+            "operators": {e.key: e.self_cpu_time_total / steps / 1000 for e in events[:top]}}, \
+        markdown
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (median)")
     parser.add_argument("--steps", type=int, default=100, help="steps (or calls) per timing")
     parser.add_argument("--threads", type=int, default=0,
@@ -157,19 +158,15 @@ def main() -> None:
         raise SystemExit("--rounds and --steps must be at least 1, --threads at least 0")
 
     import torch
-    import tutorial_reference as ref
 
     from gankit.core.models.linear import onednn_available, use_onednn
-    from data_throughput import machine_line
+    from tools import tutorial_reference as ref
 
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
-    caps = ", ".join(f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA",
-                                                       "MKL_ENABLE_INSTRUCTIONS")
-                     if k in os.environ) or "none"
-    print(f"{machine_line(threads)}; library caps: {caps}; batch {BATCH}; "
-          f"{args.rounds} rounds of {args.steps} steps")
+    print(f"{common.machine_line(threads)}; batch {BATCH}; {args.rounds} rounds of "
+          f"{args.steps} steps")
 
     torch.manual_seed(0)
     dataloader = ref.make_dataloader(BATCH, seed=0)
@@ -188,26 +185,43 @@ def main() -> None:
         return (time.perf_counter() - started) * 1000 / args.steps
 
     def under(library, fn):
-        def timed() -> float:
+        def timing() -> float:
             with use_onednn(library == "oneDNN"):
                 return per_step_ms(fn, args.steps)
-        return timed
+        return timing
 
     timings = {"tutorial": tutorial, "Adam (D and G)": lambda: per_step_ms(ours.adam, args.steps)}
     for library in libraries:
         timings[f"gankit step, {library}"] = under(library, ours.run)
         timings[f"its {n_products} products, {library}"] = under(
             library, lambda lib=library: replay(recorded[lib]))
-    ms = alternating_medians(timings, args.rounds)
-    report(ms, recorded, libraries)
+    ms, spread = alternating_medians(timings, args.rounds)
+    figures, markdown = report(ms, recorded, libraries)
+    figures.update({"threads": threads, "rounds": args.rounds, "steps": args.steps,
+                    "ranges_ms": spread})
+    markdown = (f"{threads} threads, {args.rounds} rounds of {args.steps} steps of batch "
+                f"{BATCH} (medians; the tutorial's rounds spread over "
+                f"{spread['tutorial'][0]:.2f}–{spread['tutorial'][1]:.2f} ms).\n\n{markdown}")
+    print("\n" + markdown)
+    key = f"{args.threads} threads" if args.threads else ""
+    common.write_results("step_floor", TITLE, figures, markdown, args=args, section=key,
+                         heading=key, threads=threads, headline=f"gankit's step "
+                         f"{figures['libraries'][libraries[0]]['ratio_now']:.2f}× the "
+                         f"tutorial's ({libraries[0]}), "
+                         f"{figures['libraries'][libraries[0]]['ratio_floor']:.2f}× at the floor")
     if args.profile:
         with use_onednn(libraries[0] == "oneDNN"):
-            profile_step(ours, args.steps)
+            figures, markdown = profile_step(ours, args.steps)
+        print("\n" + markdown)
+        common.write_results("step_floor", TITLE, figures, markdown, args=args,
+                             section="profile", heading=f"The step's operators "
+                             f"(`--profile`, {libraries[0]} products)", threads=threads)
 
 
-def alternating_medians(timings: dict, rounds: int) -> dict[str, float]:
+def alternating_medians(timings: dict, rounds: int
+                        ) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
     """Each timing's median over ``rounds`` rounds, the order reversed every other round
-    (after one warm-up call each); prints each with its range."""
+    (after one warm-up call each), and its (min, max); prints each with its range."""
     for fn in timings.values():
         fn()
     results = {name: [] for name in timings}
@@ -217,27 +231,44 @@ def alternating_medians(timings: dict, rounds: int) -> dict[str, float]:
     ms = {name: statistics.median(values) for name, values in results.items()}
     for name, values in results.items():
         print(f"{name:28s} {ms[name]:7.2f} ms/step   ({min(values):.2f}-{max(values):.2f})")
-    return ms
+    return ms, {name: (min(values), max(values)) for name, values in results.items()}
 
 
-def report(ms: dict[str, float], recorded: dict, libraries: list[str]) -> None:
+def report(ms: dict[str, float], recorded: dict, libraries: list[str]) -> tuple[dict, str]:
     """For each library: the products' GFLOP/s, the step split into products, Adam and the
-    rest, the ratio to the tutorial now and at the floor, and each target's budget."""
+    rest, the ratio to the tutorial now and at the floor, and each target's budget:
+    (figures, Markdown)."""
     tutorial_ms, adam_ms = ms["tutorial"], ms["Adam (D and G)"]
-    print(f"one 1024³ float32 product here: {peak_gflops():.0f} GFLOP/s")
+    peak = peak_gflops()
+    split, budgets, figures = [], [], {"peak_gflops": peak, "libraries": {}}
     for library in libraries:
         step_ms = ms[f"gankit step, {library}"]
-        products_ms = ms[f"its {len(recorded[library])} products, {library}"]
+        n = len(recorded[library])
+        products_ms = ms[f"its {n} products, {library}"]
         floor = products_ms + adam_ms
-        print(f"{library}: the products run at {flops(recorded[library]) / products_ms / 1e6:.0f} "
-              f"GFLOP/s; the step {step_ms:.2f} ms = products {products_ms:.2f} + Adam "
-              f"{adam_ms:.2f} + everything else {step_ms - floor:.2f}")
-        print(f"{library}: ratio to the tutorial now {tutorial_ms / step_ms:.2f}x, at the floor "
-              f"(products + Adam only) {tutorial_ms / floor:.2f}x")
+        gflops = flops(recorded[library]) / products_ms / 1e6
+        figures["libraries"][library] = {
+            "tutorial_ms": tutorial_ms, "step_ms": step_ms, "products_ms": products_ms,
+            "products_gflops": gflops, "adam_ms": adam_ms, "else_ms": step_ms - floor,
+            "ratio_now": tutorial_ms / step_ms, "ratio_floor": tutorial_ms / floor}
+        split.append([f"{library} products", f"{tutorial_ms:.2f}", f"{step_ms:.2f}",
+                      f"{products_ms:.2f} ({gflops:.0f})", f"{adam_ms:.2f}",
+                      f"{step_ms - floor:.2f}", f"{tutorial_ms / step_ms:.2f}×",
+                      f"{tutorial_ms / floor:.2f}×"])
         for target in TARGETS:
             budget = tutorial_ms / target
-            print(f"{library}: {target}x needs a step of {budget:.2f} ms, leaving "
-                  f"{budget - floor:.2f} ms for everything else (now {step_ms - floor:.2f})")
+            budgets.append([library, f"{target}×", f"{budget:.2f}", f"{budget - floor:.2f}",
+                            f"{step_ms - floor:.2f}"])
+    n = len(recorded[libraries[0]])
+    markdown = (common.table(["ms per step", "tutorial", "gankit's step",
+                              f"its {n} products (GFLOP/s)", "Adam, D and G", "everything else",
+                              "ratio now", "ratio at the floor"], split)
+                + f"\n\nOne 1024³ float32 product here: {peak:.0f} GFLOP/s. What each of issue "
+                "17's ratios leaves for everything but the products and Adam:\n\n"
+                + common.table(["library", "target", "step budget (ms)",
+                                "left for everything else (ms)", "everything else now (ms)"],
+                               budgets))
+    return figures, markdown
 
 
 if __name__ == "__main__":

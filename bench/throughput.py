@@ -15,7 +15,7 @@ Modes (all on the embedded mnist5k digits, batch 64, CPU unless --device says ot
   python bench/throughput.py --cli [--epochs 100]
                                              # as a user runs them, start-up included:
                                              #   `gankit train --preset seed-mlp --epochs E`
-                                             #   vs `python bench/tutorial_reference.py
+                                             #   vs `python tools/tutorial_reference.py
                                              #   --epochs E`, alternating subprocesses
 
 gankit's rate in-process is read from its own log (``log.jsonl``: seconds and kimg at each
@@ -23,31 +23,27 @@ log line), i.e. the real training loop with its bookkeeping, after the first log
 the reference rate is wall time of ``run_steps`` on warm networks. Peak memory is the
 resident set size (``resource.getrusage``). This is a benchmark, not a test: timings on a
 shared machine are noisy, which is why the two sides alternate and the ratio is reported
-per round and as the median.
+per round and as the median. Each mode's table goes to its own section of
+``docs/results/throughput-<kind>.md`` (``--no-write``: printed only).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT))
+import common
+
+TITLE = "Training throughput: the tutorial's §4 loop against gankit"
+HEADLINE = "gankit seed-mlp against the tutorial's §4 loop: images/s and their ratio"
 
 
-def peak_rss_mib(who=resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+def spread(ratios: list[float]) -> str:
+    """"2.65× (2.64–2.68)": the median ratio and its range."""
+    return f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
 
 
 # --- in process ---------------------------------------------------------------------------
@@ -71,31 +67,29 @@ def gankit_round(preset: str, steps: int, overrides: dict | None = None) -> floa
     run_dir = Path(tempfile.mkdtemp(prefix="gankit-bench-"))
     try:
         train(cfg, run_dir, progress=False, echo=lambda *a, **k: None)
-        records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+        records = common.training_records(run_dir)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
-    first, last = records[0], records[-1]
-    return (last["kimg"] - first["kimg"]) * 1000 / (last["seconds"] - first["seconds"])
+    return common.images_per_second(records)
 
 
 def reference_round(nets, dataloader, steps: int) -> float:
-    import tutorial_reference as ref
-
     import torch
+
+    from tools import tutorial_reference as ref
 
     torch.set_num_threads(THREADS)
-    started = time.perf_counter()
-    seen = ref.run_steps(nets, dataloader, steps)
-    return seen / (time.perf_counter() - started)
+    seen, seconds = common.timed(ref.run_steps, nets, dataloader, steps)
+    return seen / seconds
 
 
-def in_process(args) -> None:
+def in_process(args) -> tuple[str, dict, str]:
     import torch
-    import tutorial_reference as ref
 
-    print(f"torch {torch.__version__}, {THREADS} threads for both, "
-          f"{os.cpu_count()} CPUs; batch 64; mnist5k; {args.rounds} rounds of {args.steps} steps",
-          flush=True)
+    from tools import tutorial_reference as ref
+
+    print(f"torch {torch.__version__}, {THREADS} threads for both; batch 64; mnist5k; "
+          f"{args.rounds} rounds of {args.steps} steps", flush=True)
     torch.manual_seed(0)
     dataloader = ref.make_dataloader(64, seed=0)
     nets = ref.build_nets()
@@ -115,31 +109,38 @@ def in_process(args) -> None:
               f"{got['gankit']:7.0f} img/s   ratio {got['gankit'] / got['reference']:.2f}",
               flush=True)
     ratios = [o / t for o, t in zip(ours_rates, ref_rates)]
-    print(f"median: tutorial {statistics.median(ref_rates):.0f} img/s, gankit seed-mlp "
-          f"{statistics.median(ours_rates):.0f} img/s, ratio {statistics.median(ratios):.2f} "
-          f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
-    print(f"peak RSS so far: {peak_rss_mib():.0f} MiB")
-
+    side = common.table(["images/s", "tutorial §4 loop", "gankit seed-mlp", "ratio"], [[
+        f"one process, {common.plural(THREADS, 'thread')} each, median of "
+        f"{common.plural(args.rounds, 'round')} of {args.steps} steps",
+        f"{statistics.median(ref_rates):,.0f}", f"{statistics.median(ours_rates):,.0f}",
+        spread(ratios)]])
+    figures = {"threads": THREADS, "rounds": args.rounds, "steps": args.steps,
+               "tutorial": ref_rates, "gankit": ours_rates, "ratios": ratios}
+    alone = []  # gankit's other paths, alone: (label, rates)
     if args.general_rounds:
-        general = [gankit_round("seed-mlp", args.steps, {"train.fast_mlp": False})
-                   for _ in range(args.general_rounds)]
-        print("gankit seed-mlp through d_step/g_step (--set train.fast_mlp=false): "
-              + ", ".join(f"{x:.0f}" for x in general) + f" img/s; median "
-              f"{statistics.median(general):.0f}", flush=True)
-
+        alone.append(("seed-mlp through d_step/g_step (`--set train.fast_mlp=false`)",
+                      "general", [gankit_round("seed-mlp", args.steps, {"train.fast_mlp": False})
+                                  for _ in range(args.general_rounds)]))
     if args.bf16_rounds:
-        bf16 = [gankit_round("seed-mlp", args.steps, {"train.precision": "bf16"})
-                for _ in range(args.bf16_rounds)]
-        print("gankit seed-mlp --precision bf16 (opt-in; not the tutorial's fp32 maths): "
-              + ", ".join(f"{x:.0f}" for x in bf16) + f" img/s; median "
-              f"{statistics.median(bf16):.0f}", flush=True)
-
+        alone.append(("seed-mlp `--precision bf16` (opt-in; not the tutorial's fp32 maths)",
+                      "bf16", [gankit_round("seed-mlp", args.steps, {"train.precision": "bf16"})
+                               for _ in range(args.bf16_rounds)]))
     if args.dcgan_steps:
-        dcgan = [gankit_round("default", args.dcgan_steps) for _ in range(args.dcgan_rounds)]
-        print("gankit DCGAN (default preset nets, EMA on): "
-              + ", ".join(f"{x:.0f}" for x in dcgan)
-              + f" img/s; median {statistics.median(dcgan):.0f}")
-        print(f"peak RSS: {peak_rss_mib():.0f} MiB")
+        alone.append((f"DCGAN (default preset nets, EMA on), {args.dcgan_steps} steps",
+                      "dcgan", [gankit_round("default", args.dcgan_steps)
+                                for _ in range(args.dcgan_rounds)]))
+    markdown = side
+    if alone:
+        markdown += "\n\n" + common.table(
+            ["gankit alone", "images/s (median)", "rounds"],
+            [[label, f"{statistics.median(rates):,.0f}", ", ".join(f"{x:,.0f}" for x in rates)]
+             for label, _, rates in alone])
+        figures.update({key: rates for _, key, rates in alone})
+    figures["peak_rss_mib"] = common.peak_rss_mib()
+    markdown += f"\n\nPeak resident memory: {figures['peak_rss_mib']:,.0f} MiB."
+    key = f"in process, {common.plural(THREADS, 'thread')}" + (
+        f", gankit on {DEVICE}" if DEVICE != "cpu" else "")
+    return key, figures, markdown
 
 
 # --- gankit's variants on one device -------------------------------------------------------
@@ -149,54 +150,41 @@ VARIANTS = {"fp32 eager": {}, "bf16": {"train.precision": "bf16"},
             "compile + bf16": {"train.compile": True, "train.precision": "bf16"}}
 
 
-def variants(args) -> None:
+def variants(args) -> tuple[str, dict, str]:
     import torch
 
+    from gankit.config import resolve
+
     name = torch.cuda.get_device_name() if DEVICE.startswith("cuda") else \
-        f"CPU, {THREADS} threads"
+        f"CPU, {common.plural(THREADS, 'thread')}"
     table = dict(VARIANTS)
     if DEVICE.startswith("cuda"):
         table["cuda graphs"] = {"train.cuda_graphs": True}
         table["cuda graphs + bf16"] = {"train.cuda_graphs": True, "train.precision": "bf16"}
     print(f"device: {name}; torch {torch.__version__}; {args.steps} steps per run "
           f"(images/s after the first log window)", flush=True)
-    print("| preset | variant | images/s | s per 60k images |\n|---|---|---|---|")
-    from gankit.config import resolve
-
+    rows, figures = [], {"device": name, "steps": args.steps, "rates": {}}
     for preset in ("seed-mlp", "default"):
         batch = resolve(preset).train.batch_size
         for variant, overrides in table.items():
             rate = gankit_round(preset, args.steps, overrides)
-            print(f"| {preset} (batch {batch}) | {variant} | {rate:,.0f} | {60000 / rate:.1f} |",
-                  flush=True)
-    print(f"peak RSS: {peak_rss_mib():.0f} MiB")
+            figures["rates"][f"{preset} {variant}"] = rate
+            rows.append([f"{preset} (batch {batch})", variant, f"{rate:,.0f}",
+                         f"{60000 / rate:.1f}"])
+            print(common.table([""] * 4, rows[-1:]).splitlines()[-1], flush=True)
+    figures["peak_rss_mib"] = common.peak_rss_mib()
+    markdown = (f"Device: {name}; {args.steps} steps per run (images/s after the first log "
+                "window).\n\n" + common.table(["preset", "variant", "images/s",
+                                                "s per 60k images"], rows)
+                + f"\n\nPeak resident memory: {figures['peak_rss_mib']:,.0f} MiB.")
+    return f"variants, {name}", figures, markdown
 
 
 # --- as a user runs it --------------------------------------------------------------------
 
-def timed(command: list[str], env: dict | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one subprocess."""
-    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a full pipe would block
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, cwd=ROOT,
-                                   env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
-            errors.seek(0)
-            raise SystemExit(f"failed: {' '.join(command)}\n{errors.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
-
-
-def cli(args) -> None:
-    gankit = str(Path(sys.executable).with_name("gankit"))
-    if not Path(gankit).exists():
-        gankit_cmd = [sys.executable, "-m", "gankit"]
-    else:
-        gankit_cmd = [gankit]
+def cli(args) -> tuple[str, dict, str]:
     images = 5000 * args.epochs
-    env = dict(os.environ)
+    env = common.child_env()
     if args.threads:
         # Both programs start with this many threads (gankit's auto setting never exceeds it).
         env["OMP_NUM_THREADS"] = str(args.threads)
@@ -204,34 +192,45 @@ def cli(args) -> None:
         "each program's own thread setting"
     print(f"{args.epochs} epochs of mnist5k ({images} images), batch 64, start-up included; "
           f"{threads}", flush=True)
-    ours_s, ref_s = [], []
+    runs = {"reference": [], "gankit": []}
     for r in range(args.rounds):
         out = Path(tempfile.mkdtemp(prefix="gankit-cli-"))
-        runs = [("reference", [sys.executable, str(HERE / "tutorial_reference.py"),
-                               "--epochs", str(args.epochs)]),
-                ("gankit", gankit_cmd + ["train", "--preset", "seed-mlp", "--epochs",
-                                         str(args.epochs), "--out", str(out / "run")])]
+        commands = [("reference", [sys.executable,
+                                   str(common.ROOT / "tools" / "tutorial_reference.py"),
+                                   "--epochs", str(args.epochs)]),
+                    ("gankit", common.gankit("train", "--preset", "seed-mlp", "--epochs",
+                                             args.epochs, "--out", out / "run"))]
         if r % 2:
-            runs.reverse()
-        got = {}
-        for name, command in runs:
-            got[name] = timed(command, env)
+            commands.reverse()
+        got = {name: common.run(command, env=env) for name, command in commands}
         shutil.rmtree(out, ignore_errors=True)
-        ref_s.append(got["reference"][0])
-        ours_s.append(got["gankit"][0])
-        print(f"round {r + 1}: tutorial script {got['reference'][0]:6.1f} s "
-              f"({images / got['reference'][0]:5.0f} img/s, {got['reference'][1]:.0f} MiB)   "
-              f"gankit train {got['gankit'][0]:6.1f} s ({images / got['gankit'][0]:5.0f} img/s, "
-              f"{got['gankit'][1]:.0f} MiB)   speed-up {got['reference'][0] / got['gankit'][0]:.2f}",
+        for name, ran in got.items():
+            runs[name].append(ran)
+        ref, ours = got["reference"], got["gankit"]
+        print(f"round {r + 1}: tutorial script {ref.seconds:6.1f} s "
+              f"({images / ref.seconds:5.0f} img/s, {ref.peak_rss_mib:.0f} MiB)   "
+              f"gankit train {ours.seconds:6.1f} s ({images / ours.seconds:5.0f} img/s, "
+              f"{ours.peak_rss_mib:.0f} MiB)   speed-up {ref.seconds / ours.seconds:.2f}",
               flush=True)
-    ratios = [t / o for o, t in zip(ours_s, ref_s)]
-    print(f"median: tutorial script {statistics.median(ref_s):.1f} s, gankit train "
-          f"{statistics.median(ours_s):.1f} s, speed-up {statistics.median(ratios):.2f} "
-          f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
+    seconds = {name: [ran.seconds for ran in rans] for name, rans in runs.items()}
+    peak = {name: max(ran.peak_rss_mib for ran in rans) for name, rans in runs.items()}
+    ratios = [t / o for o, t in zip(seconds["gankit"], seconds["reference"])]
+    markdown = common.table(["seconds", "tutorial §4 script", "gankit train --preset seed-mlp",
+                             "ratio"], [[
+        f"{common.plural(args.epochs, 'epoch')} ({images:,} images), start-up included, "
+        f"{threads}, median of {common.plural(args.rounds, 'round')}",
+        f"{statistics.median(seconds['reference']):.1f} s",
+        f"{statistics.median(seconds['gankit']):.1f} s", spread(ratios)]]) + (
+        f"\n\nPeak resident memory: tutorial script {peak['reference']:,.0f} MiB, gankit train "
+        f"{peak['gankit']:,.0f} MiB.")
+    key = f"as a user runs it, {args.epochs} epochs" + (
+        f", OMP_NUM_THREADS={args.threads}" if args.threads else "")
+    return key, {"epochs": args.epochs, "seconds": seconds, "ratios": ratios,
+                 "peak_rss_mib": peak}, markdown
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--cli", action="store_true", help="time the CLI and the script as "
                         "subprocesses, start-up included")
     parser.add_argument("--rounds", type=int, default=5)
@@ -260,12 +259,13 @@ def main() -> None:
         from gankit.training.accel import auto_threads
 
         THREADS = args.threads or auto_threads()
-    if args.cli:
-        cli(args)
-    elif args.variants:
-        variants(args)
-    else:
-        in_process(args)
+    threads = args.threads or ("each program's own" if args.cli else THREADS)
+    print(common.machine_line(threads))
+    mode = cli if args.cli else variants if args.variants else in_process
+    key, figures, markdown = mode(args)
+    print("\n" + markdown)
+    common.write_results("throughput", TITLE, figures, markdown, args=args, section=key,
+                         heading=key, threads=threads, headline=HEADLINE)
 
 
 if __name__ == "__main__":

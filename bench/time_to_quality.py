@@ -7,21 +7,20 @@
 Trains the preset through the toolkit (``gankit.train``) with ``--eval-every``, then reads
 the run's log: FID against seconds of training (evaluation time included, as a user waits
 for it). Prints the machine (CPU model, ISA extensions, threads, PyTorch build), the first
-time each target was reached, and writes ``fid_vs_seconds.png``. ``--threads`` 0 (the
-default) is gankit's automatic count.
+time each target was reached, and writes ``fid_vs_seconds.png`` and
+``docs/results/time_to_quality-<kind>.md`` (``--no-write``: printed only). ``--threads`` 0
+(the default) is gankit's automatic count.
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
+import common
+
+TITLE = "Time to quality: wall time for a preset to reach FID targets on mnist5k"
 
 
 def fid_curve(run_dir: Path) -> list[tuple[float, int, float]]:
@@ -56,7 +55,7 @@ def plot(curve, out_png: Path, preset: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--preset", default="default")
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--device", default="auto", help="training device (auto, cpu, cuda)")
@@ -66,9 +65,8 @@ def main() -> int:
     parser.add_argument("--out", default="bench_ttq")
     args = parser.parse_args()
     import gankit
-    from data_throughput import machine_line
 
-    print(machine_line(args.threads))
+    print(common.machine_line(args.threads or "automatic"))
     out = Path(args.out)
     shutil.rmtree(out / "run", ignore_errors=True)
     run_dir = gankit.train(args.preset, out=out / "run", minutes=args.minutes, steps=0,
@@ -76,11 +74,27 @@ def main() -> int:
                            train__device=args.device, train__threads=args.threads)
     curve = fid_curve(run_dir)
     plot(curve, out / "fid_vs_seconds.png", args.preset)
-    print(f"{'FID target':>10}  {'seconds':>8}  {'step':>6}")
+    reached = {}
     for target in (float(t) for t in args.targets.split(",")):
-        hit = first_reached(curve, target)
-        print(f"{target:>10g}  " + (f"{hit[0]:>8.0f}  {hit[1]:>6d}" if hit else f"{'-':>8}  {'-':>6}"))
+        reached[target] = first_reached(curve, target)
+    rows = [[f"≤ {target:g}", f"{hit[0]:.0f}" if hit else "–", f"{hit[1]:,}" if hit else "–"]
+            for target, hit in reached.items()]
+    steps = common.training_records(run_dir)[-1]["step"]
+    seconds, step, fid = curve[-1]
+    markdown = (f"`{args.preset}` for {args.minutes:g} minutes with an evaluation every "
+                f"{args.eval_every} steps (FID of 2,000 samples in mnist-cnn's space, evaluation "
+                "time included):\n\n"
+                + common.table(["FID target", "first reached after (s)", "at step"], rows)
+                + f"\n\nLast evaluation: FID {fid:.2f} at step {step:,} ({seconds:.0f} s) of "
+                f"the {steps:,} steps of the run.")
+    print(markdown)
     print(f"FID against seconds: {out / 'fid_vs_seconds.png'}")
+    key = common.changed(parser, args, {"preset", "minutes", "device", "eval_every", "threads"})
+    common.write_results("time_to_quality", TITLE, {"curve": curve, "reached": reached,
+                                                    "steps": steps}, markdown, args=args,
+                         section=key, heading=key and f"`{key}`",
+                         threads=args.threads or "automatic",
+                         headline=f"`{args.preset}`: FID {fid:.2f} after {args.minutes:g} min")
     return 0
 
 

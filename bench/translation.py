@@ -24,28 +24,22 @@ Tasks (held-out images only: never trained on, scored by classifiers that never 
 
 Each training run is a ``gankit train`` subprocess (its wall time and the peak resident
 memory of the runs are printed); scores come from ``gankit.evaluation.translation``, the
-code behind ``gankit eval``. Figures are mean ± std over the seeds.
+code behind ``gankit eval``. Figures are mean ± std over the seeds. Each task's tables go
+to its section of ``docs/results/translation-<kind>.md`` (``--no-write``: printed only).
 """
 
 from __future__ import annotations
 
-import argparse
-import resource
-import shutil
-import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import common
+from gankit.data import load_translation, upscale_digits
+from gankit.evaluation.translation import translation_scores
 
-from gankit.data import load_translation, upscale_digits  # noqa: E402
-from gankit.evaluation.translation import translation_scores  # noqa: E402
+TITLE = "Image translation: pix2pix and CycleGAN on the built-in sets"
 
 
 def reframe_digits(a_u8: torch.Tensor) -> torch.Tensor:
@@ -101,15 +95,9 @@ def normalise_mnist(b_u8: torch.Tensor, thicken: int = NORMALISED_THICKEN,
 
 
 def train_run(preset: str, seed: int, out: Path, extra: list[str]) -> float:
-    """``gankit train`` in a subprocess; its wall time in seconds."""
-    shutil.rmtree(out, ignore_errors=True)  # a fresh run each time
-    command = [sys.executable, "-m", "gankit", "train", "--preset", preset, "--seed", str(seed),
-               "--out", str(out), "--no-progress", *extra]
-    started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    return time.monotonic() - started
+    """``gankit train --preset P --seed S`` into a fresh ``out`` in a subprocess; its wall
+    time in seconds."""
+    return common.train(["--preset", preset, "--seed", str(seed), *extra], out).seconds
 
 
 def scored(run_dir: Path, direction: str) -> dict:
@@ -119,18 +107,20 @@ def scored(run_dir: Path, direction: str) -> dict:
     return evaluate_translation(gankit.load(run_dir), direction)["scores"]
 
 
-def mean_std(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+DIGITS = {"accuracy": 4, "fid": 2, "l1": 4, "psnr": 2, "cycle_l1": 4}  # as the tables print
 
 
-def row(name: str, runs: list[dict], keys: tuple[str, ...]) -> str:
-    return f"| {name} | " + " | ".join(
-        mean_std([r[k] for r in runs]) if all(k in r for r in runs) else "–" for k in keys) + " |"
+def row(name: str, runs: list[dict], keys: tuple[str, ...], **digits: int) -> list[str]:
+    """A table row: ``name``, then each score's mean ± std over ``runs`` ("–" where a run
+    has none)."""
+    digits = {**DIGITS, **digits}
+    return [name] + [common.mean_std([r[k] for r in runs], digits[k])
+                     if all(k in r for r in runs) else "–" for k in keys]
 
 
-def digits2mnist(seeds: list[int], work: Path, extra: list[str]) -> None:
+def digits2mnist(seeds: list[int], work: Path, extra: list[str]) -> tuple[dict, str]:
+    """The unpaired task's two tables (digits -> MNIST, MNIST -> digits): (figures,
+    Markdown)."""
     data = load_translation("digits2mnist")
     to_mnist = ("accuracy", "fid")
     base_ab = [("resize only", data.a_test), ("hand-made", reframe_digits(data.a_test))]
@@ -141,49 +131,56 @@ def digits2mnist(seeds: list[int], work: Path, extra: list[str]) -> None:
         seconds.append(train_run("cyclegan", seed, work / f"cyclegan-{seed}", extra))
         rows_ab.append(scored(work / f"cyclegan-{seed}", "AtoB"))
         rows_ba.append(scored(work / f"cyclegan-{seed}", "BtoA"))
-    runs = f"; cyclegan runs of {mean_std(seconds)} s" if seeds else " (baselines only)"
-    print(f"\ndigits2mnist, {len(data.a_test)} held-out digits / {len(data.b_test)} held-out "
-          f"MNIST digits{runs}")
-    print("| digits -> MNIST | mnist-cnn accuracy | FID (mnist-cnn) |\n|---|---|---|")
-    for name, a in base_ab:
-        print(row(name, [translation_scores(a, "mnist", data.a_test_labels, data.b_test)],
-                  to_mnist))
+    ab = {name: translation_scores(a, "mnist", data.a_test_labels, data.b_test)
+          for name, a in base_ab}
+    ba = {name: translation_scores(b, "digits", data.b_test_labels, data.a_test)
+          for name, b in base_ba}
+    table_ab = [row(name, [s], to_mnist) for name, s in ab.items()]
+    table_ba = [row(name, [s], to_mnist + ("cycle_l1",)) for name, s in ba.items()]
     if seeds:
-        print(row(f"cyclegan ({len(seeds)} seeds)", rows_ab, to_mnist))
-    print("\n| MNIST -> digits | digits-cnn accuracy | FID (digits-cnn) | cycle L1 |\n"
-          "|---|---|---|---|")
-    for name, b in base_ba:
-        print(row(name, [translation_scores(b, "digits", data.b_test_labels, data.a_test)],
-                  to_mnist + ("cycle_l1",)))
-    if seeds:
-        print(row(f"cyclegan ({len(seeds)} seeds)", rows_ba, to_mnist + ("cycle_l1",)))
+        label = f"cyclegan ({common.plural(len(seeds), 'seed')})"
+        table_ab.append(row(label, rows_ab, to_mnist))
+        table_ba.append(row(label, rows_ba, to_mnist + ("cycle_l1",)))
+    runs = (f"; cyclegan runs of {common.mean_std(seconds, 0)} s each" if seeds
+            else " (baselines only)")
+    markdown = (f"{len(data.a_test)} held-out digits / {len(data.b_test)} held-out MNIST "
+                f"digits{runs}\n\n"
+                + common.table(["digits → MNIST", "mnist-cnn accuracy", "FID (mnist-cnn)"],
+                               table_ab) + "\n\n"
+                + common.table(["MNIST → digits", "digits-cnn accuracy", "FID (digits-cnn)",
+                                "cycle L1"], table_ba))
+    figures = {"seeds": seeds, "seconds": seconds, "digits_to_mnist": {**ab, "cyclegan": rows_ab},
+               "mnist_to_digits": {**ba, "cyclegan": rows_ba}}
+    return figures, markdown
 
 
-def mnist_8px(seeds: list[int], work: Path, extra: list[str]) -> None:
+def mnist_8px(seeds: list[int], work: Path, extra: list[str]) -> tuple[dict, str]:
+    """The paired task's table: (figures, Markdown)."""
     data = load_translation("mnist-8px")
     keys = ("accuracy", "fid", "l1", "psnr")
     runs = {"L1 regression": [], "pix2pix (L1 + cGAN)": []}
     seconds = []
     for seed in seeds:
-        for name, preset, options in (("L1 regression", "pix2pix",
-                                     ["--set", "translation.gan_weight=0"]),
-                                    ("pix2pix (L1 + cGAN)", "pix2pix", [])):
+        for name, options in (("L1 regression", ["--set", "translation.gan_weight=0"]),
+                              ("pix2pix (L1 + cGAN)", [])):
             out = work / f"{name.split()[0].lower()}-{seed}"
-            seconds.append(train_run(preset, seed, out, [*options, *extra]))
+            seconds.append(train_run("pix2pix", seed, out, [*options, *extra]))
             runs[name].append(scored(out, "AtoB"))
-    runs_took = f"runs of {mean_std(seconds)} s" if seeds else "baselines only"
-    print(f"\nmnist-8px, {len(data.a_test)} held-out digits; {runs_took}")
-    print("| 8x8 -> 28x28 | mnist-cnn accuracy | FID (mnist-cnn) | L1 | PSNR (dB) |\n"
-          "|---|---|---|---|---|")
-    print(row("bilinear upsampling", [translation_scores(
-        data.a_test, "mnist", data.a_test_labels, data.b_test, truth_u8=data.b_test)], keys))
-    for name, results in runs.items():
-        if seeds:
-            print(row(f"{name} ({len(seeds)} seeds)", results, keys))
+    bilinear = translation_scores(data.a_test, "mnist", data.a_test_labels, data.b_test,
+                                  truth_u8=data.b_test)
+    rows = [row("bilinear upsampling", [bilinear], keys, fid=3)]
+    if seeds:
+        rows += [row(f"{name} ({common.plural(len(seeds), 'seed')})", results, keys, fid=3)
+                 for name, results in runs.items()]
+    took = f"runs of {common.mean_std(seconds, 0)} s each" if seeds else "baselines only"
+    markdown = (f"{len(data.a_test)} held-out digits; {took}\n\n"
+                + common.table(["8×8 → 28×28", "mnist-cnn accuracy", "FID (mnist-cnn)", "L1",
+                                "PSNR (dB)"], rows))
+    return {"seeds": seeds, "seconds": seconds, "bilinear": bilinear, **runs}, markdown
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--tasks", default="digits2mnist,mnist-8px")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated; none: the "
                         "baselines only, no training")
@@ -194,11 +191,20 @@ def main() -> None:
     extra = [item for setting in args.set for item in ("--set", setting)]
     seeds = [] if args.seeds == "none" else [int(s) for s in args.seeds.split(",")]
     tasks = {"digits2mnist": digits2mnist, "mnist-8px": mnist_8px}
+    print(common.machine_line())
     for task in args.tasks.split(","):
-        tasks[task](seeds, args.work, extra)
-    if seeds:
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"\npeak resident memory of a training run: {peak:.0f} MiB")
+        figures, markdown = tasks[task](seeds, args.work, extra)
+        if seeds:
+            peak = common.peak_rss_mib(children=True)
+            figures["peak_rss_mib"] = peak
+            markdown += f"\n\nPeak resident memory of a training run: {peak:.0f} MiB."
+        print(f"\n{task}: {markdown}")
+        options = common.changed(parser, args, {"seeds", "set"})
+        common.write_results("translation", TITLE, figures, markdown, args=args,
+                             section=f"{task} {options}".strip(),
+                             heading=task + (f" (`{options}`)" if options else ""),
+                             headline="held-out label preservation and FID of pix2pix and "
+                             "CycleGAN beside hand-made baselines")
 
 
 if __name__ == "__main__":

@@ -15,26 +15,24 @@ The settings of the ``cyclegan`` preset, and those of ``bench/translation.py``'s
 bounding-box normalisation (``normalise_mnist``; the first table, which is printed with or
 without runs), were chosen on these figures; the README's tables come from the held-out
 images only. The first row of the runs' table is the hand-made conversion of
-``bench/translation.py``, for reference.
+``bench/translation.py``, for reference. Both tables go to
+``docs/results/translation_validation-<kind>.md`` (``--no-write``: printed only).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import gankit  # noqa: E402
-from gankit.data.embedded import load_mnist5k, split_mnist5k  # noqa: E402
-from gankit.data.translation import _digits_split  # noqa: E402
-from gankit.evaluation.translation import translation_scores  # noqa: E402
-from translation import (NORMALISED_THICKEN, NORMALISED_WIDTH,  # noqa: E402
-                         normalise_mnist, reframe_digits, unframe_mnist)  # bench/translation.py
+import common
+import gankit
+from gankit.data.embedded import load_mnist5k, split_mnist5k
+from gankit.data.translation import _digits_split
+from gankit.evaluation.translation import translation_scores
+from translation import (NORMALISED_THICKEN, NORMALISED_WIDTH, normalise_mnist,
+                         reframe_digits, unframe_mnist)
 
 VALIDATION_SIZE = 1500  # images per direction
+TITLE = "Translation settings chosen on training images (digits2mnist validation)"
 
 
 def validation_sets():
@@ -50,40 +48,58 @@ THICKENINGS = (0, 1, 2)  # px
 WIDTHS = (1.0, 0.9, 0.8, 0.7)  # x the aspect-kept width
 
 
-def normalisation_grid(mnist, mnist_labels, digits) -> None:
-    """Print digits-cnn's accuracy and FID for every bounding-box normalisation setting of
-    the MNIST training digits (uint8 (N, 1, 28, 28)), marking the one bench/translation.py
-    uses."""
-    print("| bounding-box normalisation (MNIST -> digits) | accuracy | FID |\n|---|---|---|")
+def normalisation_grid(mnist, mnist_labels, digits) -> tuple[dict, str]:
+    """digits-cnn's accuracy and FID for every bounding-box normalisation setting of the
+    MNIST training digits (uint8 (N, 1, 28, 28)), marking the one bench/translation.py
+    uses: (figures, Markdown)."""
+    figures, rows = {}, []
     for thicken in THICKENINGS:
         for width in WIDTHS:
             scores = translation_scores(normalise_mnist(mnist, thicken, width), "digits",
                                         mnist_labels, digits)
             chosen = " (chosen)" if (thicken, width) == (NORMALISED_THICKEN,
                                                          NORMALISED_WIDTH) else ""
-            print(f"| thicken {thicken} px, width x {width}{chosen} | "
-                  f"{scores['accuracy']:.4f} | {scores['fid']:.2f} |")
-    print()
+            figures[f"thicken {thicken}, width {width}"] = scores
+            rows.append([f"thicken {thicken} px, width × {width}{chosen}",
+                         f"{scores['accuracy']:.4f}", f"{scores['fid']:.2f}"])
+    return figures, common.table(["bounding-box normalisation (MNIST → digits)", "accuracy",
+                                  "FID"], rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("runs", nargs="*", type=Path)
     args = parser.parse_args()
+    print(common.machine_line())
     digits, digit_labels, mnist, mnist_labels = validation_sets()
-    normalisation_grid(mnist, mnist_labels, digits)
-    print("| run | digits -> MNIST accuracy | FID | MNIST -> digits accuracy | FID |\n"
-          "|---|---|---|---|---|")
+    figures, grid = normalisation_grid(mnist, mnist_labels, digits)
+    grid = (f"The first {len(mnist):,} MNIST training digits, normalised and read by "
+            f"digits-cnn; FID against the {len(digits):,} training digits.\n\n{grid}")
+    print(grid)
+    common.write_results("translation_validation", TITLE, figures, grid, args=args,
+                         section="normalisation", heading="The bounding-box normalisation's "
+                         "settings", headline="validation accuracies of the translation "
+                         "settings and the hand-made normalisation")
     translators = [("hand-made", lambda images, direction: reframe_digits(images)
                     if direction == "AtoB" else unframe_mnist(images))]
     translators += [(str(path), gankit.load(path).translate) for path in args.runs]
+    figures, rows = {}, []
     for name, translate in translators:
         to_mnist = translation_scores(translate(digits, "AtoB"), "mnist", digit_labels,
                                       mnist[:len(digits)])
         to_digits = translation_scores(translate(mnist, "BtoA"), "digits", mnist_labels,
                                        digits)
-        print(f"| {name} | {to_mnist['accuracy']:.4f} | {to_mnist['fid']:.2f} | "
-              f"{to_digits['accuracy']:.4f} | {to_digits['fid']:.2f} |")
+        figures[name] = {"digits_to_mnist": to_mnist, "mnist_to_digits": to_digits}
+        rows.append([name, f"{to_mnist['accuracy']:.4f}", f"{to_mnist['fid']:.2f}",
+                     f"{to_digits['accuracy']:.4f}", f"{to_digits['fid']:.2f}"])
+        print(common.table([""] * 5, rows[-1:]).splitlines()[-1], flush=True)
+    markdown = (f"{len(digits):,} training digits → MNIST (read by mnist-cnn) and "
+                f"{len(mnist):,} MNIST training digits → digits (read by digits-cnn):\n\n"
+                + common.table(["run (validation on training images)", "digits → MNIST",
+                                "FID", "MNIST → digits", "FID"], rows))
+    if args.runs:
+        common.write_results("translation_validation", TITLE, figures, markdown, args=args,
+                             section="runs", heading="Runs scored on the training images")
 
 
 if __name__ == "__main__":

@@ -8,22 +8,22 @@ Each run is a fresh process (``gankit.train(preset, steps=N, threads=T)``, the P
 that every gankit version has) whose ``import gankit`` is the tree under test; its rate is
 read from its own ``log.jsonl`` after the first log window, so start-up is not counted.
 The two sides alternate which goes first in each round; the ratio is reported per round
-and as the median. A benchmark, not a test: this machine is shared and noisy.
+and as the median, and written to ``docs/results/versus-<kind>.md`` (``--no-write``:
+printed only). A benchmark, not a test: this machine is shared and noisy.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import common
+
+TITLE = "gankit against another checkout of gankit: training images/s side by side"
 
 # runs in the child process, whose sys.path starts with the tree under test
 SNIPPET = """
@@ -40,34 +40,16 @@ def one_run(tree: Path, preset: str, steps: int, threads: int) -> float:
     with tempfile.TemporaryDirectory(prefix="gankit-versus-") as tmp:
         out = Path(tmp) / "run"
         env = {**os.environ, "PYTHONPATH": str(tree)}
-        done = subprocess.run([sys.executable, "-c", SNIPPET, preset, str(steps),
-                               str(threads), str(out)], env=env, capture_output=True,
-                              text=True, cwd=tmp)
-        if done.returncode:
-            raise SystemExit(f"{tree}: {preset} failed:\n{done.stderr[-2000:]}")
+        done = common.run([sys.executable, "-c", SNIPPET, preset, str(steps), str(threads),
+                           str(out)], env=env, cwd=tmp)
         imported = json.loads(done.stdout.strip().splitlines()[-1])["file"]
         if not Path(imported).resolve().is_relative_to(tree.resolve()):
             raise SystemExit(f"{tree}: the child imported {imported}, not this tree")
-        records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()
-                   if '"loss_d"' in line]
-    first, last = records[0], records[-1]
-    return (last["kimg"] - first["kimg"]) * 1000 / (last["seconds"] - first["seconds"])
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                flags = Path("/proc/cpuinfo").read_text()
-                isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "?"
-                return f"{line.split(':', 1)[1].strip()} ({isa})"
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+        return common.images_per_second(common.training_records(out))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--other", required=True, type=Path, help="the other gankit checkout")
     parser.add_argument("--presets", default="seed-mlp,default")
     parser.add_argument("--rounds", type=int, default=5)
@@ -76,9 +58,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads, both sides")
     args = parser.parse_args()
     steps = {k: int(v) for k, v in (p.split("=") for p in args.steps.split(",") if p)}
-    trees = {"this": ROOT, "other": args.other.resolve()}
-    print(f"{cpu_name()}, {os.cpu_count()} CPUs, {args.threads} threads; this={ROOT}, "
-          f"other={trees['other']}; {args.rounds} rounds", flush=True)
+    trees = {"this": common.ROOT, "other": args.other.resolve()}
+    other = common.run(["git", "-C", str(trees["other"]), "rev-parse", "--short", "HEAD"],
+                       check=False).stdout.strip() or str(trees["other"])
+    print(f"{common.machine_line(args.threads)}; this={common.ROOT}, other={trees['other']}; "
+          f"{args.rounds} rounds", flush=True)
+    rows, figures = [], {"other": other, "rounds": args.rounds, "presets": {}}
     for preset in args.presets.split(","):
         n = steps.get(preset, 300)
         rates: dict[str, list[float]] = {"this": [], "other": []}
@@ -90,10 +75,17 @@ def main() -> None:
                   f"{rates['other'][-1]:.0f} img/s, ratio "
                   f"{rates['this'][-1] / rates['other'][-1]:.3f}", flush=True)
         ratios = [a / b for a, b in zip(rates["this"], rates["other"])]
-        print(f"{preset} ({n} steps): this {statistics.median(rates['this']):.0f} img/s, "
-              f"other {statistics.median(rates['other']):.0f} img/s, median ratio "
-              f"{statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})",
-              flush=True)
+        figures["presets"][preset] = {"steps": n, **rates, "ratios": ratios}
+        rows.append([f"`{preset}` ({n} steps)", f"{statistics.median(rates['this']):,.0f}",
+                     f"{statistics.median(rates['other']):,.0f}",
+                     f"{statistics.median(ratios):.3f} ({min(ratios):.3f}–{max(ratios):.3f})"])
+    markdown = (f"This checkout against `{other}`, {args.threads} threads each, median of "
+                f"{args.rounds} alternating rounds (images/s after the first log window):\n\n"
+                + common.table(["preset", "this (img/s)", "other (img/s)",
+                                "ratio (min–max)"], rows))
+    print(markdown)
+    common.write_results("versus", TITLE, figures, markdown, args=args, threads=args.threads,
+                         headline=f"training images/s against `{other}`")
 
 
 if __name__ == "__main__":

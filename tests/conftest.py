@@ -182,14 +182,25 @@ def copy_run(trained_run, tmp_path):
     return make
 
 
-@pytest.fixture
+def _load_script(folder: str, name: str):
+    """Import ``folder/name.py`` of the repository (a script, not a package) as ``name``."""
+    scripts = Path(__file__).resolve().parents[1] / folder
+    if folder == "bench" and str(scripts) not in sys.path:
+        sys.path.append(str(scripts))  # a bench imports ``common`` and its sibling benches
+    spec = importlib.util.spec_from_file_location(name, scripts / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
 def load_bench():
-    """``load_bench("name")`` imports ``bench/name.py`` (a script, not a package)."""
-    def load(name: str):
-        path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-        return module
-    return load
+    """``load_bench("name")`` imports ``bench/name.py``."""
+    return lambda name: _load_script("bench", name)
+
+
+@pytest.fixture(scope="session")
+def load_tool():
+    """``load_tool("name")`` imports ``tools/name.py``."""
+    return lambda name: _load_script("tools", name)

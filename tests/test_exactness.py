@@ -3,7 +3,7 @@
 One step of the ``seed-mlp`` preset (gankit's MLPs, optimisers as the loop builds them,
 ``d_step``/``g_step`` with the logit BCE and one D pass on real+fake, and the hand-written
 step of ``gankit.training.fast_mlp`` that the loop runs on the CPU) against the tutorial's
-literal §4 step (``bench/tutorial_reference.py``: Sigmoid + ``nn.BCELoss``, three D passes)
+literal §4 step (``tools/tutorial_reference.py``: Sigmoid + ``nn.BCELoss``, three D passes)
 from the same weights, batch and noise; and the ``seed-keras`` recipe (two D updates, fresh
 noise for G through the frozen D) against a literal Keras-style re-implementation.
 
@@ -13,9 +13,6 @@ two (``test_every_calibrated_path_is_checked``).
 """
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
@@ -33,20 +30,11 @@ from gankit.core.models import build_models
 from gankit.core.steps import d_step, g_step
 
 TOL = 1e-5
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _reference():
-    spec = importlib.util.spec_from_file_location("tutorial_reference",
-                                                  ROOT / "bench" / "tutorial_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
-def ref():
-    return _reference()
+def ref(load_tool):
+    return load_tool("tutorial_reference")
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,15 @@ recording them leaves the step's results unchanged."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
+import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("step_floor", ROOT / "bench" / "step_floor.py")
-step_floor = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(step_floor)
+B = 64  # bench/step_floor.py's BATCH (checked below)
 
-B = step_floor.BATCH
+
+@pytest.fixture(scope="module")
+def step_floor(load_bench):
+    return load_bench("step_floor")
 G_LAYERS = [(100, 256), (256, 512), (512, 1024), (1024, 784)]  # (in, out) of seed-mlp's G
 D_LAYERS = [(784, 512), (512, 256)]  # D's layers above its 1-wide logit (computed apart)
 
@@ -23,7 +21,8 @@ def macs(layers, batch, skip_first=False):
     return batch * sum(k * n for k, n in layers[1 if skip_first else 0:])
 
 
-def test_the_recorded_products_are_the_steps_twenty_large_products():
+def test_the_recorded_products_are_the_steps_twenty_large_products(step_floor):
+    assert step_floor.BATCH == B
     products = step_floor.Gankit().record_products()
     assert len(products) == 20
     expected = (
@@ -35,7 +34,7 @@ def test_the_recorded_products_are_the_steps_twenty_large_products():
     assert step_floor.flops(products) == 2 * expected
 
 
-def test_recording_leaves_the_step_unchanged_and_batches_advance():
+def test_recording_leaves_the_step_unchanged_and_batches_advance(step_floor):
     plain, recorded = step_floor.Gankit(), step_floor.Gankit()
     plain.run()
     recorded.record_products()

@@ -4,9 +4,6 @@ bad input in one line."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -17,7 +14,6 @@ from gankit.data import load_translation, upscale_digits
 from gankit.errors import UserError
 from gankit.training.checkpoint import latest_checkpoint
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = {"translation__g_channels": 8, "translation__d_channels": 8,
         "translation__resnet_blocks": 1, "train__tensorboard": False,
         "train__sample_every": 0, "train__log_every": 5}
@@ -120,10 +116,8 @@ def test_export_writes_a_translator_that_onnxruntime_runs(pix2pix_run, tmp_path)
 
 
 @pytest.mark.slow
-def test_sigkill_and_resume_of_a_translation_run_is_bit_identical(tmp_path):
-    spec = importlib.util.spec_from_file_location("kill_resume", ROOT / "bench" / "kill_resume.py")
-    kill_resume = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(kill_resume)
+def test_sigkill_and_resume_of_a_translation_run_is_bit_identical(tmp_path, load_bench):
+    kill_resume = load_bench("kill_resume")
     result = kill_resume.kill_resume_check(tmp_path, kills=2, steps=12, seed=2,
                                            kind="translation")
     assert len(result["killed_at_logged_steps"]) == 2

@@ -9,7 +9,7 @@ loop is wrapped in functions so benchmarks and tests can import it.
 
 Run as a script it is the tutorial's program::
 
-    python bench/tutorial_reference.py --epochs 100
+    python tools/tutorial_reference.py --epochs 100
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ A generator can be tuned, knowingly or not, towards what that one network reward
 benchmarks that compare recipes also score them with this second classifier, built from a
 fixed seed by this committed script (rebuilt in about half a minute on 2 CPU cores):
 
-  python bench/independent.py              # build it (if missing) and score real digits
-  python bench/independent.py --npz s.npz  # score samples (``gankit sample --format npz``)
+  python tools/independent.py              # build it (if missing) and score real digits
+  python tools/independent.py --npz s.npz  # score samples (``gankit sample --format npz``)
 
 It differs from mnist-cnn in architecture and training recipe: an MLP 784 → 512 → 256 → 10
 (no convolutions; dropout 0.3), SGD with Nesterov momentum and label smoothing, random
@@ -26,7 +26,6 @@ Protocol (all on the embedded mnist5k digits; nothing is tuned on the scored dat
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from gankit.data.embedded import load_mnist5k, split_mnist5k
+from gankit.evaluation.metrics.scores import fid, precision_recall
 
-from gankit.data.embedded import load_mnist5k, split_mnist5k  # noqa: E402
-from gankit.evaluation.metrics.scores import fid, precision_recall  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 WEIGHTS = ROOT / "runs" / "independent" / "mnist_mlp.pt"
 SCORED = 2500  # images per scored set, and the size of the reference half

@@ -1,9 +1,9 @@
 """Mutation checks: each test that once passed on broken code must now fail when the code
 under it is broken on purpose (issue 16's list, and the tests added for it).
 
-    python bench/mutations.py              # every mutation, one after the other
-    python bench/mutations.py --list       # the mutations and the tests they must fail
-    python bench/mutations.py -k precision # only those whose name contains "precision"
+    python tools/mutations.py              # every mutation, one after the other
+    python tools/mutations.py --list       # the mutations and the tests they must fail
+    python tools/mutations.py -k precision # only those whose name contains "precision"
 
 The committed tree (``git archive HEAD``) is copied into a temporary folder once; each
 mutation replaces one exact piece of code there (the script stops if the piece is not found
@@ -137,7 +137,7 @@ def mutate(tree: Path, mutation: Mutation) -> tuple[int, float]:
     found = original.count(mutation.old)
     if found != 1:
         raise SystemExit(f"{mutation.name}: the code to mutate occurs {found} times in "
-                         f"{mutation.path}, not once: update bench/mutations.py")
+                         f"{mutation.path}, not once: update tools/mutations.py")
     path.write_text(original.replace(mutation.old, mutation.new))
     started = time.monotonic()
     try:
