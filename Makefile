@@ -3,6 +3,8 @@ VENV   ?= .venv
 PYTHON ?= python3
 PY      = $(VENV)/bin/python
 OUT    ?= runs/default
+# Material for MkDocs prints a banner about its successor on every build: not for us
+export NO_MKDOCS_2_WARNING = 1
 
 .PHONY: run test install install-test install-docs browser bench docs docs-serve clean
 
@@ -16,8 +18,8 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	@$(MAKE) --no-print-directory browser
 	touch $@
 
-# Headless Chromium renders the HTML report in one test. Installed from Debian's package
-# where we may (root with apt-get); elsewhere that one test is skipped and says why.
+# Headless Chromium renders the HTML report and the docs site in two tests. Installed from Debian's package
+# where we may (root with apt-get); elsewhere those tests are skipped and say why.
 browser:
 	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
 	  echo "chromium: found"; \
