@@ -8,17 +8,14 @@ from typing import Any
 import torch
 
 from gankit.config import Config, resolve, validate
+from gankit.config.options import api_keywords
 from gankit.apps.sampling import Run, load
 from gankit.apps.sampling import sample as _sample
 
-# Short keyword names for the overrides people use most; `lr` sets both learning rates;
+# Short keyword names: those the schema declares for the options gankit train has flags for
+# (batch_size, steps, data, ...; gankit.config.options); `lr` sets both learning rates;
 # anything else is section__key.
-SHORT_KEYS = {
-    "epochs": "train.epochs", "steps": "train.steps", "minutes": "train.minutes",
-    "batch_size": "train.batch_size", "seed": "train.seed", "device": "train.device",
-    "data": "data.name", "image_size": "data.image_size", "channels": "data.channels",
-    "mirror": "data.mirror",
-}
+SHORT_KEYS = api_keywords()
 
 
 def keyword_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -46,13 +46,22 @@ def _help_of(action: argparse.Action) -> str:
     return text
 
 
+def _metavar(action: argparse.Action) -> str:
+    """What stands for the value: the metavar, the choices ``{a,b}``, or the dest."""
+    if action.metavar:
+        return action.metavar
+    if action.choices and not isinstance(action, argparse._SubParsersAction):
+        return "{" + ",".join(map(str, action.choices)) + "}"
+    return action.dest.upper()
+
+
 def _spelling(action: argparse.Action) -> str:
     """``--out PATH``, ``-n N``, ``--ema, --no-ema``, or the positional's metavar."""
     if not action.option_strings:
-        return action.metavar or action.dest.upper()
+        return _metavar(action)
     if action.nargs == 0:
         return ", ".join(action.option_strings)
-    metavar = action.metavar or action.dest.upper()
+    metavar = _metavar(action)
     return ", ".join(f"{option} {metavar}" for option in action.option_strings)
 
 
@@ -76,10 +85,10 @@ def _synopsis(path: str, parser: argparse.ArgumentParser) -> str:
         if isinstance(action, argparse._SubParsersAction):
             words.append("{" + ",".join(action.choices) + "} ...")
         elif not action.option_strings:
-            words.append(action.metavar or action.dest.upper())
+            words.append(_metavar(action))
         else:
             first = action.option_strings[-1] if action.nargs == 0 else action.option_strings[0]
-            word = first if action.nargs == 0 else f"{first} {action.metavar or action.dest.upper()}"
+            word = first if action.nargs == 0 else f"{first} {_metavar(action)}"
             words.append(word if action.required else f"[{word}]")
     return " ".join(words)
 
@@ -115,6 +124,24 @@ def _commands(path: str, parser: argparse.ArgumentParser):
                 yield from _commands(f"{path} {name}", sub)
 
 
+def _config_keys() -> list[str]:
+    """The table of every config key (``--set KEY=VALUE``), from the schema's declarations."""
+    from gankit.config.options import options
+
+    lines = ["## Config keys", "",
+             "Every key below can be set with `gankit train --set KEY=VALUE` (repeatable), in a "
+             "config file (`--config run.yaml`, one section per prefix) or, for the ones with a "
+             "flag, with that flag; `gankit train --dry-run` prints the resolved values. "
+             "Presets change some defaults (`gankit list presets`).", "",
+             "| key | default | flag | meaning |", "|---|---|---|---|"]
+    for option in options():
+        default = ",".join(map(str, option.default)) if isinstance(option.default, tuple) \
+            else option.default
+        flag = f"`{option.flag}`" if option.flag else ""
+        lines.append(f"| `{option.key}` | `{_cell(default)}` | {flag} | {_cell(option.help)} |")
+    return lines + [""]
+
+
 def render(parser: argparse.ArgumentParser | None = None) -> str:
     """The whole reference page for ``parser`` (default: gankit's own)."""
     if parser is None:
@@ -125,9 +152,10 @@ def render(parser: argparse.ArgumentParser | None = None) -> str:
     lines = [HEADER, "| command | what it does |", "|---|---|"]
     lines += [f"| [`{path}`](#{path.replace(' ', '-')}) | {_cell(sub.description or '')} |"
               for path, sub in commands]
-    lines.append("")
+    lines += ["", "The [config keys](#config-keys) that `--set` takes are listed at the end.", ""]
     for path, sub in commands:
         lines += _section(path, sub)
+    lines += _config_keys()
     return "\n".join(lines).rstrip() + "\n"
 
 

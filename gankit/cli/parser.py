@@ -17,6 +17,7 @@ from gankit.cli.argtypes import (add_device_flag, add_ema_flag, add_progress_fla
                                  add_renamed_flag, add_seed_flag, at_least_two, class_list,
                                  nonnegative_float, nonnegative_int, positive_float,
                                  positive_int, truncation)
+from gankit.cli.config_flags import add_config_flags
 from gankit.cli.examples import EXAMPLES
 from gankit.cli.listing import LISTINGS
 from gankit.errors import UserError
@@ -83,58 +84,16 @@ def _add_train(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     train = command("train", "train a GAN (a preset, a config file and overrides)")
     train.add_argument("--preset", default=None, help="recipe to start from (gankit list presets)")
     train.add_argument("--config", metavar="FILE", help="YAML, TOML or JSON file of overrides")
-    train.add_argument("--data", metavar="NAME|FOLDER", help="data set name or image folder")
-    train.add_argument("--root", metavar="DIR", help="where named data sets live and "
-                       "download to (data.root; default data)")
-    train.add_argument("--image-size", type=nonnegative_int, help="resize/crop images to S x S")
-    train.add_argument("--channels", type=int, choices=(1, 3), help="1 grayscale, 3 RGB")
-    train.add_argument("--mirror", action="store_true", default=None, help="random "
-                       "left-right flips of the real images, seeded per batch (data.mirror)")
-    train.add_argument("--epochs", type=nonnegative_int, help="epoch budget (0: none)")
-    train.add_argument("--steps", type=nonnegative_int, help="step budget (0: none)")
-    train.add_argument("--minutes", type=nonnegative_float, help="wall-clock budget (0: none)")
-    train.add_argument("--batch-size", type=positive_int, metavar="N",
-                       help="real images per step (train.batch_size)")
-    add_seed_flag(train, None, "run: weights, batches and noise (train.seed)")
-    add_device_flag(train, default=None)
     train.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/PRESET)")
     train.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override any config key, e.g. "
-                       "optim.lr_g=1e-4 (repeatable)")
+                       "optim.lr_g=1e-4 (repeatable; the keys: gankit train --dry-run)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     train.add_argument("--dry-run", action="store_true", help="print the config and stop")
     add_progress_flag(train)
-    train.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"),
-                       help="autocast precision (default fp32: the exact maths; fp16 adds a "
-                       "GradScaler; auto: bf16 where the GPU or CPU has native bf16, "
-                       "else fp32)")
-    train.add_argument("--compile", action="store_true", default=None,
-                       help="torch.compile G and D (falls back to eager where unavailable)")
-    train.add_argument("--cuda-graphs", action="store_true", default=None,
-                       help="CUDA only: compile G and D in torch.compile's reduce-overhead "
-                       "mode, which replays their passes as CUDA graphs")
-    train.add_argument("--threads", type=nonnegative_int,
-                       help="CPU threads (default 0: the cores not already busy)")
-    train.add_argument("--deterministic", action="store_true", default=None,
-                       help="PyTorch's deterministic algorithms (train.deterministic)")
-    train.add_argument("--keep", type=positive_int, metavar="K",
-                       help="checkpoints to keep (train.keep_checkpoints, default 3)")
-    train.add_argument("--eval-every", type=nonnegative_int, metavar="N",
-                       help="log FID and mode counts every N steps (train.eval_every)")
-    train.add_argument("--target", metavar="SCORE=VALUE", help="stop when a score reaches "
-                       "VALUE, e.g. fid=20 (train.target; needs --eval-every)")
-    train.add_argument("--diffaugment", metavar="POLICY", help="DiffAugment for D's inputs, "
-                       "e.g. translation,cutout,color (train.diffaugment; '' turns it off)")
-    train.add_argument("--pack", type=positive_int, metavar="M", help="PacGAN: D judges M "
-                       "samples at once, 2..4 typical (model.pack; batch size divisible by M)")
     train.add_argument("--nproc", type=positive_int, metavar="N", help="train with N "
                        "processes on this machine (starts torchrun; DistributedDataParallel)")
-    train.add_argument("--per-device-batch", type=positive_int, metavar="B", help="under "
-                       "torchrun: images per process, global batch B x processes "
-                       "(train.per_device_batch; default: --batch-size split evenly)")
-    train.add_argument("--sync-batchnorm", action="store_true", default=None,
-                       help="under torchrun: BatchNorm statistics over the global batch "
-                       "(train.sync_batchnorm)")
+    add_config_flags(train)  # one flag per config option that declares one (config/schema.py)
 
 
 def _add_sample(command: Callable[[str, str], argparse.ArgumentParser]) -> None:

@@ -21,20 +21,9 @@ def parse_set(pairs: list[str]) -> dict[str, str]:
 
 def flag_overrides(args) -> dict[str, object]:
     """The config keys that ``train``'s own flags set (those given on the command line)."""
-    flags = {"data.name": args.data, "data.root": args.root,
-             "data.image_size": args.image_size, "data.channels": args.channels,
-             "data.mirror": args.mirror, "train.epochs": args.epochs,
-             "train.steps": args.steps, "train.minutes": args.minutes,
-             "train.batch_size": args.batch_size, "train.seed": args.seed,
-             "train.device": args.device, "train.deterministic": args.deterministic,
-             "train.keep_checkpoints": args.keep,
-             "train.precision": args.precision, "train.compile": args.compile,
-             "train.cuda_graphs": args.cuda_graphs, "train.threads": args.threads,
-             "train.eval_every": args.eval_every, "train.target": args.target,
-             "train.diffaugment": args.diffaugment, "model.pack": args.pack,
-             "train.per_device_batch": args.per_device_batch,
-             "train.sync_batchnorm": args.sync_batchnorm}
-    return {k: v for k, v in flags.items() if v is not None}
+    from gankit.cli.config_flags import config_overrides
+
+    return config_overrides(args)
 
 
 def describe(cfg) -> str:
