@@ -125,7 +125,7 @@ def compare(a: Path, b: Path) -> list[str]:
     the last checkpoint (networks, optimisers, pools, counters, RNG; not its wall time),
     the logged losses and the final sample picture."""
     from gankit.training.checkpoint import latest_checkpoint
-    from gankit.training.plots import read_log
+    from gankit.training.run_log import read_log
 
     sa, sb = latest_checkpoint(a, warn=lambda m: None), latest_checkpoint(b, warn=lambda m: None)
     differences = [d for key in sorted(set(sa) | set(sb)) if key != "seconds"

@@ -25,7 +25,7 @@ TITLE = "Time to quality: wall time for a preset to reach FID targets on mnist5k
 
 def fid_curve(run_dir: Path) -> list[tuple[float, int, float]]:
     """(seconds, step, fid) for every evaluation in the run's log."""
-    from gankit.training.plots import read_log
+    from gankit.training.run_log import read_log
 
     records = read_log(run_dir / "log.jsonl")
     seconds_at = {r["step"]: r["seconds"] for r in records if "loss_d" in r}

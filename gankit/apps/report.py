@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from gankit.errors import UserError
-from gankit.training.plots import figure_png, loss_png, metric_figure, metric_records, read_log
+from gankit.training.charts import loss_png, metric_png
+from gankit.training.run_log import metric_records, read_log
 
 _STEP_GRID = re.compile(r"step_(\d+)\.png$")
 
@@ -260,12 +261,12 @@ def _training_parts(run_dir: Path, records: list[dict], max_grids: int) -> list[
 def _quality_parts(records: list[dict]) -> list[str]:
     """The metric curves and the mode-collapse warnings of the log."""
     parts = ["<h2>Quality metrics</h2>"]
-    fig = metric_figure(records)
-    if fig is None:
+    png = metric_png(records)
+    if png is None:
         parts.append('<p class="note">No metrics in the log (train with --eval-every N to '
                      'log FID and mode counts).</p>')
     else:
-        parts.append(_img(figure_png(fig), "metric curves", pixelated=False))
+        parts.append(_img(png, "metric curves", pixelated=False))
     parts.append("<h2>Mode collapse</h2>")
     warnings = collapse_warnings(records)
     monitored = any("probe_modes" in r for r in records)

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TextIO
 
 from gankit.errors import UserError
-from gankit.training.plots import loss_png, metric_records, read_log
+from gankit.training.charts import loss_png
+from gankit.training.run_log import metric_records, read_log
 
 BARS = "▁▂▃▄▅▆▇█"
 SERIES = (("loss_d", "loss D"), ("loss_g", "loss G"), ("d_real", "D(x)"), ("d_fake", "D(G(z))"))

@@ -17,7 +17,8 @@ from typing import Any, Callable
 import torch
 
 from gankit.training.checkpoint import checkpoint_path, save_checkpoint
-from gankit.training.plots import plot_losses, truncate_log
+from gankit.training.charts import plot_losses
+from gankit.training.run_log import truncate_log
 from gankit.training.trainer import Callback, Trainer
 
 

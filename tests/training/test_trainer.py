@@ -16,7 +16,7 @@ import gankit.training.strategies
 from gankit.config import resolve
 from gankit.training.checkpoint import latest_checkpoint
 from gankit.training.kinds import Setup
-from gankit.training.plots import read_log
+from gankit.training.run_log import read_log
 from gankit.training.run import train as run_training
 from gankit.training.state import TrainingState
 from gankit.training.stats import StatsWindow

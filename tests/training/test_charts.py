@@ -1,4 +1,5 @@
-"""The Pillow loss plot (gankit.training.line_chart, plots.loss_png) that replaced matplotlib's."""
+"""The run's charts (gankit.training.charts), drawn with Pillow: the loss plot and the metric
+curves."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gankit.training.line_chart import COLOURS, Panel, draw, nice_ticks
-from gankit.training.plots import loss_png
+from gankit.training.charts import COLOURS, MARKER, Panel, draw, loss_png, metric_png, nice_ticks
 
 
 @pytest.mark.parametrize("low, high, integer, expected", [
@@ -73,3 +73,15 @@ def test_loss_png_of_a_log():
     # a kind without D's statistics (e.g. translation) draws the losses only
     only_losses = [{k: r[k] for k in ("step", "loss_d", "loss_g")} for r in records]
     assert Image.open(io.BytesIO(loss_png(only_losses))).size == (800, 600)
+
+
+def test_metric_png_draws_one_panel_per_score_with_collapse_markers():
+    assert metric_png([{"step": 10, "loss_d": 1.0}]) is None  # training records only
+    records = [{"step": s, "fid": 50.0 - s / 10, "modes": 10} for s in range(0, 500, 100)]
+    records[3]["collapse_warning"] = "possible mode collapse"
+    image = Image.open(io.BytesIO(metric_png(records)))
+    assert image.size == (800, 2 * 220 + 60)  # two scores: fid and modes
+    pixels = np.asarray(image.convert("RGB"))
+    assert (pixels == _rgb(COLOURS[0])).all(axis=2).sum() > 200
+    marker = np.argwhere((pixels == _rgb(MARKER)).all(axis=2))
+    assert len(np.unique(marker[:, 1])) <= 3 and len(marker) > 300  # one vertical line per panel
