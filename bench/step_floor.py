@@ -10,7 +10,7 @@ In alternating rounds, in one process, on the same threads (ms per step of batch
 
 - ``tutorial``: the tutorial's literal §4 step (``tools/tutorial_reference.py``'s loop, its
   DataLoader included, as ``bench/throughput.py`` times it);
-- ``gankit step``: gankit's hand-written MLP step (:mod:`gankit.training.fast_mlp`) for
+- ``gankit step``: gankit's hand-written MLP step (:mod:`gankit.speed.fast_mlp`) for
   each library its products can take (oneDNN, and MKL through ``F.linear``);
 - ``its products``: the same step's 20 large matrix products alone, replayed with the
   operands one step recorded (same shapes, layouts and library), nothing else;
@@ -60,7 +60,7 @@ class Gankit:
         from gankit.core.models import build_models
         from gankit.data import to_model_range
         from gankit.data.embedded import load_mnist5k
-        from gankit.training.fast_mlp import FastMLPStep, layers_of
+        from gankit.speed.fast_mlp import FastMLPStep, layers_of
         from gankit.training.generation import make_optimisers
 
         cfg = resolve("seed-mlp")
@@ -80,14 +80,14 @@ class Gankit:
 
     def record_products(self) -> list:
         """The (a, b) operands of every large product of one step, in order."""
-        import gankit.training.fast_mlp as fast_mlp
+        import gankit.speed.fast_mlp as fast_mlp
 
         recorded, original = [], fast_mlp._product
 
-        def recording(a, b):
+        def recording(a, b, onednn):
             recorded.append((a.clone() if a.is_contiguous() else a.t().clone().t(),
                              b.clone() if b.is_contiguous() else b.t().clone().t()))
-            return original(a, b)
+            return original(a, b, onednn)
 
         fast_mlp._product = recording
         try:
@@ -97,17 +97,17 @@ class Gankit:
         return recorded
 
     def adam(self) -> None:
-        from gankit.core.lazy_dynamo import optimizer_step
+        from gankit.speed.lazy_imports import optimizer_step
 
         optimizer_step(self.opt_D)
         optimizer_step(self.opt_G)
 
 
-def replay(products: list) -> None:
-    from gankit.training.fast_mlp import _product
+def replay(products: list, onednn: bool) -> None:
+    from gankit.speed.fast_mlp import _product
 
     for a, b in products:
-        _product(a, b)
+        _product(a, b, onednn)
 
 
 def flops(products: list) -> float:
@@ -159,7 +159,7 @@ def main() -> None:
 
     import torch
 
-    from gankit.core.models.linear import onednn_available, use_onednn
+    from gankit.core.models.linear import onednn_available
     from tools import tutorial_reference as ref
 
     if args.threads:
@@ -175,8 +175,8 @@ def main() -> None:
     libraries = ["oneDNN", "MKL"] if onednn_available() else ["MKL"]
     recorded = {}
     for library in libraries:
-        with use_onednn(library == "oneDNN"):
-            recorded[library] = ours.record_products()
+        ours.step.onednn = library == "oneDNN"  # the step's products, set explicitly
+        recorded[library] = ours.record_products()
     n_products = len(recorded[libraries[0]])
 
     def tutorial() -> float:
@@ -186,15 +186,15 @@ def main() -> None:
 
     def under(library, fn):
         def timing() -> float:
-            with use_onednn(library == "oneDNN"):
-                return per_step_ms(fn, args.steps)
+            ours.step.onednn = library == "oneDNN"
+            return per_step_ms(fn, args.steps)
         return timing
 
     timings = {"tutorial": tutorial, "Adam (D and G)": lambda: per_step_ms(ours.adam, args.steps)}
     for library in libraries:
         timings[f"gankit step, {library}"] = under(library, ours.run)
         timings[f"its {n_products} products, {library}"] = under(
-            library, lambda lib=library: replay(recorded[lib]))
+            library, lambda lib=library: replay(recorded[lib], lib == "oneDNN"))
     ms, spread = alternating_medians(timings, args.rounds)
     figures, markdown = report(ms, recorded, libraries)
     figures.update({"threads": threads, "rounds": args.rounds, "steps": args.steps,
@@ -210,8 +210,8 @@ def main() -> None:
                          f"tutorial's ({libraries[0]}), "
                          f"{figures['libraries'][libraries[0]]['ratio_floor']:.2f}× at the floor")
     if args.profile:
-        with use_onednn(libraries[0] == "oneDNN"):
-            figures, markdown = profile_step(ours, args.steps)
+        ours.step.onednn = libraries[0] == "oneDNN"
+        figures, markdown = profile_step(ours, args.steps)
         print("\n" + markdown)
         common.write_results("step_floor", TITLE, figures, markdown, args=args,
                              section="profile", heading=f"The step's operators "

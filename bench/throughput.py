@@ -256,7 +256,7 @@ def main() -> None:
     global THREADS, DEVICE
     DEVICE = args.device
     if not args.cli:
-        from gankit.training.accel import auto_threads
+        from gankit.speed.threads import auto_threads
 
         THREADS = args.threads or auto_threads()
     threads = args.threads or ("each program's own" if args.cli else THREADS)

@@ -2,14 +2,17 @@
 
 One step of the ``seed-mlp`` preset (gankit's MLPs, optimisers as the loop builds them,
 ``d_step``/``g_step`` with the logit BCE and one D pass on real+fake, and the hand-written
-step of ``gankit.training.fast_mlp`` that the loop runs on the CPU) against the tutorial's
+step of ``gankit.speed.fast_mlp`` that the loop runs on the CPU) against the tutorial's
 literal §4 step (``tools/tutorial_reference.py``: Sigmoid + ``nn.BCELoss``, three D passes)
 from the same weights, batch and noise; and the ``seed-keras`` recipe (two D updates, fresh
 noise for G through the frozen D) against a literal Keras-style re-implementation.
 
-Every path the calibration (``gankit.training.calibrate``) can pick is held to the
+Every path the calibration (``gankit.speed.calibrate``) can pick is held to the
 tutorial here: either step, with oneDNN or ``F.linear`` (MKL) products, on one thread or
-two (``test_every_calibrated_path_is_checked``).
+two (``test_every_calibrated_path_is_checked``). The general step with ``F.linear``
+products on PyTorch's threads is what a run takes with the speed machinery off
+(``GANKIT_SPEED=0``): each mode is held to the tutorial, so the modes agree with each other
+to float32 tolerance (oneDNN and MKL round differently), not bit for bit.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from torch import nn
 from gankit.config import preset
 from gankit.data import to_model_range
 from gankit.data.embedded import load_mnist5k
-from gankit.core.models.linear import onednn_available, use_onednn
-from gankit.training import calibrate
-from gankit.training.fast_mlp import fast_mlp_step
+from gankit.core.models.linear import onednn_available
+from gankit.speed import calibrate, products as speed_products
+from gankit.speed.fast_mlp import fast_mlp_step
 from gankit.core.losses import get_loss
 from gankit.training.generation import make_optimisers
 from gankit.core.models import build_models
@@ -55,14 +58,14 @@ def _path_id(path) -> str:
 
 @pytest.fixture
 def products(request):
-    """(oneDNN on?, threads) for the test: the switch and thread count set, then restored."""
+    """(oneDNN products?, threads) for the test: the thread count set, then restored; the
+    test gives its layers and step the products explicitly."""
     onednn, threads = request.param
     if onednn and not onednn_available():
         pytest.skip("this PyTorch build has no oneDNN products")
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    with use_onednn(onednn):
-        yield onednn, threads
+    yield onednn, threads
     torch.set_num_threads(before)
 
 
@@ -156,6 +159,7 @@ def test_seed_mlp_step_matches_tutorial(ref, digits, default_dtype, steps, produ
     (MKL) products, on one thread or two."""
     dtype = default_dtype
     cfg, (G, D, opt_G, opt_D), theirs = _seed_mlp_pair(ref, dtype)
+    speed_products.select([G, D], products[0])  # as the speed machinery sets a run's layers
     generator, discriminator, optim_G, optim_D = theirs
     seen = GradientsSeen(optim_G, optim_D) if dtype == torch.float32 else None
     loss = get_loss(cfg.loss.name)
@@ -192,14 +196,14 @@ def test_seed_mlp_fast_step_matches_tutorial(ref, digits, products):
     onednn, _ = products
     cfg, (G, D, opt_G, opt_D), theirs = _seed_mlp_pair(ref, torch.float32)
     generator, discriminator, optim_G, optim_D = theirs
-    with use_onednn(True):  # the step is built where oneDNN is present, as the run does
-        fast = fast_mlp_step(cfg, G, D, opt_G, opt_D, get_loss(cfg.loss.name),
-                             torch.device("cpu"), conditional=False)
+    fast = fast_mlp_step(cfg, G, D, opt_G, opt_D, get_loss(cfg.loss.name),
+                         torch.device("cpu"), conditional=False, onednn=onednn)
     assert fast is not None, "seed-mlp must take the hand-written step on the CPU"
+    assert fast.onednn is onednn
     seen = GradientsSeen(optim_G, optim_D)
     real = to_model_range(digits, cfg.data.value_range)
     z = torch.randn(64, cfg.model.latent_dim, generator=torch.Generator().manual_seed(0))
-    stats = fast(real, z)  # under the products fixture's switch
+    stats = fast(real, z)
     loss_D, loss_G = ref.literal_step(generator, discriminator, optim_G, optim_D, real, z)
     torch.testing.assert_close(stats["loss_d"], loss_D.detach(), atol=TOL, rtol=0)
     torch.testing.assert_close(stats["loss_g"], loss_G.detach(), atol=TOL, rtol=0)
@@ -212,8 +216,8 @@ def test_every_calibrated_path_is_checked(monkeypatch):
     are all among the float32 cases above."""
     monkeypatch.delenv("GANKIT_ONEDNN", raising=False)
     cfg = preset("seed-mlp")
-    _, candidates = calibrate.options(cfg, torch.device("cpu"), 1, fast=True, products=True,
-                                      threads=2)
+    _, candidates = calibrate.options(cfg, torch.device("cpu"), 1, fast=True,
+                                      onednn=speed_products.library(), threads=2)
     assert len(candidates) > 1 or not onednn_available()
     for choice in candidates:
         assert (choice.step, choice.onednn, choice.threads) in PATHS_F32, choice

@@ -95,10 +95,9 @@ def cmd_train(args) -> int:
     say(f"run directory: {run_dir}")
     from gankit.apps.train import train
 
-    if not (cfg.train.compile or cfg.train.cuda_graphs):
-        from gankit.core.lazy_dynamo import skip_dynamo_import
+    from gankit.training.run import eager_start
 
-        skip_dynamo_import()  # about 1-2 s of start-up saved; see gankit/core/lazy_dynamo.py
+    eager_start(cfg)  # about 1-2 s of start-up saved; see gankit/speed/lazy_imports.py
 
     train(cfg, run_dir, resume=bool(args.resume), progress=not args.no_progress)
     return 0

@@ -2,7 +2,9 @@
 
 Plain functions of (networks, optimiser, batch, loss) that tests call directly. They return
 detached 0-d tensors rather than floats so that a step never waits for the device; the loop
-reads them back only when it logs.
+reads them back only when it logs. An update is the optimiser's own ``opt.step()`` (in a
+training run the speed machinery may have given the optimiser a step that skips importing
+torch's compiler: :mod:`gankit.speed.lazy_imports`; the same update).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import weakref
 import torch
 from torch import nn
 
-from gankit.core.lazy_dynamo import optimizer_step
 from gankit.core.losses import Loss
 from gankit.core.penalties import Regularisers, aux_class_loss, d_extra_terms
 
@@ -135,7 +136,7 @@ def _backward_and_step(value: torch.Tensor, opt: torch.optim.Optimizer,
                        scaler: torch.amp.GradScaler | None) -> None:
     if scaler is None:
         value.backward()
-        optimizer_step(opt)
+        opt.step()
     else:
         scaler.scale(value).backward()
         scaler.step(opt)

@@ -2,15 +2,16 @@
 from its config before the trainer takes over.
 
 :func:`setup` returns a :class:`~gankit.training.kinds.Setup`: the data's batches, the
-networks, EMA and optimisers in a :class:`TrainingState`, the step strategy, the budget and
-how to draw the fixed-noise sample picture. :func:`networks_state` is the one place that
-builds the networks of a run, for training and for loading a finished run alike.
+networks, EMA and optimisers in a :class:`TrainingState`, the general step strategy, the
+budget and how to draw the fixed-noise sample picture, and what the speed machinery may
+tune (:class:`~gankit.training.strategies.Tunable`: the driver hands it over and may get a
+faster step back). :func:`networks_state` is the one place that builds the networks of a
+run, for training and for loading a finished run alike.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 import math
 from pathlib import Path
@@ -28,16 +29,12 @@ from gankit.data import is_points_shape, load_dataset, to_uint8
 from gankit.data.pictures import save_grid, save_scatter
 from gankit.data.streaming import fits_in_memory, memory_budget_bytes
 from gankit.errors import UserError
-from gankit.training import calibrate
-from gankit.training.accel import (auto_precision, bf16_warning, channels_last, compile_mode,
-                                   compile_models, configure_cuda, grad_scalers,
-                                   threads_for_run, with_precision)
-from gankit.training.calibrate import Choice, Decision
+from gankit.training.accel import (channels_last, compile_mode, compile_models, configure_cuda,
+                                   grad_scalers, with_precision)
 from gankit.training.distributed import Context
-from gankit.training.fast_mlp import fast_mlp_step
 from gankit.training.kinds import Setup
 from gankit.training.state import TrainingState
-from gankit.training.strategies import (FastMLPStrategy, GeneralStep, LinearDecay, Phase)
+from gankit.training.strategies import GeneralStep, LinearDecay, NoiseToImage, Phase, Tunable
 from gankit.training.trainer import Budget
 
 NETWORKS = ("G", "D", "G_ema")
@@ -133,16 +130,15 @@ def _load_data(cfg: Config, ctx: Context, echo):
     return data, batches, (data.num_classes if conditional else 0), global_batch
 
 
-def _speed_up(cfg: Config, ctx: Context, G: nn.Module, D: nn.Module, echo) -> bool:
-    """Threads, CUDA switches, compilation; True when CUDA graphs are in use. fp32 eager
-    is the tutorial's exact maths; everything else is opt-in or numerically neutral."""
+def _device_settings(cfg: Config, ctx: Context, G: nn.Module, D: nn.Module, echo) -> bool:
+    """CUDA switches, memory format, compilation; True when CUDA graphs are in use. fp32
+    eager is the tutorial's exact maths; everything else is opt-in or numerically neutral."""
     t, device = cfg.train, ctx.device
     switches = configure_cuda(device, t.deterministic, t.tf32)
     if channels_last(device, G, D):
         switches.append("channels_last")
     if switches:
         echo("cuda: " + ", ".join(switches))
-    threads_for_run(t.threads, device, t.deterministic)
     graphs = t.cuda_graphs and device.type == "cuda"
     if t.cuda_graphs and not graphs:
         echo(f"--cuda-graphs: CUDA graphs need a CUDA device ({device.type} here); "
@@ -153,62 +149,35 @@ def _speed_up(cfg: Config, ctx: Context, G: nn.Module, D: nn.Module, echo) -> bo
     return graphs
 
 
-def _precision(cfg: Config, ctx: Context, echo) -> Config:
-    """``cfg`` with ``train.precision=auto`` resolved for this machine (the saved config
-    keeps ``auto``, so a run resumed elsewhere chooses again). Prints auto's choice, and a
-    warning with the measured slowdown for explicit bf16 on a CPU without native bf16 (the
-    main process only: it alone prints)."""
-    t, device = cfg.train, ctx.device
-    precision = t.precision
-    if precision == "auto":
-        precision, why = auto_precision(device, measure=ctx.world_size == 1)
-        echo(f"precision: auto -> {precision} ({why})")
-    elif ctx.is_main:
-        warning = bf16_warning(precision, device)
-        if warning:
-            echo(warning)
-    return dataclasses.replace(cfg, train=dataclasses.replace(t, precision=precision))
-
-
-def _strategy(cfg: Config, ctx: Context, state, total_steps: int, global_batch: int,
-              conditional: bool, graphs: bool, choice: Choice | None = None):
-    """The step strategy for this run, built on ``state`` (the run's, or a mapping of
-    copies of its G, D and optimisers for the calibration): without ``choice``, the
-    hand-written MLP step where it applies (same maths, no autograd graph), else the
-    general one; with a :class:`Choice` (of an eligible path), that step and products."""
+def _general_step(cfg: Config, ctx: Context, entries, total_steps: int, global_batch: int,
+                  graphs: bool) -> GeneralStep:
+    """The run's step, ``d_step`` then ``g_step``, built on ``entries`` (the run's state, or
+    a mapping of copies of its G, D and optimisers for the speed machinery's calibration)."""
     t, lo, device = cfg.train, cfg.loss, ctx.device
-    G, D, opt_G, opt_D = state["G"], state["D"], state["opt_G"], state["opt_D"]
+    G, D, opt_G, opt_D = entries["G"], entries["D"], entries["opt_G"], entries["opt_D"]
     G_ddp, D_ddp = ctx.wrap(G), ctx.wrap(D)  # DDP averages gradients; EMA uses G itself
     G_run, D_run = (with_precision(net, device, t.precision) for net in (G_ddp, D_ddp))
     loss = smooth_labels(get_loss(lo.name), lo.label_smoothing, lo.name)
     D_run = maybe_augment(D_run, t.diffaugment)  # DiffAugment: D sees transformed images
-    shared = dict(
+    return GeneralStep(
         phases={"D": Phase("D"), "G": Phase("G", t.n_critic), "R1": Phase("R1", lo.r1_every)},
         schedule=LinearDecay([(opt_G, cfg.optim.lr_g), (opt_D, cfg.optim.lr_d)], total_steps,
                              cfg.optim.lr_decay),
         noise=lambda batch: ctx.noise(batch, cfg.model.latent_dim, device),
         # G (and so its EMA) changes once every n_critic steps
-        ema=((state["G_ema"], G, ema_beta(global_batch * t.n_critic, t.ema_kimg))
-             if "G_ema" in state else None),
-        mark_step=torch.compiler.cudagraph_mark_step_begin if graphs else None)
-    shared["onednn"] = choice.onednn if choice is not None else None
-    fast = None if choice is not None and choice.step != "fast-mlp" else fast_mlp_step(
-        cfg, G_run, D_run, opt_G, opt_D, loss, device, conditional, ctx.world_size)
-    if fast is not None:
-        return FastMLPStrategy(step_fn=fast, **shared)
-    return GeneralStep(G=G_run, D=D_run, opt_G=opt_G, opt_D=opt_D, loss=loss,
-                       D_sync_off=lambda: ctx.no_sync(D_ddp),
-                       scalers=grad_scalers(device, t.precision),
-                       separate_d_updates=t.d_updates == "separate",
-                       fresh_noise_for_g=t.g_fresh_noise, gp_weight=lo.gp_weight,
-                       r1_gamma=lo.r1_gamma, **shared)
+        ema=((entries["G_ema"], G, ema_beta(global_batch * t.n_critic, t.ema_kimg))
+             if "G_ema" in entries else None),
+        mark_step=torch.compiler.cudagraph_mark_step_begin if graphs else None,
+        G=G_run, D=D_run, opt_G=opt_G, opt_D=opt_D, loss=loss,
+        D_sync_off=lambda: ctx.no_sync(D_ddp), scalers=grad_scalers(device, t.precision),
+        separate_d_updates=t.d_updates == "separate", fresh_noise_for_g=t.g_fresh_noise,
+        gp_weight=lo.gp_weight, r1_gamma=lo.r1_gamma)
 
 
-def _trial(cfg: Config, ctx: Context, state: TrainingState, build, data_shape,
-           global_batch: int, num_classes: int):
-    """``trial(choice)``: one step of ``choice``'s strategy on fresh copies of the run's G,
-    D and optimisers and on a random batch of the run's shapes (for the calibration; the
-    run's data, state and random streams are not touched)."""
+def _trial(cfg: Config, ctx: Context, data_shape, global_batch: int, num_classes: int):
+    """``trial(strategy)``: one update of ``strategy`` (built on copies of the run's state)
+    on a random batch of the run's shapes, a step counter of its own deciding G's phase
+    (for the calibration; the run's data and state are not touched)."""
     generator = torch.Generator().manual_seed(0)
     real = torch.rand(global_batch, *data_shape, generator=generator)
     real = (real * 2 - 1 if cfg.data.value_range == "tanh" else real).to(ctx.device)
@@ -216,9 +185,8 @@ def _trial(cfg: Config, ctx: Context, state: TrainingState, build, data_shape,
     classes = (torch.randint(num_classes, (global_batch,), generator=generator).to(ctx.device)
                if num_classes else None)
 
-    def trial(choice: Choice):
-        copies = copy.deepcopy({name: state[name] for name in ("G", "D", "opt_G", "opt_D")})
-        strategy, steps = build(copies, choice), itertools.count()
+    def trial(strategy: NoiseToImage):
+        steps = itertools.count()
 
         def step() -> None:
             i = next(steps)
@@ -228,25 +196,16 @@ def _trial(cfg: Config, ctx: Context, state: TrainingState, build, data_shape,
     return trial
 
 
-def _paths(cfg: Config, ctx: Context, state: TrainingState, build, fixed, data_shape,
-           global_batch: int, num_classes: int, echo) -> Decision:
-    """Which step, products and thread count the run uses: the fixed choice (``fixed``:
-    the strategy built without one), or the calibration's (:mod:`.calibrate`)."""
-    G, D = state["G"], state["D"]
-    default, candidates = calibrate.options(
-        cfg, ctx.device, ctx.world_size, isinstance(fixed, FastMLPStrategy),
-        calibrate.has_onednn_products(cfg, ctx.device, G, D), torch.get_num_threads())
-    key = calibrate.cache_key({"G": G, "D": D}, {
-        "model": cfg.model.name, "batch": global_batch, "data_shape": list(data_shape),
-        "classes": num_classes, "n_critic": cfg.train.n_critic, "loss": cfg.loss.name},
-        default.threads, candidates)
-    trial = _trial(cfg, ctx, state, build, data_shape, global_batch, num_classes)
-    decision = calibrate.decide(cfg, default, candidates, key, trial, echo)
-    if decision.header():
-        echo(decision.header())
-    if decision.choice.threads != torch.get_num_threads():
-        torch.set_num_threads(decision.choice.threads)
-    return decision
+def _tunable(cfg: Config, ctx: Context, state: TrainingState, strategy: GeneralStep, build,
+             data_shape, global_batch: int, num_classes: int) -> Tunable:
+    """What the speed machinery may tune in this run (see :class:`Tunable`)."""
+    return Tunable(
+        entries={name: state[name] for name in ("G", "D", "opt_G", "opt_D")},
+        networks=[state[name] for name in NETWORKS if state.get(name) is not None],
+        called=(strategy.G, strategy.D), loss=strategy.loss, conditional=num_classes > 0,
+        key={"model": cfg.model.name, "batch": global_batch, "data_shape": list(data_shape),
+             "classes": num_classes, "n_critic": cfg.train.n_critic, "loss": cfg.loss.name},
+        rebuild=build, trial=_trial(cfg, ctx, data_shape, global_batch, num_classes))
 
 
 def _picture(cfg: Config, state: TrainingState, data, device: torch.device):
@@ -271,16 +230,15 @@ def _picture(cfg: Config, state: TrainingState, data, device: torch.device):
 
 
 def setup(cfg: Config, ctx: Context, echo) -> Setup:
-    """Everything a noise-to-image run needs before its first step."""
+    """Everything a noise-to-image run needs before its first step; ``cfg.train.precision``
+    is a resolved one (the driver's speed hook resolves ``auto``)."""
     t, device = cfg.train, ctx.device
     set_deterministic(t.deterministic)
     torch.manual_seed(t.seed)
     data, batches, num_classes, global_batch = _load_data(cfg, ctx, echo)
     state = networks_state(cfg, data.shape, num_classes, device, ema=False)
     G, D = state["G"].train(), state["D"].train()
-    graphs = _speed_up(cfg, ctx, G, D, echo)
-    cfg = _precision(cfg, ctx, echo)  # after the threads: the bf16 probe runs on them
-    t = cfg.train
+    graphs = _device_settings(cfg, ctx, G, D, echo)
     if t.sync_batchnorm:  # DDP: BatchNorm statistics of the global batch
         G, D = ctx.sync_batchnorm(G), ctx.sync_batchnorm(D)
         state.replace("G", G)
@@ -293,16 +251,10 @@ def setup(cfg: Config, ctx: Context, echo) -> Setup:
     limits = [n for n in (t.steps, t.epochs * len(batches)) if n > 0]
     total_steps = min(limits) if limits else 0
 
-    def build(entries, choice=None):  # on the run's state, or copies of it (calibration)
-        return _strategy(cfg, ctx, entries, total_steps, global_batch, num_classes > 0,
-                         graphs, choice)
+    def build(entries):  # on the run's state, or copies of it (the speed machinery's)
+        return _general_step(cfg, ctx, entries, total_steps, global_batch, graphs)
 
     strategy = build(state)
-    auto_threads = torch.get_num_threads() if t.threads == 0 else 0
-    decision = _paths(cfg, ctx, state, build, strategy, data.shape, global_batch,
-                      num_classes, echo)
-    if decision.active:  # the measured or cached choice; else the fixed one stands
-        strategy = build(state, decision.choice)
     # the precision in use (train.precision=auto: this machine's choice)
     header = {"image_shape": list(data.shape), "num_classes": num_classes,
               "precision": t.precision}
@@ -310,6 +262,7 @@ def setup(cfg: Config, ctx: Context, echo) -> Setup:
                  budget=Budget(total_steps=total_steps, minutes=t.minutes),
                  total_epochs=math.ceil(total_steps / len(batches)) if total_steps else 0,
                  draw=_picture(cfg, state, data, device), header=header, data=data,
-                 provenance={"calibration": decision.provenance()},
                  learning_rates=[(opt_G, cfg.optim.lr_g), (opt_D, cfg.optim.lr_d)],
-                 evaluated=lambda: state.first("G_ema", "G"), auto_threads=auto_threads)
+                 evaluated=lambda: state.first("G_ema", "G"),
+                 tunable=_tunable(cfg, ctx, state, strategy, build, data.shape, global_batch,
+                                  num_classes))

@@ -6,6 +6,12 @@ assembles the standard callbacks around the kind's own, and survives what a long
 meets: a first SIGINT/SIGTERM finishes the step, checkpoints and returns; a non-finite
 loss or weight rolls back to the last good checkpoint with lower learning rates; a full
 disk stops with one line and keeps the last good checkpoint.
+
+It is also the one caller of the speed machinery (:mod:`gankit.speed`): each session goes
+through ``speed.tune`` (:func:`_tuned`), which runs the kind and may hand back a faster step
+and the thread governor. Callers outside a run that need the machinery ask here:
+``gankit train``'s start-up (:func:`eager_start`) and a fixed thread count
+(:func:`fixed_threads`).
 """
 
 from __future__ import annotations
@@ -18,10 +24,10 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from gankit import __version__
+from gankit import __version__, speed
 from gankit.config import Config, from_dict
 from gankit.errors import UserError
-from gankit.training import accel, distributed, generation, thread_governor
+from gankit.training import distributed, generation
 from gankit.training.callbacks import (Checkpoints, Diverged, DivergenceGuard, EpochLine,
                                        JsonlLog, LogCollector, LossPlot, ProgressBar,
                                        SamplePictures, TensorBoard)
@@ -51,6 +57,22 @@ def pick_device(name: str) -> torch.device:
 
 def _silent(*args: Any, **kwargs: Any) -> None:
     """``echo`` of the processes other than the main one."""
+
+
+def eager_start(cfg: Config) -> None:
+    """``gankit train``'s start-up before the run: unless it compiles, PyTorch's optimisers
+    skip importing torch's compiler (about 1-2 s; :mod:`gankit.speed.lazy_imports`). Only
+    the CLI calls this: it changes PyTorch's Optimizer for the whole process."""
+    if not (cfg.train.compile or cfg.train.cuda_graphs):
+        speed.skip_compiler_import()
+
+
+def fixed_threads(threads: int):
+    """A ``with`` block in which PyTorch runs on ``threads`` threads, the count before it
+    restored afterwards: for work outside a run that must not depend on the thread count
+    (the extractors train on one thread for bit-reproducible weights). The speed machinery
+    owns the count; this is its door for such callers."""
+    return speed.fixed_threads(threads)
 
 
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
@@ -140,9 +162,6 @@ def standard_callbacks(cfg: Config, setup: Setup, run_dir: Path, ctx, progress: 
     process writes; every process takes part in what all-reduces or checks."""
     t, main = cfg.train, ctx.is_main
     head: list[Callback] = []
-    if thread_governor.applies(cfg, ctx.device, ctx.world_size):  # before JsonlLog: it
-        # adds the thread count to each log record
-        head.append(thread_governor.for_run(torch.get_num_threads(), setup.auto_threads))
     if ctx.device.type == "cpu":  # a finite check per step costs nothing on the CPU
         head.append(DivergenceGuard(ctx.any))
     head.append(LogCollector(t.log_every, ctx.mean, ctx.any))
@@ -166,12 +185,26 @@ def standard_callbacks(cfg: Config, setup: Setup, run_dir: Path, ctx, progress: 
     return head, tail
 
 
+def _tuned(cfg: Config, kind: TrainingKind, ctx, echo) -> speed.Tuned:
+    """The session built by ``kind`` through the speed machinery's one hook: it resolves
+    the precision, runs the kind, sets the threads, and may give back a faster step than
+    the kind's general one and the thread governor (see :mod:`gankit.speed.hook`)."""
+    def build(resolved: Config) -> speed.Built:
+        setup = kind(resolved, ctx, echo)
+        entries = [setup.state.get(name) for name in setup.state.names()]
+        return speed.Built(setup, setup.strategy, setup.tunable,
+                           [e for e in entries if isinstance(e, torch.optim.Optimizer)])
+
+    return speed.tune(speed.Session(cfg, ctx.device, ctx.world_size, ctx.is_main, echo, build))
+
+
 def _session(cfg, run_dir, resume, progress, echo, kind, factories, stop, ctx) -> Path:
     """One attempt: build, restore, train, summarise."""
     saved = _open_run_dir(cfg, run_dir, resume, echo, ctx)
-    accel.open_load_window()  # the automatic thread count's load measurement overlaps setup
-    setup = kind(cfg, ctx, echo)
-    setup.run_dir = run_dir
+    tuned = _tuned(cfg, kind, ctx, echo)
+    setup = tuned.setup
+    setup.strategy, setup.run_dir = tuned.step, run_dir
+    setup.provenance = {**setup.provenance, **tuned.provenance}
     if ctx.is_main:  # config.json again, now with what the session chose on this machine
         atomic_write_text(run_dir / "config.json", config_with_provenance(cfg, setup.provenance))
     window = StatsWindow()
@@ -183,6 +216,7 @@ def _session(cfg, run_dir, resume, progress, echo, kind, factories, stop, ctx) -
         echo(f"resuming {run_dir} at step {counters.step} (epoch {counters.epoch + 1})")
     head, tail = standard_callbacks(cfg, setup, run_dir, ctx, progress,
                                     setup.state.counters.step if saved is not None else None)
+    head = tuned.callbacks + head  # the thread governor adds its count to every log record
     extra = [cb for factory in factories for cb in factory(setup, cfg, ctx)]
     if saved is not None:  # last: building the callbacks may have drawn random numbers
         setup.state.restore_rng(saved)

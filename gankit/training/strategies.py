@@ -6,24 +6,28 @@ decided by :class:`Phase` intervals (stylegan2-ada's ``phases``): G every ``n_cr
 steps, lazy R1 every ``r1_every`` steps; the trainer's loop has no such ``if``.
 
 * :class:`GeneralStep`: ``d_step`` then ``g_step`` through the networks as wrapped for the
-  run (any model, loss, penalty, precision, DiffAugment, packing, process count).
-* :class:`FastMLPStrategy`: the hand-written MLP step (:mod:`gankit.training.fast_mlp`),
-  the same mathematics without autograd, for the tutorial's MLPs on the CPU.
+  run (any model, loss, penalty, precision, DiffAugment, packing, process count): the one
+  step the noise-to-image kind builds.
+* :class:`FunctionStep`: the same schedule, noise, phases and EMA with the update made by
+  a given function (:meth:`NoiseToImage.with_update`): the speed machinery's hand-written
+  MLP step (:mod:`gankit.speed.fast_mlp`, the same mathematics without autograd), which
+  the driver hands over.
+
+:class:`Tunable` is what the kind offers the speed machinery, through the driver.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
 
 from gankit.core.losses import Loss
-from gankit.core.models.linear import use_onednn
 from gankit.core.penalties import Regularisers
 from gankit.core.steps import d_step, ema_update, g_step, lr_factor
-from gankit.training.fast_mlp import FastMLPStep
 from gankit.training.state import TrainingState
 
 Batch = tuple[torch.Tensor, "torch.Tensor | None"]  # real (B, C, H, W), classes (B,) | None
@@ -67,10 +71,7 @@ class NoiseToImage:
     """What both strategies share: the schedule, the noise, G's phase and the EMA.
 
     ``noise(batch)`` draws z (batch, latent) for this process; ``ema`` is ``(G_ema, G,
-    beta)`` or None; ``mark_step`` runs before each step (CUDA graphs' step marker);
-    ``onednn``: the update's gankit ``Linear`` products go through oneDNN (True) or
-    ``F.linear`` (False) whatever the process's setting is, or follow it (None); the
-    calibration (:mod:`gankit.training.calibrate`) sets it.
+    beta)`` or None; ``mark_step`` runs before each step (CUDA graphs' step marker).
     """
 
     name = "noise-to-image"
@@ -79,7 +80,6 @@ class NoiseToImage:
     noise: Callable[[int], torch.Tensor]
     ema: tuple[nn.Module, nn.Module, float] | None = None
     mark_step: Callable[[], None] | None = None
-    onednn: bool | None = None
 
     def batch_images(self, batch: Batch) -> int:
         return batch[0].shape[0]
@@ -92,11 +92,7 @@ class NoiseToImage:
         update_g = self.phases["G"].due(step)
         self.schedule.apply(step)
         z = self.noise(real.shape[0])
-        if self.onednn is None:
-            stats = self.update(step, real, classes, z, update_g)
-        else:
-            with use_onednn(self.onednn):
-                stats = self.update(step, real, classes, z, update_g)
+        stats = self.update(step, real, classes, z, update_g)
         if self.ema is not None and update_g:
             G_ema, G, beta = self.ema
             ema_update(G_ema, G, beta)
@@ -105,6 +101,13 @@ class NoiseToImage:
     def update(self, step: int, real: torch.Tensor, classes: torch.Tensor | None,
                z: torch.Tensor, update_g: bool) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def with_update(self, update: Callable[[torch.Tensor, torch.Tensor, bool], dict],
+                    name: str = "fast-mlp") -> "FunctionStep":
+        """This step's schedule, noise, phases and EMA, with ``update(real, z, update_g)``
+        making each update (for unconditional runs: it is not given classes)."""
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(NoiseToImage)}
+        return FunctionStep(step_fn=update, name=name, **shared)
 
 
 @dataclass(kw_only=True)
@@ -156,11 +159,40 @@ class GeneralStep(NoiseToImage):
 
 
 @dataclass(kw_only=True)
-class FastMLPStrategy(NoiseToImage):
-    """The hand-written MLP step (same statistics as :class:`GeneralStep`)."""
+class FunctionStep(NoiseToImage):
+    """A noise-to-image step whose update is ``step_fn(real, z, update_g) -> stats`` (the
+    speed machinery's hand-written MLP step: the same statistics as :class:`GeneralStep`)."""
 
-    name = "fast-mlp"
-    step_fn: FastMLPStep
+    step_fn: Callable[[torch.Tensor, torch.Tensor, bool], dict[str, torch.Tensor]]
+    name: str = "function"
 
     def update(self, step, real, classes, z, update_g):
         return self.step_fn(real, z, update_g)
+
+
+@dataclass
+class Tunable:
+    """What the noise-to-image kind offers the speed machinery (the driver passes it to
+    :func:`gankit.speed.tune`, which reads it as a :class:`gankit.speed.paths.Offer`).
+
+    ``entries``: the run's own G, D, opt_G, opt_D; ``networks``: G, D and G_ema (their
+    products are chosen); ``called``: G and D as the general step calls them; ``loss``: the
+    general step's; ``conditional``: G and D take classes; ``key``: the run's shapes for
+    the calibration's cache; ``rebuild(entries)``: the general step on other entries (the
+    calibration's copies); ``trial(step)``: one update of ``step`` on a fixed batch of the
+    run's shapes.
+    """
+
+    entries: Mapping[str, Any]
+    networks: list[nn.Module]
+    called: tuple[nn.Module, nn.Module]
+    loss: Loss
+    conditional: bool
+    key: dict[str, Any]
+    rebuild: Callable[[Mapping[str, Any]], NoiseToImage]
+    trial: Callable[[NoiseToImage], Callable[[], None]]
+
+    @staticmethod
+    def with_update(step: NoiseToImage, update: Callable) -> NoiseToImage:
+        """``step`` with ``update`` making its updates (:meth:`NoiseToImage.with_update`)."""
+        return step.with_update(update)

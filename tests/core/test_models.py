@@ -139,7 +139,7 @@ def test_dcgan_discriminator_has_no_batch_norm():
     assert torch.allclose(D(x)[:1], D(x[:1]), atol=1e-6)
 
 
-# --- the oneDNN products and their reference switch -------------------------------------------
+# --- the oneDNN products, an explicit setting of each layer and step -------------------------
 
 @pytest.fixture
 def onednn_calls(monkeypatch):
@@ -162,17 +162,18 @@ def _linear_results(x, layer):
     return [out.detach(), *grads]
 
 
-def _fast_steps(G, D, steps=2):
-    """Statistics and final weights of ``steps`` hand-written MLP steps on fixed batches."""
+def _fast_steps(G, D, onednn, steps=2):
+    """Statistics and final weights of ``steps`` hand-written MLP steps on fixed batches,
+    their products by oneDNN or not."""
     import copy
 
     from gankit.core.losses import get_loss
-    from gankit.training.fast_mlp import FastMLPStep, layers_of
+    from gankit.speed.fast_mlp import FastMLPStep, layers_of
 
     G, D = copy.deepcopy(G), copy.deepcopy(D)
     opt_G = torch.optim.Adam(G.parameters(), lr=2e-4)
     opt_D = torch.optim.Adam(D.parameters(), lr=2e-4)
-    step = FastMLPStep(layers_of(G), layers_of(D), opt_G, opt_D, get_loss("bce"))
+    step = FastMLPStep(layers_of(G), layers_of(D), opt_G, opt_D, get_loss("bce"), onednn)
     generator = torch.Generator().manual_seed(1)
     stats = []
     for _ in range(steps):
@@ -181,21 +182,22 @@ def _fast_steps(G, D, steps=2):
     return stats, [p.detach() for net in (G, D) for p in net.parameters()]
 
 
-def test_onednn_switch_gives_the_same_results_without_onednn(onednn_calls):
-    from gankit.core.models.linear import Linear, onednn_available, use_onednn
+def test_onednn_setting_gives_the_same_results_without_onednn(onednn_calls):
+    """A layer or step asked for oneDNN products calls oneDNN's operator; one that is not
+    (the default of a layer) never does; both agree to float32 rounding."""
+    from gankit.core.models.linear import Linear
 
     torch.manual_seed(0)
-    layer, x = Linear(48, 40), torch.randn(32, 48)
+    x = torch.randn(32, 48)
+    layer = Linear(48, 40, onednn=True)
     G, D = build_models(preset("seed-mlp").model, (1, 28, 28))
-    fast_on, linear_on = _fast_steps(G, D), _linear_results(x, layer)
-    assert onednn_calls  # the counter sees the operator when the switch is on
+    fast_on, linear_on = _fast_steps(G, D, onednn=True), _linear_results(x, layer)
+    assert onednn_calls  # the counter sees the operator when asked for
     onednn_calls.clear()
-    with use_onednn(False):
-        assert not onednn_available()
-        fast_off, linear_off = _fast_steps(G, D), _linear_results(x, layer)
-        assert "OneDNN" not in type(layer(x.requires_grad_(True)).grad_fn).__name__
+    layer.onednn = False
+    fast_off, linear_off = _fast_steps(G, D, onednn=False), _linear_results(x, layer)
+    assert "OneDNN" not in type(layer(x.requires_grad_(True)).grad_fn).__name__
     assert onednn_calls == []
-    assert onednn_available()  # back on after the block
     for on, off in zip(linear_on, linear_off):
         torch.testing.assert_close(off, on, atol=1e-5, rtol=0)
     for on, off in zip(fast_on[0], fast_off[0]):
@@ -206,24 +208,31 @@ def test_onednn_switch_gives_the_same_results_without_onednn(onednn_calls):
         torch.testing.assert_close(off, on, atol=1e-5, rtol=0)
 
 
-def test_onednn_switch_as_a_call_and_from_the_environment():
+def test_built_networks_multiply_as_nn_linear_until_told_otherwise(onednn_calls):
+    """The model builder makes plain layers: no process-wide switch, no environment
+    variable (GANKIT_ONEDNN is the speed machinery's) turns oneDNN on in core; two layers
+    in one process may multiply differently."""
     import os
     import subprocess
     import sys
 
-    from gankit.core.models.linear import onednn_available, use_onednn
+    from gankit.core.models.linear import Linear
 
-    before = onednn_available()
-    use_onednn(False)
-    try:
-        assert not onednn_available()
-    finally:
-        use_onednn(True)
-    assert onednn_available() == before
-    code = "from gankit.core.models.linear import onednn_available; print(onednn_available())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "GANKIT_ONEDNN": "0"}, check=True).stdout
-    assert out.strip() == "False"
+    G, D = build_models(preset("seed-mlp").model, (1, 28, 28))
+    layers = [m for net in (G, D) for m in net.modules() if isinstance(m, Linear)]
+    assert layers and not any(layer.onednn for layer in layers)
+    D(torch.randn(64, 1, 28, 28))
+    assert onednn_calls == []
+    on, off = Linear(48, 40, onednn=True), Linear(48, 40)
+    on(torch.randn(32, 48))
+    off(torch.randn(32, 48))
+    assert len(onednn_calls) == 1 and "onednn=True" in repr(on)
+    code = ("from gankit.core.models.linear import Linear; "
+            "print(Linear(4, 4).onednn, Linear(4, 4, onednn=True).onednn)")
+    for value in ("0", "1"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**os.environ, "GANKIT_ONEDNN": value}, check=True).stdout
+        assert out.split() == ["False", "True"]
 
 
 def test_mlp_d_dropout_drops_hidden_units_in_training_only():

@@ -1,8 +1,11 @@
-"""The calibration (gankit.training.calibrate): measured once per machine and networks,
-cached, switchable off, recorded, and never changing the run beyond the path it picks.
+"""The calibration (gankit.speed.calibrate, gankit.speed.paths): measured once per machine
+and networks, cached, switchable off, recorded, and never changing the run beyond the path
+it picks.
 
 The suite runs with GANKIT_CALIBRATE=0 (tests/conftest.py); these tests turn it on, point
-the cache at their own folder and shrink the measurement to a couple of steps.
+the cache at their own folder and shrink the measurement to a couple of steps. The tests of
+whole runs need the speed machinery; with GANKIT_SPEED=0 they skip, and one checks what a
+run records then instead.
 """
 
 from __future__ import annotations
@@ -14,16 +17,18 @@ import torch
 
 from gankit.apps.train import train
 from gankit.config import resolve
-from gankit.core.models.linear import onednn_available, use_onednn
+from gankit.core.models.linear import onednn_available
 from gankit.errors import UserError
-from gankit.training import calibrate
-from gankit.training.calibrate import Choice
+from gankit.speed import calibrate, fast_mlp, paths, speed_on
+from gankit.speed.calibrate import Choice, Trial
 
 # seed-mlp, small: products of 32 rows and 48 features go through oneDNN (sides > TINY)
 TINY = {"train.steps": 3, "train.epochs": 0, "train.log_every": 1, "train.tensorboard": False,
         "model.g_hidden": "48", "model.d_hidden": "48", "train.grid_size": 4,
         "train.batch_size": 32, "train.checkpoint_every": 0}
 
+needs_speed = pytest.mark.skipif(not speed_on(), reason="GANKIT_SPEED=0: the speed "
+                                 "machinery is off, a run calibrates nothing")
 needs_onednn = pytest.mark.skipif(not onednn_available(),
                                   reason="one path only without oneDNN: nothing to calibrate")
 
@@ -83,6 +88,7 @@ def _steer(monkeypatch, winner: str):
 
 # --- measured once, then cached ---------------------------------------------------------------
 
+@needs_speed
 @needs_onednn
 def test_choice_is_measured_once_cached_and_reused(tmp_path, calibrating):
     lines, config = _run(tmp_path, "first")
@@ -110,6 +116,7 @@ def test_choice_is_measured_once_cached_and_reused(tmp_path, calibrating):
     assert again["status"] == "cached" and again["choice"] == record["choice"]
 
 
+@needs_speed
 @needs_onednn
 def test_corrupt_cache_is_ignored_with_one_line_and_rebuilt(tmp_path, calibrating):
     path = tmp_path / "cache" / "calibration.json"
@@ -124,6 +131,7 @@ def test_corrupt_cache_is_ignored_with_one_line_and_rebuilt(tmp_path, calibratin
     assert calibrating["measure"] == 1 and not [x for x in lines if "rebuilding" in x]
 
 
+@needs_speed
 @needs_onednn
 @pytest.mark.parametrize("switch", ["config", "env"])
 def test_switched_off_keeps_the_fixed_choice_and_measures_nothing(tmp_path, calibrating,
@@ -148,6 +156,7 @@ def test_calibrate_is_validated_like_the_other_switches():
         resolve("seed-mlp", overrides={"train.calibrate": "sometimes"})
 
 
+@needs_speed
 @needs_onednn
 @pytest.mark.parametrize("change", ["torch", "cpu", "isa"])
 def test_a_new_key_measures_again(tmp_path, calibrating, monkeypatch, change):
@@ -165,6 +174,7 @@ def test_a_new_key_measures_again(tmp_path, calibrating, monkeypatch, change):
     assert len(cache["entries"]) == 2  # both keys kept
 
 
+@needs_speed
 @needs_onednn
 def test_explicit_fast_mlp_false_is_never_overruled(tmp_path, calibrating, monkeypatch):
     _steer(monkeypatch, "fast-mlp+onednn/1t")  # it would win, were it a candidate
@@ -186,6 +196,7 @@ FIXED = {  # the winner's label -> how a run without calibration takes the same 
 }
 
 
+@needs_speed
 @needs_onednn
 @pytest.mark.parametrize("winner", sorted(FIXED))
 def test_calibrated_run_is_bit_identical_to_its_path_fixed(tmp_path, calibrating, monkeypatch,
@@ -194,8 +205,8 @@ def test_calibrated_run_is_bit_identical_to_its_path_fixed(tmp_path, calibrating
     lines, config = _run(tmp_path, "calibrated")
     assert config["provenance"]["calibration"]["label"] == winner
     overrides, onednn = FIXED[winner]
-    with use_onednn(onednn):
-        _run(tmp_path, "fixed", **{"train.calibrate": False, **overrides})
+    monkeypatch.setenv("GANKIT_ONEDNN", "1" if onednn else "0")  # the user's library
+    _run(tmp_path, "fixed", **{"train.calibrate": False, **overrides})
     ours = torch.load(tmp_path / "calibrated" / "checkpoints" / "step_0000003.pt",
                       weights_only=True)
     theirs = torch.load(tmp_path / "fixed" / "checkpoints" / "step_0000003.pt",
@@ -215,9 +226,10 @@ def test_options_leave_what_the_user_fixed_alone(monkeypatch):
     monkeypatch.delenv("GANKIT_ONEDNN", raising=False)
     cpu = torch.device("cpu")
     cfg = resolve("seed-mlp")
-    default, candidates = calibrate.options(cfg, cpu, 1, fast=True, products=True, threads=4)
-    assert default == Choice("fast-mlp", onednn_available(), 4) and candidates[0] == default
+    default, candidates = calibrate.options(cfg, cpu, 1, fast=True, onednn=True, threads=4)
+    assert default == Choice("fast-mlp", True, 4) and candidates[0] == default
     assert {c.threads for c in candidates} == {4, 2}
+    assert {c.onednn for c in candidates} == {True, False}
     fixed_threads = resolve("seed-mlp", overrides={"train.threads": 4})
     assert {c.threads for c in calibrate.options(fixed_threads, cpu, 1, True, True, 4)[1]} \
         == {4}
@@ -225,9 +237,12 @@ def test_options_leave_what_the_user_fixed_alone(monkeypatch):
                                  cpu, 1), (cfg, cpu, 2), (cfg, torch.device("cuda"), 1)):
         assert calibrate.options(cfg_, device, world, True, True, 4)[1] == [
             calibrate.options(cfg_, device, world, True, True, 4)[0]]
-    monkeypatch.setenv("GANKIT_ONEDNN", "1")  # the user's library
-    assert {c.onednn for c in calibrate.options(cfg, cpu, 1, True, True, 1)[1]} == \
-        {onednn_available()}
+    # a GANKIT_ONEDNN setting is the user's library: never the other one
+    assert {c.onednn for c in calibrate.options(cfg, cpu, 1, True, True, 1,
+                                                library_fixed=True)[1]} == {True}
+    # F.linear products (GANKIT_ONEDNN=0, or no oneDNN here): the general step only
+    assert {(c.step, c.onednn) for c in calibrate.options(cfg, cpu, 1, False, False, 1)[1]} \
+        == {("general", False)}
 
 
 def test_measure_restores_the_random_stream_and_threads(monkeypatch):
@@ -239,7 +254,7 @@ def test_measure_restores_the_random_stream_and_threads(monkeypatch):
     seen = []
 
     def trial(choice):
-        return lambda: seen.append((choice, torch.get_num_threads(), torch.randn(1)))
+        return Trial(lambda: seen.append((choice, torch.get_num_threads(), torch.randn(1))))
 
     timings = calibrate.measure(candidates, trial)
     assert set(timings) == set(candidates)
@@ -255,7 +270,7 @@ def test_networks_too_slow_to_time_keep_the_fixed_choice(tmp_path, monkeypatch):
     monkeypatch.setattr(calibrate, "_clock", lambda: float(next(clock)))
     default, other = Choice("fast-mlp", True, 1), Choice("general", True, 1)
     decision = calibrate.decide(resolve("seed-mlp"), default, [default, other], {"k": 1},
-                                lambda choice: (lambda: None), print)
+                                lambda choice: Trial(lambda: None), print)
     assert decision.status == "too slow" and decision.choice == default
     again = calibrate.decide(resolve("seed-mlp"), default, [default, other], {"k": 1},
                              lambda choice: pytest.fail("measured again"), print)
@@ -281,3 +296,86 @@ def test_cpu_model_is_read_from_cpuinfo(tmp_path):
     info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n")
     assert calibrate.cpu_model(str(info)) == "AMD EPYC 7B13"
     assert calibrate.cpu_model(str(tmp_path / "missing"))  # platform's answer, never empty
+
+
+# --- what the driver's hook does with the choice ----------------------------------------------
+
+def _tuned(overrides=None, echo=None):
+    """The driver's hook on a small seed-mlp session (no run directory, no training)."""
+    from gankit.training.distributed import Context
+    from gankit.training.generation import setup as generation_setup
+    from gankit.training.run import _tuned as tuned
+
+    cfg = resolve("seed-mlp", overrides={**TINY, "train.ema_kimg": 1, **(overrides or {})})
+    return tuned(cfg, generation_setup, Context(), echo or (lambda line: None))
+
+
+def _linear_layers(setup):
+    from gankit.core.models.linear import Linear
+
+    return [m for name in ("G", "D", "G_ema") for m in setup.state[name].modules()
+            if isinstance(m, Linear)]
+
+
+@needs_speed
+@needs_onednn
+@pytest.mark.parametrize("winner", ["fast-mlp+onednn/1t", "fast-mlp+mkl/1t",
+                                    "general+onednn/1t", "general+mkl/1t"])
+def test_the_choice_is_set_on_the_runs_networks_and_step(calibrating, monkeypatch, winner):
+    """The products are an explicit setting of each gankit Linear of G, D and G_ema and of
+    the hand-written step; the step is the kind's general one, or it with the hand-written
+    update."""
+    _steer(monkeypatch, winner)
+    tuned = _tuned()
+    choice = Choice(**tuned.provenance["calibration"]["choice"])
+    assert choice.label == winner
+    layers = _linear_layers(tuned.setup)
+    assert len(layers) == 2 + 2 + 2 and all(layer.onednn is choice.onednn for layer in layers)
+    assert tuned.step.name == ("fast-mlp" if choice.step == "fast-mlp" else "noise-to-image")
+    if choice.step == "fast-mlp":
+        assert isinstance(tuned.step.step_fn, fast_mlp.FastMLPStep)
+        assert tuned.step.step_fn.onednn is choice.onednn
+    else:
+        assert tuned.step is tuned.setup.strategy  # the kind's own step, not rebuilt
+
+
+@needs_speed
+@needs_onednn
+def test_a_measurement_builds_each_step_once_on_one_set_of_copies(calibrating, monkeypatch):
+    """The kind builds its general step once for the run; a measurement rebuilds it once on
+    one set of copies and builds the hand-written step once there, for all 4 candidates;
+    the run's own hand-written step is built once. A cached choice copies nothing."""
+    from gankit.training import generation
+
+    built = {"general": 0, "fast": 0, "copies": 0}
+
+    def counting(name, real):
+        def call(*args, **kwargs):
+            built[name] += 1
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(generation, "_general_step",
+                        counting("general", generation._general_step))
+    monkeypatch.setattr(fast_mlp.FastMLPStep, "__init__",
+                        counting("fast", fast_mlp.FastMLPStep.__init__))
+    monkeypatch.setattr(paths.Trials, "_build", counting("copies", paths.Trials._build))
+    _tuned()
+    assert calibrating["measure"] == 1 and len(calibrating["candidates"][0]) == 4
+    assert built == {"general": 2, "fast": 2, "copies": 1}
+    built.update(general=0, fast=0, copies=0)
+    _tuned()  # cached
+    assert calibrating["measure"] == 1 and built == {"general": 1, "fast": 1, "copies": 0}
+
+
+@needs_speed
+@needs_onednn
+def test_gankit_onednn_0_keeps_plain_products_and_the_general_step(calibrating, monkeypatch):
+    """GANKIT_ONEDNN=0 is the user's: F.linear products everywhere, hence no hand-written
+    step, and the calibration never tries oneDNN."""
+    monkeypatch.setenv("GANKIT_ONEDNN", "0")
+    tuned = _tuned()
+    record = tuned.provenance["calibration"]
+    assert record["choice"]["step"] == "general" and record["choice"]["onednn"] is False
+    assert not any(layer.onednn for layer in _linear_layers(tuned.setup))
+    assert calibrating["candidates"] in ([], [[Choice("general", False, 1)]])

@@ -1,5 +1,6 @@
-"""The hand-written MLP step (gankit.training.fast_mlp): its passes against autograd, its step against
-``d_step``/``g_step``, when the loop takes it, and that a run trains the same either way.
+"""The hand-written MLP step (gankit.speed.fast_mlp): its passes against autograd, its step
+against ``d_step``/``g_step``, when the loop takes it, and that a run trains the same either
+way.
 
 Its step against the tutorial's literal step is in ``test_exactness.py``.
 """
@@ -14,7 +15,9 @@ import torch
 from torch import nn
 
 from gankit.config import preset, resolve
-from gankit.training.fast_mlp import FastMLPStep, backward, fast_mlp_step, forward, layers_of, output_of
+from gankit.speed import speed_on
+from gankit.speed.fast_mlp import (FastMLPStep, backward, fast_mlp_step, forward, layers_of,
+                                   output_of)
 from gankit.apps.train import train
 from gankit.training.generation import make_optimisers
 from gankit.core.losses import get_loss
@@ -73,7 +76,8 @@ def _stack(widths, activations, seed=0):
 ])
 @pytest.mark.parametrize("batch", [64, 5])
 @pytest.mark.parametrize("transposed_input", [False, True])
-def test_passes_equal_autograd(widths, activations, batch, transposed_input):
+@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "mkl"])
+def test_passes_equal_autograd(widths, activations, batch, transposed_input, onednn):
     net = _stack(widths, activations)
     layers = layers_of(net)
     assert [l.activation for l in layers] == list(activations)
@@ -84,8 +88,9 @@ def test_passes_equal_autograd(widths, activations, batch, transposed_input):
     out_ref = net.model(x_ref)
     out_ref.backward(grad_out)
     with torch.no_grad():
-        outputs = forward(layers, x)
-        grads, grad_x = backward(layers, x, outputs, grad_out, weights=True, input_grad=True)
+        outputs = forward(layers, x, onednn)
+        grads, grad_x = backward(layers, x, outputs, grad_out, weights=True, input_grad=True,
+                                 onednn=onednn)
     torch.testing.assert_close(output_of(outputs, layers), out_ref, atol=TOL, rtol=0)
     torch.testing.assert_close(grad_x, x_ref.grad, atol=TOL, rtol=0)
     assert len(grads) == len(layers)
@@ -114,13 +119,15 @@ def _pair(name):
         (G2, D2, *make_optimisers(cfg, G2, D2))
 
 
-@pytest.mark.parametrize("name, loss_name", [("seed-mlp", "bce"), ("seed-tutorial", "bce"),
-                                             ("seed-mlp", "hinge"), ("seed-mlp", "lsgan")])
-def test_step_equals_d_step_then_g_step(name, loss_name):
+@pytest.mark.parametrize("name, loss_name, onednn", [
+    ("seed-mlp", "bce", True), ("seed-tutorial", "bce", True), ("seed-mlp", "hinge", True),
+    ("seed-mlp", "lsgan", True), ("seed-mlp", "bce", False)])
+def test_step_equals_d_step_then_g_step(name, loss_name, onednn):
     cfg, (G, D, opt_G, opt_D), (G2, D2, opt_G2, opt_D2) = _pair(name)
     loss = get_loss(loss_name)
-    fast = fast_mlp_step(cfg, G2, D2, opt_G2, opt_D2, loss, CPU, conditional=False)
-    assert isinstance(fast, FastMLPStep)
+    fast = fast_mlp_step(cfg, G2, D2, opt_G2, opt_D2, loss, CPU, conditional=False,
+                         onednn=onednn)
+    assert isinstance(fast, FastMLPStep) and fast.onednn is onednn
     generator = torch.Generator().manual_seed(1)
     for step in range(3):
         real = torch.rand(64, 1, 28, 28, generator=generator) * 2 - 1
@@ -189,6 +196,7 @@ def _run(tmp_path, name, monkeypatch, **overrides):
     return calls, records, state
 
 
+@pytest.mark.skipif(not speed_on(), reason="GANKIT_SPEED=0: no hand-written step in a run")
 def test_loop_trains_the_same_with_either_step(tmp_path, monkeypatch):
     calls, fast_log, fast_state = _run(tmp_path, "fast", monkeypatch)
     # every step, G updated after the first of every two D updates (n_critic 2)

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from gankit.config import resolve
-from gankit.training import accel, thread_governor
-from gankit.training.thread_governor import ThreadGovernor
+from gankit.speed import governor as thread_governor, speed_on
+from gankit.speed.governor import ThreadGovernor
 
 
 class FakeMachine:
@@ -181,6 +181,7 @@ def _run(tmp_path, monkeypatch, threads: int):
     return made, records, lines
 
 
+@pytest.mark.skipif(not speed_on(), reason="GANKIT_SPEED=0: automatic threads are PyTorch's")
 def test_an_automatic_run_is_governed(tmp_path, monkeypatch):
     made, records, lines = _run(tmp_path, monkeypatch, threads=0)
     assert len(made) == 1

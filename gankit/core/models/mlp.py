@@ -2,8 +2,8 @@
 
 Layer names match the tutorial's ``self.model = nn.Sequential(...)``, so a state dict saved
 from the tutorial's script loads into these modules unchanged. The layers are
-:class:`~gankit.core.models.linear.Linear`: ``nn.Linear`` computed by oneDNN on the CPU (faster,
-same function).
+:class:`~gankit.core.models.linear.Linear`: ``nn.Linear`` whose products the speed machinery may
+send to oneDNN on the CPU (faster, same function; :mod:`gankit.speed.products`).
 """
 
 from __future__ import annotations

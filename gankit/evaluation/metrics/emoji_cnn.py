@@ -184,13 +184,12 @@ def train_emoji_cnn(out: str | Path, root: str = "data", epochs: int = EMOJI_CNN
     ``{"accuracy", "balanced_accuracy", "held_out", "trained_on", "sha256", "path"}``: the
     accuracy on the held-out emoji of both vendors, and its mean over the categories."""
     from gankit.training.checkpoint import writable_file
+    from gankit.training.run import fixed_threads  # the speed machinery owns the count
 
     out = writable_file(out)  # checked before training, not after
     images, labels, groups = data if data is not None else emoji_training_data(root, download)
     train_rows, test_rows = split_by_emoji(groups, labels, seed=seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with fixed_threads(1):
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         num_classes = int(labels.max()) + 1
@@ -201,8 +200,6 @@ def train_emoji_cnn(out: str | Path, root: str = "data", epochs: int = EMOJI_CNN
         per_class = class_accuracies(net, *test, num_classes)
         save_weights(net, out, num_classes=num_classes, held_out=len(test_rows), seed=seed,
                      epochs=epochs, accuracy=accuracy, per_class_accuracy=per_class)
-    finally:
-        torch.set_num_threads(threads)
     echo("held-out accuracy per category: " + ", ".join(f"{a:.3f}" for a in per_class) +
          f" (mean {sum(per_class) / len(per_class):.4f})")
     return {"accuracy": accuracy, "balanced_accuracy": sum(per_class) / len(per_class),

@@ -126,10 +126,10 @@ def train_mnist_cnn(images_u8: torch.Tensor, labels: torch.Tensor, out: str | Pa
     """
     if labels is None:
         raise UserError("the extractor is a classifier: its data set must have labels")
+    from gankit.training.run import fixed_threads  # the speed machinery owns the count
+
     out = writable_file(out)  # checked before training, not after
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with fixed_threads(1):
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         x_all = _mnist_input(images_u8)
@@ -164,8 +164,6 @@ def train_mnist_cnn(images_u8: torch.Tensor, labels: torch.Tensor, out: str | Pa
                  f"held-out accuracy {accuracy:.4f}")
         save_weights(net, out, num_classes=num_classes, held_out=held_out, seed=seed,
                      epochs=epochs, accuracy=accuracy)
-    finally:
-        torch.set_num_threads(threads)
     return {"accuracy": accuracy, "sha256": sha256_file(out), "path": str(out)}
 
 

@@ -1,10 +1,10 @@
 """Threads that follow the machine's load during a run (``train.threads=0`` on the CPU).
 
-A run picks its thread count at start (:func:`~gankit.training.accel.auto_threads`: the
-CPUs minus those busy now; then the calibration may keep it or halve it). A CPU-heavy
-process started later oversubscribes the cores: the OpenMP threads of both jobs wait at
-every barrier for a thread the scheduler has preempted. On 2 cores a second 2-thread
-PyTorch job cut the default preset to 23 % of its solo images/s, where a fair share is 50 %.
+A run picks its thread count at start (:func:`~gankit.speed.threads.auto_threads`: the CPUs
+minus those busy now; then the calibration may keep it or halve it). A CPU-heavy process
+started later oversubscribes the cores: the OpenMP threads of both jobs wait at every
+barrier for a thread the scheduler has preempted. On 2 cores a second 2-thread PyTorch job
+cut the default preset to 23 % of its solo images/s, where a fair share is 50 %.
 
 :class:`ThreadGovernor` re-checks every :data:`CHECK_SECONDS` at the end of a step. It reads
 the machine's CPU time (/proc/stat) and this process's own (``time.process_time``). The
@@ -18,6 +18,9 @@ The ceiling is the count an idle machine gets: the available CPUs, capped by PyT
 default (``OMP_NUM_THREADS``). If the calibration halved the automatic count (the networks
 ran faster on half), the ceiling is the count the run started with. Only the thread count
 changes: the maths is the same, up to float32 rounding.
+
+The governor is one of the trainer's callbacks (the driver puts it before the log writers);
+it has their methods without importing the training layer.
 """
 
 from __future__ import annotations
@@ -28,8 +31,7 @@ from typing import Any, Callable
 
 import torch
 
-from gankit.training import accel
-from gankit.training.trainer import Callback, Trainer
+from gankit.speed import threads as thread_count
 
 # Seconds between two checks (tests shrink it); a change takes AGREE checks in a row.
 CHECK_SECONDS = 3.0
@@ -50,18 +52,19 @@ def applies(cfg, device: torch.device, world_size: int) -> bool:
 def ceiling(start: int, auto_start: int = 0, cpus: int | None = None,
             default: int | None = None) -> int:
     """The most threads a run may use: ``cpus`` (default: the available CPUs) capped by
-    PyTorch's ``default`` count (:func:`accel.default_threads`), but never below ``start``;
-    ``start`` itself when the calibration halved the automatic count ``auto_start``."""
+    PyTorch's ``default`` count (:func:`~gankit.speed.threads.default_threads`), but never
+    below ``start``; ``start`` itself when the calibration halved the automatic count
+    ``auto_start``."""
     if auto_start and start < auto_start:
         return start
-    cpus = accel.available_cpus() if cpus is None else cpus
-    default = accel.default_threads() if default is None else default
+    cpus = thread_count.available_cpus() if cpus is None else cpus
+    default = thread_count.default_threads() if default is None else default
     return max(1, min(cpus, max(default, start)))
 
 
-class ThreadGovernor(Callback):
-    """Lowers or raises ``torch.set_num_threads`` while a run trains, following the CPUs
-    other processes keep busy (see the module's text).
+class ThreadGovernor:
+    """Lowers or raises the thread count while a run trains, following the CPUs other
+    processes keep busy (see the module's text).
 
     ``start``: the count in use at start; ``most``: the ceiling (:func:`ceiling`);
     ``machine()`` -> (all, idle) CPU ticks since boot, summed over ``machine_cpus`` CPUs;
@@ -71,14 +74,14 @@ class ThreadGovernor(Callback):
     """
 
     def __init__(self, start: int, most: int, cpus: int | None = None,
-                 machine: Callable[[], tuple[int, int]] = accel.cpu_times,
+                 machine: Callable[[], tuple[int, int]] = thread_count.cpu_times,
                  own: Callable[[], float] = time.process_time,
                  clock: Callable[[], float] = time.monotonic,
-                 set_threads: Callable[[int], None] = torch.set_num_threads,
+                 set_threads: Callable[[int], Any] = thread_count.set_count,
                  machine_cpus: int | None = None, every: float | None = None):
         self.start = self.threads = max(1, start)
         self.most = max(1, most)
-        self.cpus = accel.available_cpus() if cpus is None else cpus
+        self.cpus = thread_count.available_cpus() if cpus is None else cpus
         self.machine, self.own, self.clock, self.apply = machine, own, clock, set_threads
         self.machine_cpus = machine_cpus or os.cpu_count() or 1
         self.every = CHECK_SECONDS if every is None else every
@@ -99,7 +102,7 @@ class ThreadGovernor(Callback):
 
     def other_cpus(self, before, after) -> float | None:
         """CPUs that other processes kept busy between two readings (None: no time)."""
-        return accel.other_cpus(before, after, self.machine_cpus)
+        return thread_count.other_cpus(before, after, self.machine_cpus)
 
     def proposal(self, other: float) -> int | None:
         """The count to ask for when others keep ``other`` CPUs busy; None: keep it."""
@@ -109,7 +112,7 @@ class ThreadGovernor(Callback):
             return None
         return wanted
 
-    def check(self, trainer: Trainer | None = None) -> None:
+    def check(self, trainer=None) -> None:
         """One check: measure, vote, and apply a count that :data:`AGREE` checks agree on."""
         now = self.read()
         if now is None or self.last is None:
@@ -133,17 +136,23 @@ class ThreadGovernor(Callback):
             trainer.say(f"threads: {old} -> {wanted} at step {step} (other processes kept "
                         f"{other:.1f} of {self.cpus} CPUs busy)")
 
-    # --- the trainer's events -----------------------------------------------------------
-    def on_start(self, trainer: Trainer) -> None:
+    # --- the trainer's events (gankit.training.trainer.Callback's methods) ----------------
+    def __enter__(self) -> "ThreadGovernor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def on_start(self, trainer) -> None:
         self.last = self.read()
         self.next_check = self.clock() + self.every
 
-    def on_step_end(self, trainer: Trainer) -> None:
+    def on_step_end(self, trainer) -> None:
         if self.clock() >= self.next_check:
             self.check(trainer)
             self.next_check = self.clock() + self.every
 
-    def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None:
+    def on_log(self, trainer, record: dict[str, Any]) -> None:
         record["threads"] = self.threads  # written by JsonlLog, which comes after
 
     def close(self) -> None:

@@ -2,17 +2,18 @@
 
 A CPU fp32 run may have several paths to the same mathematics (within float32 rounding):
 
-- the **step**: the hand-written MLP step (:mod:`gankit.training.fast_mlp`) or the general
-  ``d_step``/``g_step`` (:class:`~gankit.training.strategies.GeneralStep`);
+- the **step**: the hand-written MLP step (:mod:`gankit.speed.fast_mlp`) or the kind's
+  general ``d_step``/``g_step``;
 - the **products** of gankit's ``Linear`` layers: oneDNN or plain ``F.linear`` (MKL on x86
-  builds; :mod:`gankit.core.models.linear`);
+  builds; :mod:`gankit.speed.products`);
 - the **thread count** of an automatic ``train.threads=0``: the count in use or half of it.
 
 On first use :func:`decide` times a few dozen real steps of each eligible combination on
-copies of the run's networks and optimisers, within about 3 s (the run's own state and
-random streams are not touched, so the run is the same as one started with the winning
-path fixed), keeps the fastest (the fixed choice unless another beats it by more than
-:data:`MARGIN`) and caches ``{choice, timings, when}`` in ``calibration.json`` in the
+copies of the run's networks and optimisers (one set of copies that the candidates take
+turns on: :mod:`gankit.speed.paths` builds what it times), within about 3 s (the run's own
+state and random streams are not touched, so the run is the same as one started with the
+winning path fixed), keeps the fastest (the fixed choice unless another beats it by more
+than :data:`MARGIN`) and caches ``{choice, timings, when}`` in ``calibration.json`` in the
 user's cache folder (:func:`cache_path`: ``$GANKIT_CACHE_DIR``, else ``~/.cache/gankit``
 or its XDG equivalent), keyed by the CPU model, the ISA caps in the environment, the PyTorch
 and gankit versions, the thread count, the networks' shapes and the candidates. A later
@@ -22,18 +23,19 @@ keeps the fixed choice (fast MLP step where it applies, oneDNN, the automatic th
 
 What the user fixed is never a candidate: ``train.fast_mlp=false`` keeps the general step,
 ``train.threads=N`` keeps N threads, a ``GANKIT_ONEDNN`` setting keeps its library. Runs of
-several processes, compiled, deterministic or off the CPU are not calibrated.
+several processes, compiled, deterministic or off the CPU are not calibrated, nor any run
+with the machinery off (``GANKIT_SPEED=0``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import itertools
 import json
 import os
 import platform
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,11 +45,11 @@ import torch
 from torch import nn
 
 from gankit import __version__
-from gankit.core.models.linear import Linear, onednn_available, use_onednn
 from gankit.errors import first_line
-from gankit.training.checkpoint import atomic_write_text
+from gankit.speed import switches
+from gankit.speed.threads import set_count
 
-CACHE_ENV, SWITCH_ENV = "GANKIT_CACHE_DIR", "GANKIT_CALIBRATE"
+CACHE_ENV, SWITCH_ENV = "GANKIT_CACHE_DIR", switches.CALIBRATE_ENV
 ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 FORMAT = "gankit-calibration-1"
 # The measurement: WARMUP untimed steps per candidate (oneDNN primitives, Adam's state),
@@ -60,7 +62,16 @@ WARMUP, ROUND_STEPS, STEPS, BUDGET_SECONDS = 2, 5, 30, 3.0
 MARGIN = 0.03
 _clock = time.perf_counter  # tests replace it to count or steer the timings
 
-Trial = Callable[[], None]  # one training step on private copies of the run's state
+
+
+@dataclass
+class Trial:
+    """One candidate's training step on private copies of the run's state: ``step()`` runs
+    one; ``prepare()`` runs before each timing (the candidate's products on copies that the
+    candidates share)."""
+
+    step: Callable[[], None]
+    prepare: Callable[[], None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -143,33 +154,25 @@ def switched_off(cfg) -> str | None:
     ``GANKIT_CALIBRATE=0``), or None when it is on."""
     if not cfg.train.calibrate:
         return "train.calibrate=false"
-    value = os.environ.get(SWITCH_ENV, "1").strip().lower()
-    if value in ("0", "false", "off", "no"):
+    if switches.is_off(SWITCH_ENV):
         return f"{SWITCH_ENV}={os.environ[SWITCH_ENV]}"
     return None
 
 
-def has_onednn_products(cfg, device: torch.device, *nets: nn.Module) -> bool:
-    """Whether the run's products go through gankit's ``Linear`` (CPU, fp32, eager)."""
-    t = cfg.train
-    return (device.type == "cpu" and t.precision == "fp32" and not (t.compile or t.cuda_graphs)
-            and any(isinstance(m, Linear) for net in nets for m in net.modules()))
-
-
-def options(cfg, device: torch.device, world_size: int, fast: bool, products: bool,
-            threads: int) -> tuple[Choice, list[Choice]]:
+def options(cfg, device: torch.device, world_size: int, fast: bool, onednn: bool | None,
+            threads: int, library_fixed: bool = False) -> tuple[Choice, list[Choice]]:
     """(the fixed choice, the candidates, fixed choice first) of a run whose fixed step is
-    the hand-written one when ``fast``, with gankit ``Linear`` products when ``products``,
-    on ``threads`` threads. One candidate: nothing to calibrate."""
+    the hand-written one when ``fast``, whose gankit ``Linear`` products go through oneDNN
+    (``onednn`` True), ``F.linear`` (False) or are not switchable (None), on ``threads``
+    threads; ``library_fixed``: the user named the library, which then stays. One
+    candidate: nothing to calibrate."""
     t = cfg.train
-    onednn = onednn_available() if products else None
     default = Choice("fast-mlp" if fast else "general", onednn, threads)
     if (device.type != "cpu" or world_size > 1 or t.compile or t.cuda_graphs
             or t.deterministic):
         return default, [default]
     steps = ["fast-mlp", "general"] if fast else ["general"]
-    # a GANKIT_ONEDNN setting is the user's: keep its library
-    libraries = [True, False] if onednn and "GANKIT_ONEDNN" not in os.environ else [onednn]
+    libraries = [True, False] if onednn and not library_fixed else [onednn]
     counts = [threads] + ([threads // 2] if t.threads == 0 and threads > 1 else [])
     return default, [Choice(*combo) for combo in itertools.product(steps, libraries, counts)]
 
@@ -253,9 +256,19 @@ def _timings(value) -> dict[str, float]:
 
 
 def write_cache(path: Path, entries: dict[str, dict], echo) -> None:
-    """Write the entries atomically; a cache that cannot be written costs one line."""
+    """Write the entries through a temporary file and a rename (readers never see half a
+    file; a write lost in a crash only means measuring again); a cache that cannot be
+    written costs one line."""
+    text = json.dumps({"format": FORMAT, "entries": entries}, indent=1)
     try:
-        atomic_write_text(path, json.dumps({"format": FORMAT, "entries": entries}, indent=1))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
     except OSError as exc:
         echo(f"calibration: cannot write the cache {path} ({exc.strerror or exc}); the "
              f"next run measures again")
@@ -263,15 +276,15 @@ def write_cache(path: Path, entries: dict[str, dict], echo) -> None:
 
 # --- the measurement ------------------------------------------------------------------------
 
-def _timed(step: Trial, choice: Choice, steps: int) -> float:
+def _timed(trial: Trial, choice: Choice, steps: int) -> float:
     """Seconds per step of ``steps`` steps run as ``choice`` says."""
-    if torch.get_num_threads() != choice.threads:
-        torch.set_num_threads(choice.threads)
-    with use_onednn(choice.onednn) if choice.onednn is not None else contextlib.nullcontext():
-        start = _clock()
-        for _ in range(steps):
-            step()
-        return (_clock() - start) / max(steps, 1)
+    set_count(choice.threads)
+    trial.prepare()
+    step = trial.step
+    start = _clock()
+    for _ in range(steps):
+        step()
+    return (_clock() - start) / max(steps, 1)
 
 
 def _rounds(candidates: list[Choice], steps: dict[Choice, Trial], started: float,
@@ -299,9 +312,9 @@ def measure(candidates: list[Choice], trial: Callable[[Choice], Trial],
             budget_seconds: float | None = None) -> dict[Choice, float] | None:
     """Seconds per step of each candidate (see :data:`STEPS`), or None when the networks are
     too big to time within about ``budget_seconds`` (default :data:`BUDGET_SECONDS`).
-    ``trial(choice)`` returns a step on fresh copies of the run's state; all are built
-    first, with the process's own settings. The run's random streams and thread count are
-    restored afterwards."""
+    ``trial(choice)`` returns the :class:`Trial` of a candidate on copies of the run's
+    state; all are built first, with the process's own settings. The run's random streams
+    and thread count are restored afterwards."""
     budget = BUDGET_SECONDS if budget_seconds is None else budget_seconds
     threads = torch.get_num_threads()
     started = _clock()
@@ -310,8 +323,7 @@ def measure(candidates: list[Choice], trial: Callable[[Choice], Trial],
             steps = {choice: trial(choice) for choice in candidates}
             return _rounds(candidates, steps, started, budget)
         finally:
-            if torch.get_num_threads() != threads:
-                torch.set_num_threads(threads)
+            set_count(threads)
 
 
 def decide(cfg, default: Choice, candidates: list[Choice], key: dict,
