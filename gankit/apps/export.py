@@ -1,10 +1,14 @@
 """``gankit export RUN_DIR``: the generator as an ONNX or TorchScript file.
 
-The exported graph maps ``z`` float32 (batch, latent_dim) — and, for class-conditional
-runs, ``labels`` int64 (batch,) — to ``images`` float32 (batch, C, H, W) in the run's value
-range (``tanh``: [-1, 1]; ``unit``: [0, 1]); the batch axis is dynamic. It is the EMA generator when the run kept one. The file carries its metadata
-(latent_dim, value_range, image_shape, step, gankit version): ONNX as ``metadata_props``,
-TorchScript as the extra file ``gankit.json``.
+What is exported is up to the run's training kind (:data:`gankit.apps.kinds.APPS`). For a
+noise-to-image run (:func:`generator_export`) the graph maps ``z`` float32 (batch,
+latent_dim) — and, for class-conditional runs, ``labels`` int64 (batch,) — to ``images``
+float32 (batch, C, H, W) in the run's value range (``tanh``: [-1, 1]; ``unit``: [0, 1]); it
+is the EMA generator when the run kept one. For a translation run
+(:func:`translator_export`) it maps ``images`` in [-1, 1] to ``translated`` images. The
+batch axis is dynamic. The file carries its metadata (latent_dim, value_range,
+image_shape, step, gankit version, ...): ONNX as ``metadata_props``, TorchScript as the
+extra file ``gankit.json``.
 
 ONNX needs the ``onnx`` package (``pip install gankit[export]``; ``onnxruntime`` runs the
 file); TorchScript needs nothing beyond PyTorch.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -68,19 +73,52 @@ def translation_metadata(run, direction: str | None) -> dict[str, str]:
             "output": "images: float32 (batch, C, H, W) in [-1, 1]"}
 
 
-def _network_and_inputs(run, ema: bool, direction: str | None):
-    """(the exported network, an example batch of 2, metadata): a generator takes z (and
-    labels), a translator images. A batch of 1 invites exporters to specialise on it."""
-    example = torch.Generator().manual_seed(0)
-    if hasattr(run, "translator"):
-        c, h, w = run.input_shape(direction)
-        images = torch.rand(2, c, h, w, generator=example) * 2 - 1
-        return (plain_generator(run.translator(direction, ema=ema)), (images,),
-                translation_metadata(run, direction), ["images"], "translated")
+@dataclass
+class Exported:
+    """What ``gankit export`` writes of a run: ``network`` (a plain CPU copy), ``inputs`` an
+    example batch, its ``metadata``, the graph's ``input_names`` and ``output_name``; and
+    for the message, ``what`` it is and its ``signature``; ``path`` once written."""
+
+    network: nn.Module
+    inputs: tuple[torch.Tensor, ...]
+    metadata: dict[str, str]
+    input_names: list[str]
+    output_name: str
+    what: str
+    signature: str
+    path: Path | None = None
+
+
+def _example() -> torch.Generator:
+    """The example batch's seed: 2 rows, since a batch of 1 invites exporters to
+    specialise on it."""
+    return torch.Generator().manual_seed(0)
+
+
+def generator_export(run, ema: bool, direction: str | None = None) -> Exported:
+    """A noise-to-image run's export: G (the EMA generator when ``ema`` and kept) from z
+    (and labels); ``direction`` is translation's."""
     G = plain_generator(run.generator if ema else run.G)
-    z = torch.randn(2, run.config.model.latent_dim, generator=example)
+    z = torch.randn(2, run.config.model.latent_dim, generator=_example())
     inputs = (z, torch.arange(2) % _classes(G)) if _classes(G) else (z,)
-    return G, inputs, metadata(run), ["z", "labels"][:len(inputs)], "images"
+    which = "EMA generator" if ema and run.G_ema is not None else "generator"
+    return Exported(G, inputs, metadata(run), ["z", "labels"][:len(inputs)], "images",
+                    f"the {which} of step {run.step}",
+                    f"z float32 (batch, {run.config.model.latent_dim}) -> images float32 "
+                    f"(batch, {', '.join(map(str, run.image_shape))}) in "
+                    f"{run.config.data.value_range} range")
+
+
+def translator_export(run, ema: bool, direction: str | None = None) -> Exported:
+    """A translation run's export: its generator for ``direction`` (default: the run's),
+    from images in [-1, 1]."""
+    c, h, w = run.input_shape(direction)
+    images = torch.rand(2, c, h, w, generator=_example()) * 2 - 1
+    return Exported(plain_generator(run.translator(direction, ema=ema)), (images,),
+                    translation_metadata(run, direction), ["images"], "translated",
+                    f"the {direction or run.config.translation.direction} translator of "
+                    f"step {run.step}",
+                    f"images float32 (batch, {c}, {h}, {w}) in [-1, 1] -> translated images")
 
 
 def export_generator(run, out: str | Path, format: str = "onnx", ema: bool = True,
@@ -91,6 +129,15 @@ def export_generator(run, out: str | Path, format: str = "onnx", ema: bool = Tru
     ``run`` is a loaded run or a run directory / checkpoint path; ``ema`` picks the EMA
     generator when the run has one. Returns the path written.
     """
+    return export_run(run, out, format, ema, opset, direction).path
+
+
+def export_run(run, out: str | Path, format: str = "onnx", ema: bool = True,
+               opset: int = OPSET, direction: str | None = None) -> Exported:
+    """:func:`export_generator`, returning what was written (with its ``path``): the
+    network and its description come from the export of the run's kind
+    (:data:`gankit.apps.kinds.APPS`)."""
+    from gankit.apps.kinds import exporter
     from gankit.apps.sampling import load
     from gankit.training.checkpoint import writable_file
 
@@ -98,16 +145,18 @@ def export_generator(run, out: str | Path, format: str = "onnx", ema: bool = Tru
         raise UserError(f"unknown export format {format!r}; choose from {', '.join(FORMATS)}")
     if isinstance(run, (str, Path)):
         run = load(run)
-    G, inputs, info, names, output = _network_and_inputs(run, ema, direction)
+    exported = exporter(run)(run, ema, direction)
     out = writable_file(out)
     try:
         if format == "onnx":
-            _export_onnx(G, inputs, out, info, opset, names, output)
+            _export_onnx(exported.network, exported.inputs, out, exported.metadata, opset,
+                         exported.input_names, exported.output_name)
         else:
-            _export_torchscript(G, inputs, out, info)
+            _export_torchscript(exported.network, exported.inputs, out, exported.metadata)
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
-    return out
+    exported.path = out
+    return exported
 
 
 def _export_onnx(G: nn.Module, inputs: tuple[torch.Tensor, ...], out: Path,

@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 from gankit.errors import UserError
-from gankit.training.trained import (check_truncation, expect_generation,  # noqa: F401
-                                     truncate)
+from gankit.config.kinds import require
+from gankit.training.trained import check_truncation, truncate
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -70,7 +70,8 @@ def interpolate(run, frames: int | None = None, rows: int = 8, seed: int = 0,
     if rows < 1:
         raise UserError(f"--rows must be >= 1, got {rows}")
     truncation = check_truncation(truncation)
-    run = expect_generation(load(run) if isinstance(run, (str, Path)) else run)
+    run = load(run) if isinstance(run, (str, Path)) else run
+    require(run.kind, "interpolate")
     G = run.generator if ema else run.G
     device = next(G.parameters()).device
     generator = torch.Generator().manual_seed(seed)

@@ -2,8 +2,9 @@
 
 The page holds the config, the loss curves (D and G, D(x) and D(G(z))), the quality
 monitor's metric curves when the log has them, the fixed-noise sample grids as training
-went on, the final grid, the nearest real neighbours of a few samples (a memorisation
-check) and the mode-collapse warnings of the log. Every image is embedded as a
+went on, the final grid, the mode-collapse warnings of the log and the sections of the
+run's training kind (a noise-to-image run: the nearest real neighbours of a few samples, a
+memorisation check; a translation run: its held-out scores). Every image is embedded as a
 ``data:image/png;base64`` URI and the styles are inline, so the file opens in any browser
 with no network and can be mailed or archived as it is.
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from gankit.apps.kinds import report_sections
 from gankit.errors import UserError
 from gankit.training.charts import loss_png, metric_png
 from gankit.training.run_log import metric_records, read_log
@@ -281,8 +283,21 @@ def _quality_parts(records: list[dict]) -> list[str]:
     return parts
 
 
-def _translation_parts(run_dir: Path, cfg, device: str) -> list[str]:
-    """What the sample pictures of a translation run show, and its held-out scores."""
+def generation_sections(run_dir: Path, cfg, *, neighbours: int, k: int, seed: int,
+                        device: str, root: str | None) -> list[str]:
+    """A noise-to-image run's own section: the memorisation check (none when
+    ``neighbours`` is 0), on the run's data set found under ``root`` (default: where the
+    run found it)."""
+    if not neighbours:
+        return []
+    found = cfg if root is None else replace(cfg, data=replace(cfg.data, root=root))
+    return ["<h2>Nearest real neighbours (memorisation check)</h2>",
+            _neighbours_section(run_dir, found, neighbours, k, seed, device)]
+
+
+def translation_sections(run_dir: Path, cfg, *, device: str, **options) -> list[str]:
+    """A translation run's own section: what its sample pictures show, and its held-out
+    scores (the memorisation check's ``options`` do not apply)."""
     from gankit.apps.sampling import load
     from gankit.evaluation.translation import evaluate_translation, format_translation
 
@@ -324,13 +339,9 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, neighbours:
     parts += _summary_parts(records, cfg)
     parts += _training_parts(run_dir, records, max_grids)
     parts += _quality_parts(records)
-
-    if cfg.translates:
-        parts += _translation_parts(run_dir, cfg, device)
-    elif neighbours:  # --- memorisation ---
-        parts.append("<h2>Nearest real neighbours (memorisation check)</h2>")
-        found = cfg if root is None else replace(cfg, data=replace(cfg.data, root=root))
-        parts.append(_neighbours_section(run_dir, found, neighbours, k, seed, device))
+    # --- the sections of the run's kind (memorisation, translation scores, ...) ---
+    parts += report_sections(run_dir, cfg, neighbours=neighbours, k=k, seed=seed,
+                             device=device, root=root)
 
     # --- config ---
     parts.append("<h2>Config</h2>")

@@ -1,8 +1,11 @@
-"""``gankit train``: a training run of the kind its config asks for (noise-to-image or
-image translation), with the quality monitors.
+"""``gankit train``: a training run of the kind its config is (noise-to-image, image
+translation, or any registered kind), with that kind's monitors.
 
 The training layer runs any kind of training; the monitors (FID, mode counts, targets,
-the collapse probe) belong to the evaluation layer above it, so the two meet here.
+the collapse probe) belong to the evaluation layer above it, so the two meet here. Both
+come from the kinds' tables (:mod:`gankit.config.kinds`): the setup of the config's kind
+(:func:`gankit.training.kinds.setup_for`) and its monitors
+(:func:`gankit.evaluation.kinds.monitors`).
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from gankit.config import Config
-from gankit.evaluation.monitor import monitors
-from gankit.training import generation, run, translation
+from gankit.evaluation.kinds import monitors
+from gankit.training import run
+from gankit.training.kinds import setup_for
 from gankit.training.run import CallbackFactory
 
 
@@ -20,7 +24,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
           echo: Callable[[str], None] = print,
           callbacks: Iterable[CallbackFactory] = ()) -> Path:
     """Train per ``cfg`` into ``run_dir`` (see :func:`gankit.training.run.train`) with the
-    quality monitors and any further ``callbacks`` factories; return the run directory."""
-    kind = translation.setup if cfg.translates else generation.setup
-    return run.train(cfg, run_dir, resume=resume, progress=progress, echo=echo, kind=kind,
-                     callbacks=[monitors, *callbacks])
+    monitors of its kind and any further ``callbacks`` factories; return the run
+    directory."""
+    return run.train(cfg, run_dir, resume=resume, progress=progress, echo=echo,
+                     kind=setup_for(cfg), callbacks=[monitors, *callbacks])

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from gankit.config.kinds import require
 from gankit.errors import UserError
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -32,10 +33,9 @@ def resize_u8(images_u8: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def translate(run, images_u8: torch.Tensor, direction: str | None = None, ema: bool = True,
               batch_size: int = 64) -> torch.Tensor:
     """Translate uint8 images (N, C, H, W) of the run's input size and channels with the
-    generator for ``direction`` (default: the run's); returns uint8 (N, C_out, H, W)."""
-    if not hasattr(run, "translator"):
-        raise UserError("this run generates from noise; gankit translate needs an image "
-                        "translation run (--preset pix2pix or cyclegan)")
+    generator for ``direction`` (default: the run's); returns uint8 (N, C_out, H, W). A
+    run whose kind does not serve ``gankit translate`` is a UserError."""
+    require(run.kind, "translate")
     return run.translate(images_u8, direction, ema=ema, batch_size=batch_size)
 
 
@@ -81,6 +81,7 @@ def translate_files(run, source: str | Path, out: str | Path, direction: str | N
     images on stderr."""
     from gankit.data.decoding import progress_bar
 
+    require(run.kind, "translate")
     source, out = Path(source), Path(out)
     files = _inputs(source)
     channels, height, width = run.input_shape(direction)

@@ -29,11 +29,11 @@ def device_of(args) -> str:
 
 def cmd_sample(args) -> int:
     from gankit.apps.sampling import load, sample, save_grid, save_npz, save_png_folder, show
+    from gankit.config.kinds import require
     from gankit.data import is_points_shape
 
-    from gankit.training.trained import expect_generation
-
-    run = expect_generation(load(args.run_dir, device=device_of(args)))
+    run = load(args.run_dir, device=device_of(args))
+    require(run.kind, "sample", subject=args.run_dir)
     images = sample(run, n=args.n, seed=args.seed, ema=args.ema,
                     truncation=args.truncation, classes=args.classes)
     base = _run_dir_of(args.run_dir)
@@ -67,25 +67,32 @@ def cmd_sample(args) -> int:
 # --- eval -----------------------------------------------------------------------------------
 
 def cmd_eval(args) -> int:
-    from gankit.cli.translate import cmd_eval_translation, is_translation_run
+    """A run is scored by its kind's evaluation (a noise-to-image run: FID and the other
+    metrics of its samples; a translation run: its held-out translations); ``--samples``
+    are scored like a noise-to-image run's samples."""
     from gankit.evaluation.evaluate import evaluate, format_table, write_json
 
     args.device = device_of(args)
-    if args.run_dir and is_translation_run(args.run_dir):
-        return cmd_eval_translation(args)
-
     if args.run_dir and args.samples:
         raise UserError("give either RUN_DIR or --samples, not both")
     if not args.run_dir and not args.samples:
         raise UserError("give a RUN_DIR to sample from, or --samples FILE --data NAME")
-    if args.run_dir and not Path(args.run_dir).exists():
-        raise UserError(f"run directory {args.run_dir} not found")
-    result = evaluate(run_dir=args.run_dir, samples=args.samples, data=args.data, n=args.n,
-                      metrics=args.metrics, reference=args.reference,
-                      extractor=args.extractor, extractor_weights=args.extractor_weights,
-                      seed=args.seed, device=args.device, root=args.root,
-                      progress=not args.no_progress)
-    print(format_table(result))
+    options = dict(data=args.data, n=args.n, metrics=args.metrics, reference=args.reference,
+                   extractor=args.extractor, extractor_weights=args.extractor_weights,
+                   seed=args.seed, device=args.device, root=args.root,
+                   progress=not args.no_progress)
+    if args.run_dir:
+        from gankit.evaluation.kinds import evaluate_run
+        from gankit.training.trained import load
+
+        if not Path(args.run_dir).exists():
+            raise UserError(f"run directory {args.run_dir} not found")
+        result, text = evaluate_run(load(args.run_dir, device=args.device),
+                                    direction=args.direction, **options)
+    else:
+        result = evaluate(samples=args.samples, **options)
+        text = format_table(result)
+    print(text)
     if args.json:
         print(f"wrote {write_json(result, args.json)}")
     return 0
@@ -96,12 +103,12 @@ def cmd_eval(args) -> int:
 def cmd_interpolate(args) -> int:
     from gankit.apps.latent import interpolate, save_gif, save_interpolation_grid
     from gankit.apps.sampling import load
+    from gankit.config.kinds import require
 
     if not Path(args.run_dir).exists():
         raise UserError(f"run directory not found: {args.run_dir}")
-    from gankit.training.trained import expect_generation
-
-    run = expect_generation(load(args.run_dir, device=device_of(args)))
+    run = load(args.run_dir, device=device_of(args))
+    require(run.kind, "interpolate", subject=args.run_dir)
     base = _run_dir_of(args.run_dir)
     out = Path(args.out) if args.out else base / "interp.png"
     if args.gif and out.suffix.lower() == ".gif":
@@ -120,7 +127,7 @@ def cmd_interpolate(args) -> int:
 # --- export ---------------------------------------------------------------------------------
 
 def cmd_export(args) -> int:
-    from gankit.apps.export import export_generator
+    from gankit.apps.export import export_run
     from gankit.apps.sampling import load
 
     if not Path(args.run_dir).exists():
@@ -131,18 +138,9 @@ def cmd_export(args) -> int:
     if out is None:
         base = _run_dir_of(args.run_dir)
         out = base / ("G.onnx" if fmt == "onnx" else "G.pt")
-    run = load(args.run_dir)
-    path = export_generator(run, out, format=fmt, ema=args.ema, direction=args.direction)
-    if hasattr(run, "translator"):
-        c, h, w = run.input_shape(args.direction)
-        print(f"wrote the {args.direction or run.config.translation.direction} translator of "
-              f"step {run.step} as {fmt} to {path}: images float32 (batch, {c}, {h}, {w}) in "
-              f"[-1, 1] -> translated images")
-        return 0
-    which = "EMA generator" if args.ema and run.G_ema is not None else "generator"
-    print(f"wrote the {which} of step {run.step} as {fmt} to {path}: z float32 (batch, "
-          f"{run.config.model.latent_dim}) -> images float32 (batch, "
-          f"{', '.join(map(str, run.image_shape))}) in {run.config.data.value_range} range")
+    exported = export_run(load(args.run_dir), out, format=fmt, ema=args.ema,
+                          direction=args.direction)
+    print(f"wrote {exported.what} as {fmt} to {exported.path}: {exported.signature}")
     return 0
 
 

@@ -229,11 +229,6 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     translation: TranslationConfig = field(default_factory=TranslationConfig)
 
-    @property
-    def translates(self) -> bool:
-        """Whether this is an image-to-image translation run."""
-        return self.translation.mode != "off"
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

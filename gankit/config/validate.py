@@ -5,7 +5,9 @@ Each section's own values are checked here; the options that only some component
 checked by those components (their registry entry's ``check``, which raises ``ValueError``
 and is reported here as a user error); the rules that tie several sections or fields
 together are in :func:`check_cross_rules` (those of plain values) and
-:func:`check_data_rules` (those that need the data registry), and nowhere else.
+:func:`check_data_rules` (those that need the data registry), and nowhere else, but for
+those of one training kind: its declaration's ``check`` (:mod:`gankit.config.kinds`),
+which :func:`check_cross_rules` runs.
 
 The plain values are checked first: they need neither the model code nor torch, so that
 most mistakes are answered at once. Only then are names looked up in the registries, whose
@@ -18,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from gankit.config.kinds import kind_named, kind_of
 from gankit.config.schema import Config
 from gankit.config.targets import parse_target
 from gankit.core.augment_policy import parse_policy
@@ -162,17 +165,15 @@ def _validate_translation(tr) -> None:
 
 
 def _check_data_name(cfg: Config) -> None:
-    """A noise-to-image run names a data set, a translation run a two-domain set; either
-    may be a folder."""
+    """The data set is a folder or one of the names its training kind knows (a
+    noise-to-image run names a data set, a translation run a two-domain set)."""
     if Path(cfg.data.name).expanduser().is_dir():
         return
-    if cfg.translates:
-        from gankit.data import TRANSLATION_SETS as known
-        kind = "translation set"
-    else:
-        from gankit.data import DATASETS as known
-        kind = "data set"
-    _check(cfg.data.name in known, f"unknown {kind} {cfg.data.name!r}: not a folder, and not "
+    data_sets = kind_named(kind_of(cfg)).data_sets
+    if data_sets is None:  # the kind checks its data itself
+        return
+    word, known = data_sets()
+    _check(cfg.data.name in known, f"unknown {word} {cfg.data.name!r}: not a folder, and not "
            f"one of {', '.join(sorted(known))}")
 
 
@@ -189,11 +190,9 @@ def check_cross_rules(cfg: Config) -> None:
     """The rules that tie fields of several sections (or several fields) together, but for
     those that need the data registry (:func:`check_data_rules`)."""
     d, m, lo, o, t = cfg.data, cfg.model, cfg.loss, cfg.optim, cfg.train
-    tr = cfg.translation
-    _check(not cfg.translates or tr.gan_weight > 0 or tr.mode == "paired",
-           "translation.gan_weight=0 (no discriminator) needs translation.mode=paired")
-    _check(not (cfg.translates and d.value_range != "tanh"),
-           "translation runs work in [-1, 1]: data.value_range=tanh")
+    kind = kind_named(kind_of(cfg))
+    if kind.check is not None:  # the rules of the config's training kind
+        kind.check(cfg)
     _check(o.lr_decay == 0 or t.steps > 0 or t.epochs > 0,
            "optim.lr_decay needs a step or epoch budget (--steps or --epochs)")
     _check(not t.target or t.eval_every > 0,
@@ -208,8 +207,6 @@ def check_cross_rules(cfg: Config) -> None:
            "model.output=sigmoid makes images in [0, 1]: set data.value_range=unit")
     _check(not (m.output == "tanh" and d.value_range == "unit"),
            "data.value_range=unit needs model.output=sigmoid")
-    _check(not (cfg.translates and d.mirror), "--mirror flips the real images of "
-           "noise-to-image runs; translation runs do not take it")
 
 
 def check_data_rules(cfg: Config) -> None:

@@ -145,13 +145,14 @@ def _images_to_score(run_dir, samples, data, n, reference, seed, device, root):
     if run_dir is not None:
         from gankit.training.trained import load, sample
 
-        run = load(run_dir, device=device)
+        loaded = not isinstance(run_dir, (str, Path))
+        run = run_dir if loaded else load(run_dir, device=device)
         if data is None:  # the run's own data set, where the run found it
             data, root = run.config.data.name, run.config.data.root
         reference_data = reference_set(data, reference, root)
         counts = class_counts(reference_data, run.num_classes)
         fake = sample(run, n=n or 5000, seed=seed, ema=True, class_counts=counts)
-        source = {"run_dir": str(run_dir), "step": run.step,
+        source = {"run_dir": str(run.run_dir if loaded else run_dir), "step": run.step,
                   "generator": "G_ema" if run.G_ema is not None else "G"}
         if counts is not None:
             source["classes"] = "in the reference's proportions"
@@ -172,7 +173,8 @@ def evaluate(run_dir: str | Path | None = None, samples: str | Path | None = Non
              extractor: str | None = None, extractor_weights: str | None = None, seed: int = 0,
              device: str = "cpu", root: str = "data", use_cache: bool = True,
              progress: bool = False) -> dict[str, Any]:
-    """Score a run's EMA generator (``run_dir``) or an image file/folder (``samples``).
+    """Score a run's EMA generator (``run_dir``: its folder or checkpoint, or the run
+    loaded) or an image file/folder (``samples``).
 
     Returns ``{"scores": {...}, "provenance": {...}}``; the provenance names the gankit
     version, extractor (name, sha256), n generated, n reference, reference set and split,
@@ -209,6 +211,13 @@ def evaluate(run_dir: str | Path | None = None, samples: str | Path | None = Non
                   "reference": {"data": data, "split": reference}, "seed": seed,
                   "metrics": names, **source}
     return {"scores": scores, "provenance": provenance}
+
+
+def evaluate_generation(run, direction: str | None = None, **options: Any) -> dict[str, Any]:
+    """``gankit eval`` of a loaded noise-to-image run (the kind's evaluation in
+    :data:`gankit.evaluation.kinds.EVALUATION`): :func:`evaluate` with the command's
+    options; ``direction`` is translation's."""
+    return evaluate(run_dir=run, **options)
 
 
 def format_table(result: dict[str, Any]) -> str:

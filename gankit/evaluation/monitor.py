@@ -1,8 +1,9 @@
 """Quality checks during training: ``train.eval_every``, ``train.target``, mode collapse.
 
-:func:`monitors` gives the callbacks a run's config asks for: a :class:`QualityMonitor`
-for images (FID and mode counts every ``eval_every`` steps, the target, the mode-collapse
-probe on digit sets) or a :class:`~gankit.evaluation.toy_monitor.ToyMonitor` for 2-D points.
+:func:`generation_monitors` gives the callbacks a noise-to-image run's config asks for: a
+:class:`QualityMonitor` for images (FID and mode counts every ``eval_every`` steps, the
+target, the mode-collapse probe on digit sets) or a
+:class:`~gankit.evaluation.toy_monitor.ToyMonitor` for 2-D points.
 Each scores the generator on a fixed batch of noise when due, emits the scores as an
 ``eval`` event (the log, TensorBoard and a sweep's pruner take them from there) and asks
 the trainer to stop when the target is reached.
@@ -179,13 +180,12 @@ class QualityMonitor(Callback):
         return False
 
 
-def monitors(setup, cfg, ctx) -> list[Callback]:
-    """The quality callbacks ``cfg`` asks for (a ``CallbackFactory`` of the training driver).
-    Under DDP every process takes part in an image monitor (each generates its share of the
-    samples); a point monitor runs on the main process only."""
+def generation_monitors(setup, cfg, ctx) -> list[Callback]:
+    """The quality callbacks a noise-to-image ``cfg`` asks for (the kind's monitors in
+    :data:`gankit.evaluation.kinds.EVALUATION`, a ``CallbackFactory`` of the training
+    driver). Under DDP every process takes part in an image monitor (each generates its
+    share of the samples); a point monitor runs on the main process only."""
     data, device = setup.data, ctx.device
-    if cfg.translates:  # translations are scored by gankit eval (label preservation, L1)
-        return []
     if is_points_shape(data.shape):
         from gankit.evaluation.toy_monitor import ToyMonitor
 

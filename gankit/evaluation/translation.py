@@ -101,6 +101,14 @@ def evaluate_translation(run, direction: str | None = None, device: str = "cpu",
     return {"scores": scores, "provenance": provenance}
 
 
+def evaluate_translation_run(run, direction: str | None = None, device: str = "cpu",
+                             **options: Any) -> dict[str, Any]:
+    """``gankit eval`` of a loaded translation run (the kind's evaluation in
+    :data:`gankit.evaluation.kinds.EVALUATION`): :func:`evaluate_translation` on its
+    held-out images; the other options of the command are the noise-to-image kind's."""
+    return evaluate_translation(run, direction, device=device)
+
+
 def format_translation(result: dict[str, Any]) -> str:
     """The scores as lines, the confusion matrix last."""
     scores, prov = result["scores"], result["provenance"]

@@ -1,10 +1,12 @@
 """A finished run: load it from its checkpoint and draw from its generator.
 
 :func:`load` reads a run directory (its newest good checkpoint) or one checkpoint file and
-builds the networks with the same code as training
-(:func:`gankit.training.generation.networks_state`); :func:`sample` and :func:`generate`
-draw images (or 2-D points) from seeded noise. The applications (``gankit sample``,
-``eval``, ``report``, ``export``, ``inpaint``, ``interpolate``) all start here.
+hands it to its training kind's loader (:data:`gankit.training.kinds.TRAINING`); a
+noise-to-image run's networks are built with the same code as in training
+(:func:`gankit.training.generation.networks_state`). :func:`sample` draws images (or 2-D
+points) from seeded noise with the sampler of the run's kind; :func:`generate` is the
+noise-to-image kind's. The applications (``gankit sample``, ``eval``, ``report``,
+``export``, ``inpaint``, ``interpolate``, ``translate``) all start here.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import torch
 from torch import nn
 
 from gankit.config import Config, from_dict
+from gankit.config.kinds import kind_of, require
 from gankit.core.models.conditioning import proportional_labels
 from gankit.data import is_points_shape, to_uint8
 from gankit.errors import UserError, first_line
 from gankit.training.checkpoint import latest_checkpoint, load_checkpoint, run_dir_of
 from gankit.training.generation import NETWORKS, networks_state
+from gankit.training.kinds import TRAINING
 
 
 def check_truncation(psi: float) -> float:
@@ -40,7 +44,8 @@ def truncate(z: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
 
 @dataclass
 class Run:
-    """A trained run: networks in eval mode, its config and where it stopped."""
+    """A trained noise-to-image run: networks in eval mode, its config and where it
+    stopped."""
 
     G: nn.Module
     D: nn.Module
@@ -50,6 +55,7 @@ class Run:
     image_shape: tuple[int, int, int]
     num_classes: int
     run_dir: Path | None = None
+    kind: str = "generation"
 
     @property
     def generator(self) -> nn.Module:
@@ -57,12 +63,13 @@ class Run:
         return self.G_ema if self.G_ema is not None else self.G
 
 
-def load(run_dir_or_checkpoint: str | Path, device: str = "cpu") -> Run:
-    """Load a run directory (its newest good checkpoint) or one checkpoint file; a
-    translation run gives a :class:`~gankit.training.translation.TranslationRun`.
+def load(run_dir_or_checkpoint: str | Path, device: str = "cpu"):
+    """Load a run directory (its newest good checkpoint) or one checkpoint file with the
+    loader of the run's training kind: a noise-to-image run gives a :class:`Run`, a
+    translation run a :class:`~gankit.training.translation.TranslationRun`.
 
-    The networks are built and filled by the same code as in training
-    (:func:`gankit.training.generation.networks_state`), from what the checkpoint holds.
+    The checkpoint names its kind (older ones do not: their config does). The networks are
+    built and filled by the same code as in training, from what the checkpoint holds.
     """
     import json
 
@@ -70,36 +77,28 @@ def load(run_dir_or_checkpoint: str | Path, device: str = "cpu") -> Run:
     state = load_checkpoint(path, device) if path.is_file() else latest_checkpoint(path, device)
     try:
         cfg = from_dict(json.loads(state["config"]))
-        if cfg.translates:
-            from gankit.training.translation import load_run
-
-            return load_run(cfg, state, torch.device(device), run_dir_of(path))
-        shape = tuple(int(s) for s in state["image_shape"])
-        num_classes = int(state.get("num_classes", 0))
-        nets = networks_state(cfg, shape, num_classes, torch.device(device),
-                              ema=state.get("G_ema") is not None)
-        nets.load_state_dict(state, rng=False, only=NETWORKS)
+        loader = TRAINING[state.get("kind") or kind_of(cfg)].load
+        return loader(cfg, state, torch.device(device), run_dir_of(path))
     except UserError:
         raise
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         first = first_line(exc)
         raise UserError(f"checkpoint in {path} does not fit its model: {first[:200]}") from None
+
+
+def load_generation(cfg: Config, state: dict, device: torch.device,
+                    run_dir: Path | None) -> Run:
+    """The noise-to-image run a checkpoint (``state``) holds (its kind's loader)."""
+    shape = tuple(int(s) for s in state["image_shape"])
+    num_classes = int(state.get("num_classes", 0))
+    nets = networks_state(cfg, shape, num_classes, device, ema=state.get("G_ema") is not None)
+    nets.load_state_dict(state, rng=False, only=NETWORKS)
     for name in NETWORKS:
         if name in nets:
             nets[name].eval()
     return Run(G=nets["G"], D=nets["D"], G_ema=nets.get("G_ema"), config=cfg,
                step=nets.counters.step, image_shape=shape, num_classes=num_classes,
-               run_dir=run_dir_of(path))
-
-
-def expect_generation(run) -> Run:
-    """``run`` itself when it generates from noise; a translation run is a UserError that
-    says which commands serve it."""
-    if not isinstance(run, Run):
-        raise UserError("this is an image-translation run: use gankit translate (or eval, "
-                        "report, export); sample, interpolate and inpaint need a run that "
-                        "generates from noise")
-    return run
+               run_dir=run_dir)
 
 
 @torch.no_grad()
@@ -147,16 +146,31 @@ def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, batch_size: i
     return torch.cat(out) if out else torch.empty(0)
 
 
-def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,
-           truncation: float = 1.0, classes: list[int] | None = None,
-           class_counts: torch.Tensor | None = None) -> torch.Tensor:
-    """n images from a run as uint8 (n, C, H, W); ``truncation`` psi scales z (1: none).
+def sample(run, n: int = 64, seed: int = 0, ema: bool = True, truncation: float = 1.0,
+           classes: list[int] | None = None, class_counts: torch.Tensor | None = None
+           ) -> torch.Tensor:
+    """n images from a run (or run directory) as uint8 (n, C, H, W), drawn by the sampler
+    of the run's kind; a run whose kind does not serve ``gankit sample`` is a UserError.
 
+    Noise-to-image runs (:func:`sample_generation`): ``truncation`` psi scales z (1: none);
     ``classes`` (conditional runs): images of these classes, in blocks of n / len(classes);
     without them all classes, in turn, or in the proportions of ``class_counts`` (K,).
     Runs on 2-D point sets (ring8, grid25) give float32 points (n, 2) instead.
     """
-    run = expect_generation(load(run) if isinstance(run, (str, Path)) else run)
+    run = load(run) if isinstance(run, (str, Path)) else run
+    require(run.kind, "sample")
+    sampler = TRAINING[run.kind].sample
+    if sampler is None:
+        raise ValueError(f"training kind {run.kind!r} serves gankit sample but registered "
+                         f"no sampler")
+    return sampler(run, n=n, seed=seed, ema=ema, truncation=truncation, classes=classes,
+                   class_counts=class_counts)
+
+
+def sample_generation(run: Run, n: int = 64, seed: int = 0, ema: bool = True,
+                      truncation: float = 1.0, classes: list[int] | None = None,
+                      class_counts: torch.Tensor | None = None) -> torch.Tensor:
+    """The noise-to-image kind's sampler (see :func:`sample`)."""
     G = run.generator if ema else run.G
     if is_points_shape(run.image_shape):  # points: no classes, no pixel range
         if classes:

@@ -6,7 +6,8 @@ unpaired, ``G_BA``), the discriminators (``D_B``, unpaired also ``D_A``), their 
 when ``train.ema_kimg`` is set, both optimisers and, unpaired, the two image pools; all of
 them are registered, so checkpoints and exact resume need nothing more.
 :func:`translation_networks` is the one place that builds a translation run's networks,
-for training and for loading a finished run.
+for training and for loading a finished run (:func:`load_run`, the kind's loader in
+:data:`gankit.training.kinds.TRAINING`).
 """
 
 from __future__ import annotations
@@ -193,8 +194,7 @@ def setup(cfg: Config, ctx: Context, echo) -> Setup:
     limits = [n for n in (t.steps, t.epochs * len(batches)) if n > 0]
     total_steps = min(limits) if limits else 0
     strategy, rates = _strategy(cfg, state, total_steps)
-    header = {"kind": "translation", "shape_a": list(shape_a), "shape_b": list(shape_b),
-              "image_shape": list(shape_a)}
+    header = {"shape_a": list(shape_a), "shape_b": list(shape_b), "image_shape": list(shape_a)}
     return Setup(state=state, strategy=strategy, batches=batches,
                  budget=Budget(total_steps=total_steps, minutes=t.minutes), header=header,
                  draw=_picture(cfg, state, data, device), learning_rates=rates, data=data,
@@ -211,6 +211,7 @@ class TranslationRun:
     shape_a: tuple[int, int, int]
     shape_b: tuple[int, int, int]
     run_dir: Path | None = None
+    kind: str = "translation"
 
     def translator(self, direction: str | None = None, ema: bool = True) -> torch.nn.Module:
         """The generator for ``direction`` (default: the run's): a paired run translates

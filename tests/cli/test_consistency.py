@@ -263,7 +263,7 @@ def test_inpaint_and_translate_show_their_bars_on_a_terminal(monkeypatch, tmp_pa
     (tmp_path / "in").mkdir()
     for i in range(3):
         Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / "in" / f"{i}.png")
-    run = SimpleNamespace(translator=G, input_shape=lambda direction: (1, 8, 8),
+    run = SimpleNamespace(kind="translation", input_shape=lambda direction: (1, 8, 8),
                           translate=lambda images, direction, ema, batch_size: 255 - images)
     for progress in (True, False):
         stderr = _Terminal()
@@ -283,7 +283,7 @@ def test_translate_hands_no_progress_and_the_device_to_the_app(cli, tmp_path, mo
     import gankit.apps.translate as translate
 
     seen = {}
-    run = SimpleNamespace(translator=object(), step=3, config=SimpleNamespace(
+    run = SimpleNamespace(kind="translation", step=3, config=SimpleNamespace(
         translation=SimpleNamespace(direction="AtoB")))
     monkeypatch.setattr(sampling, "load", lambda path, device: seen.update(device=device) or run)
     monkeypatch.setattr(translate, "translate_files",
