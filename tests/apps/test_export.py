@@ -91,15 +91,28 @@ def test_ema_generator_is_the_default(dcgan_run, tmp_path):
 
 
 def test_export_cli(dcgan_run, tmp_path, capsys):
+    """What the command writes is the run's EMA generator: both files compute its images
+    (not those of the raw G, which has the same size)."""
+    ort = pytest.importorskip("onnxruntime", reason="pip install 'gankit[export]'")
     pytest.importorskip("onnx", reason="pip install 'gankit[export]'")
     assert main(["export", str(dcgan_run), "--out", str(tmp_path / "G.onnx")]) == 0
     printed = capsys.readouterr().out
     assert "EMA generator" in printed and "as onnx" in printed
-    assert (tmp_path / "G.onnx").stat().st_size > 10_000
+    run = gankit.load(dcgan_run)
+    inputs = _inputs(run.G, 5, 3)
+    with torch.no_grad():
+        ema, raw = run.G_ema(*inputs).numpy(), run.G(*inputs).numpy()
+    assert np.abs(ema - raw).max() > 1e-3  # the two generators differ
+    session = ort.InferenceSession(str(tmp_path / "G.onnx"), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, dict(zip(["z", "labels"], (t.numpy() for t in inputs))))
+    np.testing.assert_allclose(out, ema, atol=1e-4, rtol=0)
     # the format follows the suffix unless --format says otherwise
     assert main(["export", str(dcgan_run), "--out", str(tmp_path / "G.pt")]) == 0
     assert "as torchscript" in capsys.readouterr().out
-    load_torchscript(tmp_path / "G.pt")
+    module, meta = load_torchscript(tmp_path / "G.pt")
+    assert meta["ema"] == "true"
+    with torch.no_grad():
+        np.testing.assert_allclose(module(*inputs).numpy(), ema, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("make_args, message", [

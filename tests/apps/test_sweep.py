@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -12,6 +13,7 @@ import time
 import pytest
 
 optuna = pytest.importorskip("optuna")
+yaml = pytest.importorskip("yaml")
 
 from gankit.cli import main  # noqa: E402
 from gankit.errors import UserError  # noqa: E402
@@ -63,19 +65,35 @@ def test_trials_recorded_rerun_continues_and_best_config_trains(png_folder, tmp_
     assert _trial_rows(db) == rows
     # Asking for 3: exactly one more trial.
     assert main(_args(folder, db, out, trials=3)) == 0
+    text = capsys.readouterr().out
     assert [n for n, _ in _trial_rows(db)] == [0, 1, 2]
     # Other settings under the same study name are refused.
     changed = _args(folder, db, out, trials=3)
     changed[changed.index("optim.lr_g=loguniform:1e-5:1e-3")] = "optim.lr_g=uniform:1e-5:1e-3"
     assert main(changed) == 2
     capsys.readouterr()
+    # The best trial is the one with the lowest FID (lower is better), and its value is the
+    # FID its run logged last.
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    values = {t.number: t.value for t in study.trials if t.state.name == "COMPLETE"}
+    assert len(values) == 3 and min(values.values()) < max(values.values()), values
+    for number, value in values.items():  # each trial's value: the FID its run logged last
+        logged = (out / f"trial_{number:04d}" / "log.jsonl").read_text().splitlines()
+        assert value == [r["fid"] for r in map(json.loads, logged) if "fid" in r][-1]
+    winner = study.best_trial
+    assert winner.value == min(values.values())
+    assert f"best: trial {winner.number}, fid {winner.value:.4g}" in text
+    chosen = yaml.safe_load((out / "best.yaml").read_text())
+    params = winner.params
+    assert chosen["optim"]["lr_g"] == pytest.approx(params["optim.lr_g"])
+    assert chosen["train"]["batch_size"] == params["train.batch_size"]
     # best.yaml is a config file for gankit train --config.
     best = out / "best.yaml"
     assert main(["train", "--config", str(best), "--steps", "2", "--out",
                  str(tmp_path / "from_best"), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "preset: seed-tutorial" in printed and str(folder) in printed
-    study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
     assert f"lr_g={study.best_params['optim.lr_g']}" in printed
 
 
@@ -154,3 +172,32 @@ def test_a_sweep_where_every_trial_failed_exits_non_zero_with_the_reason(png_fol
         "--eval-every at most the number of steps)"]
     assert [state for _, state in _trial_rows(tmp_path / "s.db")] == ["FAIL"] * 3
     assert "best:" not in captured.out
+
+
+@pytest.mark.parametrize("metric, best_value", [("fid", 10.0), ("mode_kl", 10.0),
+                                                ("modes", 30.0)])
+def test_the_best_trial_is_the_lowest_fid_and_the_most_modes(tmp_path, metric, best_value):
+    """Lower FID and mode KL are better, more modes are: the study's direction, the best
+    trial and the summary table (best first) follow the metric (trials added by hand, with
+    the values 20, 10, 30)."""
+    from optuna.distributions import FloatDistribution
+
+    from gankit.apps.sweep import make_plan, open_study, summarise
+
+    plan = make_plan("seed-tutorial", ["optim.lr_g=uniform:1e-4:1e-3"], trials=3,
+                     storage=f"sqlite:///{tmp_path / 's.db'}", metric=metric, study_name=None,
+                     out=tmp_path / "out", steps=10, eval_every=5, overrides=None)
+    study = open_study(plan, seed=0, echo=lambda _: None)
+    lower_is_better = metric != "modes"
+    assert study.direction.name == ("MINIMIZE" if lower_is_better else "MAXIMIZE")
+    for lr, value in ((2e-4, 20.0), (3e-4, 10.0), (4e-4, 30.0)):
+        study.add_trial(optuna.trial.create_trial(
+            params={"optim.lr_g": lr},
+            distributions={"optim.lr_g": FloatDistribution(1e-4, 1e-3)}, value=value))
+    summary = summarise(study, metric)
+    assert summary["best"]["value"] == best_value
+    assert summary["best"]["params"]["optim.lr_g"] == pytest.approx(
+        3e-4 if lower_is_better else 4e-4)
+    rows = summary["table"].splitlines()[1:]  # below the header, best first
+    order = [float(row.split()[2]) for row in rows]
+    assert order == ([10.0, 20.0, 30.0] if lower_is_better else [30.0, 20.0, 10.0])

@@ -3,6 +3,7 @@ shares, flips, arithmetic), the memory-budget choice between the two, and --mirr
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -127,11 +128,37 @@ def test_mirror_flips_some_images_left_right_and_leaves_the_rest():
 
 # --- the memory budget ------------------------------------------------------------------------
 
+def _mem_total_bytes() -> int:
+    """The machine's memory as the kernel reports it (MemTotal in /proc/meminfo)."""
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no MemTotal in /proc/meminfo")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/meminfo"), reason="needs Linux's /proc/meminfo")
 def test_budget_defaults_to_a_quarter_of_the_memory():
-    assert memory_budget_bytes(0) == physical_memory_bytes() // 4
+    """The default budget is a quarter of the machine's memory as the kernel counts it
+    (not the memory free now, not a guess); a set of a third of the memory is streamed by
+    default, one of a fifth loaded."""
+    total = _mem_total_bytes()
+    assert physical_memory_bytes() == pytest.approx(total, rel=0.01)
+    assert memory_budget_bytes(0) == pytest.approx(total / 4, rel=0.01)
+    assert not fits_in_memory(total // 3, 0.0) and fits_in_memory(total // 5, 0.0)
+    assert not fits_in_memory(total // 5, 0.0, copies=2)  # one copy per process
     assert memory_budget_bytes(2) == 2 * 2 ** 30
+    assert memory_budget_bytes(0.5) == 2 ** 29
     assert fits_in_memory(2 ** 30, 1.0) and not fits_in_memory(2 ** 30, 1.0, copies=2)
     assert not fits_in_memory(2 ** 30 + 1, 1.0)
+
+
+def test_memory_is_8_gib_where_the_system_does_not_say(monkeypatch):
+    def unknown(name):
+        raise ValueError(f"unrecognized configuration name {name}")
+
+    monkeypatch.setattr(os, "sysconf", unknown)
+    assert physical_memory_bytes() == 8 * 2 ** 30
+    assert memory_budget_bytes(0) == 2 * 2 ** 30
 
 
 def _setup(folder, run_dir, budget, echo):

@@ -92,9 +92,32 @@ def test_translate_a_folder_of_raw_8px_digits_is_what_the_benchmark_scores(pix2p
 def test_eval_reports_label_preservation_fid_and_pixels(pix2pix_run, cyclegan_run, capsys):
     from gankit.evaluation.translation import evaluate_translation
 
+    from gankit.evaluation.metrics.extractors import get_extractor
+    from gankit.evaluation.translation import translation_scores
+
     paired = evaluate_translation(gankit.load(pix2pix_run))["scores"]
     assert {"accuracy", "fid", "l1", "psnr", "confusion"} <= set(paired)
-    assert 0 <= paired["accuracy"] <= 1 and np.sum(paired["confusion"]) == 500
+    # The scores are those of the run's translations of the 500 held-out 8 px digits, as
+    # mnist-cnn reads them against their labels and as they differ from the true digits.
+    data = load_translation("mnist-8px")
+    translated = gankit.load(pix2pix_run).translate(data.a_test)
+    _, probs = get_extractor("mnist-cnn")(translated)
+    read, truth = probs.argmax(1), data.a_test_labels.numpy()
+    confusion = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(confusion, (truth, read), 1)
+    assert paired["confusion"] == confusion.tolist()
+    assert paired["accuracy"] == pytest.approx(np.trace(confusion) / 500)
+    assert paired["label_flips"] == pytest.approx(1 - paired["accuracy"])
+    difference = translated.float() / 255 - data.b_test.float() / 255
+    assert paired["l1"] == pytest.approx(float(difference.abs().mean()), rel=1e-5)
+    # The same scorer tells the true digits from the blurred inputs.
+    perfect = translation_scores(data.b_test, "mnist", data.a_test_labels, data.b_test,
+                                 truth_u8=data.b_test)
+    blurred = translation_scores(data.a_test, "mnist", data.a_test_labels, data.b_test,
+                                 truth_u8=data.b_test)
+    assert perfect["accuracy"] > 0.97 and perfect["l1"] == 0 and perfect["fid"] < 1e-3
+    assert blurred["accuracy"] < perfect["accuracy"] - 0.05 and blurred["l1"] > 0.05
+    assert blurred["fid"] > 10 and blurred["psnr"] < perfect["psnr"]
     unpaired = evaluate_translation(gankit.load(cyclegan_run), "BtoA")["scores"]
     assert unpaired["classifier"] == "digits-cnn" and "cycle_l1" in unpaired
     assert np.sum(unpaired["confusion"]) == 500  # the held-out MNIST digits

@@ -7,13 +7,14 @@ from dataclasses import replace
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gankit.config import PRESETS, ModelConfig
 from gankit.core.losses import LOSSES, get_loss
 from gankit.core.models import MODELS, build_models
 from gankit.core.models.layers import MinibatchStdDev
 from gankit.core.penalties import Regularisers
-from gankit.core.steps import d_step, g_step, judge
+from gankit.core.steps import d_step, discriminate, g_step, judge, judge_aux
 
 SHAPE = (1, 28, 28)
 CLASSES = 10
@@ -40,33 +41,77 @@ MODELS_UNDER_TEST = [
 ]
 
 
+# Each loss's objectives written out here, independently of gankit.core.losses, on D's
+# logits: (D's, G's). One step of either network must lower its own.
+OBJECTIVES = {
+    "bce": (lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean(),
+            lambda f: F.softplus(-f).mean()),
+    "ns": (lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean(),
+           lambda f: F.softplus(-f).mean()),
+    "minimax": (lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean(),
+                lambda f: -F.softplus(f).mean()),  # log(1 - D(G(z))), saturating
+    "hinge": (lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean(), lambda f: -f.mean()),
+    "wasserstein": (lambda r, f: f.mean() - r.mean(), lambda f: -f.mean()),
+    "lsgan": (lambda r, f: 0.5 * ((r - 1) ** 2).mean() + 0.5 * (f ** 2).mean(),
+              lambda f: 0.5 * ((f - 1) ** 2).mean()),
+}
+
+
+def _g_objective(loss_name, D, fake, labels):
+    """G's objective on ``fake``; an auxiliary-classifier D adds the cross-entropy of the
+    classes G was asked for, as G's step does."""
+    logits, classes = judge_aux(D, fake, labels)
+    value = OBJECTIVES[loss_name][1](logits)
+    return value if classes is None else value + F.cross_entropy(classes, labels)
+
+
 @pytest.mark.parametrize("loss_name", sorted(LOSSES))
 @pytest.mark.parametrize("name, model_cfg, conditional", MODELS_UNDER_TEST,
                          ids=[m[0] for m in MODELS_UNDER_TEST])
 def test_every_model_and_loss_trains_two_steps(name, model_cfg, conditional, loss_name):
+    """Two steps of each network: the first, without penalties, lowers D's objective on its
+    batch and then G's on its samples (a loss of the wrong sign raises them); the second
+    adds the penalty (WGAN-GP) or R1. Both networks change and every statistic is finite."""
     torch.manual_seed(0)
     model_cfg = replace(model_cfg, latent_dim=8)
     G, D = build_models(model_cfg, SHAPE, CLASSES if conditional else 0)
-    opt_G = torch.optim.Adam(G.parameters(), lr=1e-3)
-    opt_D = torch.optim.Adam(D.parameters(), lr=1e-3)
+    # small steps, so that one step moves each objective the way its gradient points
+    opt_G = torch.optim.Adam(G.parameters(), lr=1e-4)
+    opt_D = torch.optim.Adam(D.parameters(), lr=1e-4)
     loss = get_loss(loss_name)
-    # The critic losses get their penalty (WGAN-GP), the others R1 on the second step.
+    d_objective = OBJECTIVES[loss_name][0]
     gp = 10.0 if loss_name == "wasserstein" and model_cfg.d_norm != "batch" else 0.0
-    before = [p.detach().clone() for p in G.parameters()]
+    labels = torch.tensor([0, 3, 7, 9]) if conditional else None
+    with torch.no_grad():  # spectral norm's power iteration settles first (it runs per call)
+        for _ in range(30):
+            judge(D, torch.rand(4, *SHAPE) * 2 - 1, labels)
+    g_before = [p.detach().clone() for p in G.parameters()]
+    d_before = [p.detach().clone() for p in D.parameters()]
     for step in range(2):
         real = torch.rand(4, *SHAPE) * 2 - 1
-        labels = torch.tensor([0, 3, 7, 9]) if conditional else None
         z = torch.randn(4, 8)
         fake = G(z) if labels is None else G(z, labels)
         assert fake.shape == (4, *SHAPE)
-        reg = Regularisers(gp_weight=gp, r1_gamma=1.0 if step else 0.0)
+        reg = Regularisers(gp_weight=gp, r1_gamma=1.0) if step else Regularisers()
+        with torch.no_grad():
+            d_was = d_objective(*discriminate(D, real, fake, labels, labels))
         stats = d_step(D, opt_D, loss, real, fake, real_labels=labels, fake_labels=labels,
                        reg=reg)
+        with torch.no_grad():
+            d_now = d_objective(*discriminate(D, real, fake, labels, labels))
+            g_was = _g_objective(loss_name, D, fake, labels)
         stats.update(g_step(D, opt_G, loss, fake, fake_labels=labels))
         assert all(torch.isfinite(v) for v in stats.values()), stats
         if model_cfg.aux_classifier or model_cfg.name == "acgan":
             assert "aux" in stats
-    assert any(not torch.equal(p, q) for p, q in zip(G.parameters(), before))
+        if step == 0:
+            with torch.no_grad():
+                g_now = _g_objective(loss_name, D, G(z) if labels is None else G(z, labels),
+                                     labels)
+            assert d_now < d_was, f"D's step raised its objective: {d_was} -> {d_now}"
+            assert g_now < g_was, f"G's step raised its objective: {g_was} -> {g_now}"
+    assert any(not torch.equal(p, q) for p, q in zip(G.parameters(), g_before))
+    assert any(not torch.equal(p, q) for p, q in zip(D.parameters(), d_before))
     logits = judge(D, torch.zeros(4, *SHAPE), labels)
     assert logits.shape == (4,)
 
@@ -143,16 +188,17 @@ def test_zoo_presets_exist():
 
 
 def _assert_generator_trained(run_dir):
-    """G's weights at the end differ from those at step 0, and are finite."""
+    """G's and D's weights at the end differ from those at step 0, and are finite."""
     saved = sorted((run_dir / "checkpoints").glob("step_*.pt"))
     first, last = (torch.load(path, map_location="cpu", weights_only=False)
                    for path in (saved[0], saved[-1]))
     assert first["step"] == 0 and last["step"] == 20
-    name = "G" if "G" in last else "G_AB"
-    changed = [k for k, v in last[name].items()
-               if v.is_floating_point() and not torch.equal(v, first[name][k])]
-    assert changed, "G did not change in 20 steps"
-    assert all(torch.isfinite(v).all() for v in last[name].values() if v.is_floating_point())
+    for name in ("G" if "G" in last else "G_AB", "D" if "D" in last else "D_B"):
+        changed = [k for k, v in last[name].items()
+                   if v.is_floating_point() and not torch.equal(v, first[name][k])]
+        assert changed, f"{name} did not change in 20 steps"
+        assert all(torch.isfinite(v).all() for v in last[name].values()
+                   if v.is_floating_point())
 
 
 @pytest.mark.parametrize("preset_name", sorted(p for p in PRESETS if p != "toy-pacgan"))
