@@ -38,7 +38,20 @@ EXAMPLES = {
     "inpaint": """examples:
   gankit inpaint runs/default --image digit.png --box 0,14,28,14 --out filled.png
   gankit inpaint runs/default --image digit.png --mask mask.png --out filled.png  # white = missing
-  gankit inpaint runs/default --image digit.png --box 8,8,12,12 --restarts 5 --search-steps 300""",
+  gankit inpaint runs/default --image digit.png --box 8,8,12,12 --restarts 5 --search-steps 300
+  gankit inpaint runs/default --input digits/ --box 0,14,28,14 --out filled/   # a folder, one load""",
+    "project": """examples:
+  gankit project runs/default --image digit.png --out proj/       # proj/digit.png, proj/latents.npz
+  gankit project runs/default --input digits/ --out proj/         # a folder, in batches
+  gankit project runs/default --input digits/ --out proj/ --trace 20   # proj/trace/*.png
+  gankit project runs/default --image digit.png --restarts 5 --search-steps 400 --prior-weight 0.1""",
+    "directions": """examples:
+  gankit directions runs/default                     # runs/default/directions.npz
+  gankit directions runs/default --out dirs.npz""",
+    "edit": """examples:
+  gankit edit runs/default --latents proj/latents.npz --component 0 --amount -3:3:7 --out walk.png
+  gankit edit runs/default --latents proj/latents.npz --class 0,1,2,3 --out classes.png
+  gankit edit runs/default --latents proj/latents.npz --component 2 --sefa dirs.npz""",
     "sweep": """examples:
   gankit sweep --preset seed-tutorial --trials 20 --trial-steps 2000 \\
       --param optim.lr_g=loguniform:1e-5:1e-3 --param optim.beta1=uniform:0.0:0.9 \\

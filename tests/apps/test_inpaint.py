@@ -207,3 +207,114 @@ def test_the_inpainting_weights_are_tuned_on_digits_the_benchmark_never_scores(l
     assert not train & validation and not (train | validation) & scored
     assert len(train | validation | scored) == 5000
     assert tuning.validation_split()[1].tolist() == validation_rows.tolist()  # seeded
+
+
+# --- the search shared with projection, and folders ----------------------------------------------
+
+# The last commit of the search before it moved to gankit/apps/latent_search.py (which
+# projection shares): inpaint_batch must give the same bits as it did there.
+BEFORE = "b7832ccd0d0d6cc8f7b31048bf446e553f612a87"
+
+
+def _inpaint_before(monkeypatch):
+    """gankit/apps/inpaint.py as it was at BEFORE, imported from git."""
+    import subprocess
+    import sys
+    import types
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(["git", "show", f"{BEFORE}:gankit/apps/inpaint.py"], cwd=root,
+                          capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"commit {BEFORE[:7]} is not in this checkout: {done.stderr.strip()}")
+    module = types.ModuleType("inpaint_before")
+    monkeypatch.setitem(sys.modules, "inpaint_before", module)  # its dataclass looks it up
+    exec(compile(done.stdout, f"inpaint.py@{BEFORE[:7]}", "exec"), module.__dict__)
+    return module
+
+
+def test_the_shared_search_gives_inpainting_the_bits_it_gave_before(trained_run, monkeypatch):
+    """Pins inpaint_batch's output on fixed seeds to the code before the search was shared:
+    several images in chunks, the class search, the feature loss and the realism term."""
+    import gankit
+
+    before = _inpaint_before(monkeypatch)
+    run = gankit.load(trained_run)
+    torch.manual_seed(0)
+    toy_x = torch.rand(5, 1, 8, 8) * 2 - 1
+    digits = torch.rand(3, 1, 28, 28) * 2 - 1
+    cases = [
+        (LinearG(), toy_x, lower_half_mask(5, (8, 8)), dict(latent_dim=4, restarts=2, steps=30,
+                                                             lr=0.1)),
+        (LinearG(num_classes=5, seed=1), toy_x, lower_half_mask(5, (8, 8)),
+         dict(latent_dim=4, restarts=2, steps=20, keep=3, max_candidates=25, seed=3)),
+        (run.generator, digits, lower_half_mask(3, (28, 28)),
+         dict(latent_dim=100, restarts=2, steps=8, feature_weight=0.5, D=run.D, d_weight=0.1,
+              max_candidates=4)),
+    ]
+    for G, x, known, options in cases:
+        old, new = before.inpaint_batch(G, x, known, **options), \
+            inpaint_batch(G, x, known, **options)
+        for key in ("filled", "generated", "z", "labels", "fit_mse", "hidden_mse"):
+            a, b = getattr(old, key), getattr(new, key)
+            assert (a is None and b is None) or torch.equal(a, b), key
+
+
+def _digits(folder, count, size=28):
+    """``count`` different digit-like PNGs in ``folder`` (and a sub-folder)."""
+    for i in range(count):
+        array = np.zeros((size, size), np.uint8)
+        array[4 + i:20, 8 + 2 * i:12 + 2 * i] = 255
+        path = folder / ("more" if i % 2 else "") / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(array).save(path)
+
+
+@pytest.mark.parametrize("run_fixture", ["trained_run", "conditional_run"])
+def test_a_folder_gives_each_image_the_pixels_it_gets_alone(request, run_fixture, tmp_path,
+                                                            capsys):
+    import gankit
+
+    run = gankit.load(request.getfixturevalue(run_fixture))
+    _digits(tmp_path / "in", 3)
+    search = dict(box="0,14,28,14", steps=12, restarts=2, seed=5)
+    folder = gankit.inpaint_folder(run, tmp_path / "in", tmp_path / "out", **search)
+    names = ["0.png", "2.png", "more/1.png"]  # sorted paths
+    assert folder["paths"] == [tmp_path / "out" / name for name in names]
+    for i, name in enumerate(names):
+        alone = gankit.inpaint_image(run, tmp_path / "in" / name, **search)
+        assert alone["fit_mse"] == float(folder["fit_mse"][i])  # the same bits, not close
+        assert alone["hidden_mse"] == float(folder["hidden_mse"][i])
+        filled = np.asarray(Image.open(tmp_path / "out" / name))
+        assert np.array_equal(filled, alone["filled"][0].numpy())
+        original = np.asarray(Image.open(tmp_path / "in" / name))
+        assert np.array_equal(filled[:14], original[:14])  # the known pixels, as given
+    code = main(["inpaint", str(run.run_dir), "--input", str(tmp_path / "in"), "--out",
+                 str(tmp_path / "cli"), "--box", "0,14,28,14", "--search-steps", "12",
+                 "--restarts", "2", "--seed", "5"])
+    assert code == 0 and "wrote 3 filled image(s)" in capsys.readouterr().out
+    for name in names:
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "cli" / name)),
+                              np.asarray(Image.open(tmp_path / "out" / name)))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--input", "{tmp}/nope"], "--input not found"),
+    (["--input", "{tmp}/mixed"], "run makes 28x28"),
+    (["--input", "{tmp}/in", "--out", "{tmp}/x.png"], "--out names a folder"),
+    (["--input", "{tmp}/in", "--image", "{tmp}/in/0.png"], "not allowed with argument"),
+    (["--box", "0,0,4,4"], "one of the arguments --image --input is required"),
+])
+def test_folder_mistakes_are_one_line_exit_2(trained_run, tmp_path, capsys, extra, message):
+    _digits(tmp_path / "in", 2)
+    _digits(tmp_path / "mixed", 1)
+    _digits(tmp_path / "mixed" / "small", 1, size=20)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    if "--box" not in args:
+        args += ["--box", "0,0,4,4"]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "out")]
+    code = main(["inpaint", str(trained_run), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
