@@ -8,13 +8,18 @@ Layers, lowest first (a module may import its own layer and the ones before it):
    package ``gankit`` itself reaches its ``__init__``, which is top.
 1. ``gankit.core`` and ``gankit.data``: one level, but neither imports the other.
 2. ``gankit.config``
-3. ``gankit.training``
-4. ``gankit.evaluation``
-5. ``gankit.apps``
-6. top: ``gankit.cli``, ``gankit.api``, ``gankit/__init__.py``, ``gankit/__main__.py``
+3. ``gankit.speed``: the speed machinery
+4. ``gankit.training``
+5. ``gankit.evaluation``
+6. ``gankit.apps``
+7. top: ``gankit.cli``, ``gankit.api``, ``gankit/__init__.py``, ``gankit/__main__.py``
 
 Every import counts: module-level or inside a function, absolute or relative, and
 ``importlib.import_module("gankit....")`` with a literal name.
+
+Two more rules keep the speed machinery behind its one hook: outside ``gankit.speed`` only
+the modules of :data:`SPEED_IMPORTERS` (the driver, and the named exceptions) import it,
+and only ``gankit.speed`` calls ``torch.set_num_threads`` (one owner of the thread count).
 """
 
 from __future__ import annotations
@@ -31,16 +36,30 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("gankit.errors", "gankit.registry")),
     ("core/data", ("gankit.core", "gankit.data")),
     ("config", ("gankit.config",)),
+    ("speed", ("gankit.speed",)),
     ("training", ("gankit.training",)),
     ("evaluation", ("gankit.evaluation",)),
     ("apps", ("gankit.apps",)),
-    ("top", ("gankit.cli", "gankit.api", "gankit.__main__")),
+    ("top", ("gankit.cli", "gankit.api", "gankit.__main__", "gankit.studio")),
 ]
 TOP = len(LAYERS) - 1
 # Names of the package ``gankit`` that are bound before its __init__ imports anything.
 FOUNDATION_NAMES = {"__version__"}
 # Same level, but kept apart: neither may import the other.
 APART = {"gankit.core": "gankit.data", "gankit.data": "gankit.core"}
+SPEED = "gankit.speed"
+# The only modules outside gankit.speed that may import it, each with the reason. The driver
+# calls the machinery (speed.tune, once a session) and is the door for callers outside a
+# run; the others only keep files of other owners working until their imports move.
+SPEED_IMPORTERS = {
+    "gankit.training.run": "the driver: its one hook, speed.tune; and gankit train's start-up "
+                           "and a fixed thread count for callers outside a run",
+    "gankit.training.accel": "re-exports available_cpus for gankit.training.distributed's "
+                             "torchrun launcher (to ask the driver instead)",
+    "gankit.training.fast_mlp": "re-exports FastMLPStep for tests/training/test_reliability.py "
+                                "(to import gankit.speed.fast_mlp instead)",
+}
+THREAD_SETTERS = ("set_num_threads",)  # torch's; only gankit.speed calls them
 
 
 def _within(module: str, prefix: str) -> bool:
@@ -123,8 +142,14 @@ def check_file(path: Path, package_dir: Path = PACKAGE) -> list[str]:
     if own is None:
         return problems + [f"{where}:1: layering: {module} is in no layer; add it to "
                            f"tests/test_layout.py LAYERS"]
+    problems += _thread_setters(tree, where, module)
     for line, target in imported_modules(tree, module, path.name == "__init__.py",
                                          package_dir):
+        if (_within(target, SPEED) and not _within(module, SPEED)
+                and module not in SPEED_IMPORTERS):
+            problems.append(f"{where}:{line}: speed: {module} imports {target}; only the driver "
+                            f"calls into the speed machinery (tests/test_layout.py "
+                            f"SPEED_IMPORTERS)")
         theirs = layer_of(target)
         if theirs is None:
             problems.append(f"{where}:{line}: layering: imports {target}, which is in no "
@@ -138,6 +163,21 @@ def check_file(path: Path, package_dir: Path = PACKAGE) -> list[str]:
                     problems.append(f"{where}:{line}: layering: {module} imports {target}; "
                                     f"{mine} and {other} do not import each other")
     return problems
+
+
+def _thread_setters(tree: ast.AST, where: str, module: str) -> list[str]:
+    """A call of ``torch.set_num_threads`` (under any name) outside gankit.speed."""
+    if _within(module, SPEED):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else \
+                getattr(node.func, "id", "")
+            if name in THREAD_SETTERS:
+                found.append(f"{where}:{node.lineno}: threads: {module} calls {name}; "
+                             f"gankit.speed owns the thread count")
+    return found
 
 
 def check_package(package_dir: Path = PACKAGE) -> list[str]:
@@ -203,6 +243,36 @@ def test_checker_finds_each_kind_of_violation(tmp_path):
         "tests/test_layout.py LAYERS"]
 
 
+def test_checker_keeps_the_speed_machinery_behind_the_driver(tmp_path):
+    """Outside gankit.speed, a module not in SPEED_IMPORTERS that imports it, and any call
+    of torch.set_num_threads, are violations; inside it and in the driver they are not."""
+    package = tmp_path / "gankit"
+    for folder in ("", "speed", "training", "evaluation"):
+        _write(package, f"{folder}/__init__.py" if folder else "__init__.py", "")
+    _write(package, "speed/threads.py", "import torch\ntorch.set_num_threads(1)\n")
+    _write(package, "training/run.py", "from gankit import speed\nfrom gankit.speed import x\n")
+    assert check_file(package / "speed" / "threads.py", package) == []
+    assert check_file(package / "training" / "run.py", package) == []
+    problems = check_file(_write(package, "training/kind.py", (
+        "from gankit.speed import threads\n"                    # 1: not the driver
+        "def f():\n"
+        "    import gankit.speed.calibrate\n"                    # 3: in a function, too
+        "    torch.set_num_threads(2)\n"                         # 4: another thread owner
+        "    from torch import set_num_threads\n"
+        "    set_num_threads(1)\n")), package)                   # 6: by its bare name
+    text = "\n".join(problems)
+    for line, target in [(1, "gankit.speed.threads"), (3, "gankit.speed.calibrate")]:
+        assert f"gankit/training/kind.py:{line}: speed: gankit.training.kind imports " \
+               f"{target}; only the driver" in text, (line, text)
+    for line in (4, 6):
+        assert f"gankit/training/kind.py:{line}: threads: gankit.training.kind calls " \
+               f"set_num_threads; gankit.speed owns the thread count" in text, (line, text)
+    assert len(problems) == 4, text
+    # a lower layer importing the machinery breaks the layers as well
+    low = check_file(_write(package, "config.py", "import gankit.speed\n"), package)
+    assert [p.split(": ")[1] for p in low] == ["speed", "layering"], low
+
+
 def test_checker_accepts_what_the_rules_allow(tmp_path):
     package = tmp_path / "gankit"
     _write(package, "__init__.py", "from gankit.apps import x\n")
@@ -220,3 +290,110 @@ def test_checker_accepts_what_the_rules_allow(tmp_path):
     assert len(path.read_text().splitlines()) == MAX_MODULE_LINES
     assert check_file(path, package) == []
     assert check_package(package) == []
+
+
+# --- no kind branch: what kind a config or run is, is asked in the kinds registry only ---------
+
+# The one module that may ask what kind a config is (kind_of and the built-in kinds' claims);
+# everything else looks the kind's entry up in its layer's table (gankit/config/kinds.py).
+KIND_REGISTRY = ("gankit/config/kinds.py",)
+KIND_NAMES = {"generation", "translation"}  # the built-in training kinds
+KIND_HELPERS = {"is_translation_run", "expect_generation"}  # the kind checks it replaced
+KIND_PROBES = {"translator", "translate"}  # what hasattr(run, ...) asked a translation run
+
+
+def _names_in(node: ast.AST) -> set[str]:
+    """The names, attribute names and string constants anywhere under ``node``."""
+    found: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            found.add(sub.id)
+        elif isinstance(sub, ast.Attribute):
+            found.add(sub.attr)
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            found.add(sub.value)
+    return found
+
+
+def _call_name(node: ast.AST) -> str:
+    func = node.func if isinstance(node, ast.Call) else None
+    return func.id if isinstance(func, ast.Name) else \
+        func.attr if isinstance(func, ast.Attribute) else ""
+
+
+def kind_branches(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, what) for each check of what kind a config or run is: ``.translates``,
+    ``hasattr(run, "translator")``, the helpers that asked it, ``isinstance`` against a
+    run class (a name ending in ``Run``), and comparisons with a kind's name, with
+    ``kind_of(...)`` or of a ``mode`` with "off" (``cfg.translation.mode != "off"``; a
+    check of the mode's value among its choices is no kind branch)."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr == "translates":
+            found.append((node.lineno, ".translates"))
+        elif isinstance(node, (ast.Name, ast.Attribute, ast.alias, ast.FunctionDef)):
+            name = getattr(node, "id", None) or getattr(node, "attr", None) or \
+                getattr(node, "name", None)
+            if name in KIND_HELPERS:
+                found.append((getattr(node, "lineno", 0), name))
+        if isinstance(node, ast.Call) and _call_name(node) in ("hasattr", "getattr") and \
+                len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and \
+                node.args[1].value in KIND_PROBES:
+            found.append((node.lineno, f"{_call_name(node)}(..., {node.args[1].value!r})"))
+        if isinstance(node, ast.Call) and _call_name(node) in ("isinstance", "issubclass") \
+                and len(node.args) == 2:
+            classes = sorted(n for n in _names_in(node.args[1]) if n.endswith("Run"))
+            if classes:
+                found.append((node.lineno, f"{_call_name(node)}(..., {', '.join(classes)})"))
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            texts = {n.value for side in sides for n in [side, *getattr(side, "elts", [])]
+                     if isinstance(n, ast.Constant)}
+            calls = {_call_name(n) for n in ast.walk(node) if isinstance(n, ast.Call)}
+            off = "off" in texts and "mode" in _names_in(node) and \
+                all(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops)
+            if texts & KIND_NAMES or "kind_of" in calls or off:
+                found.append((node.lineno, "a comparison of a kind"))
+    return found
+
+
+def check_kind_branches(package_dir: Path = PACKAGE) -> list[str]:
+    """``file:line: kind branch: what`` for every kind branch outside the registry."""
+    problems = []
+    for path in sorted(package_dir.rglob("*.py")):
+        where = path.relative_to(package_dir.parent).as_posix()
+        if where in KIND_REGISTRY:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        problems += [f"{where}:{line}: kind branch: {what}; look the kind's entry up in its "
+                     f"layer's table (gankit/config/kinds.py)"
+                     for line, what in sorted(set(kind_branches(tree)))]
+    return problems
+
+
+def test_no_kind_branch_outside_the_kinds_registry(tmp_path):
+    package = tmp_path / "gankit"
+    _write(package, "apps/bad.py", (
+        "if cfg.translates:\n"                                                 # 1
+        "    ok = hasattr(run, 'translator')\n"                                # 2
+        "from gankit.cli.translate import is_translation_run\n"                # 3
+        "run = trained.expect_generation(run)\n"                               # 4
+        "if isinstance(run, (str, trained.TranslationRun)) or isinstance(run, Run):\n"  # 5
+        "    pass\n"
+        "if kind_of(cfg) == name or run.kind != 'translation':\n"              # 7
+        "    pass\n"
+        "if tree.get('translation', {}).get('mode', 'off') != 'off':\n"        # 9
+        "    pass\n"
+        "paired = cfg.translation.mode == 'paired' or mode in ('off', 'paired')\n"  # 11: ok
+        "entry = TRAINING[run.kind]\n"                                         # 12: allowed
+        "ok = isinstance(run, (str, Path)) and require(run.kind, 'sample')\n"))  # 13: allowed
+    _write(package, "config/kinds.py", "claims = lambda cfg: cfg.translation.mode != 'off'\n")
+    problems = check_kind_branches(package)
+    lines = [int(p.split(":")[1]) for p in problems]
+    assert all(p.startswith("gankit/apps/bad.py:") for p in problems), problems
+    assert lines == [1, 2, 3, 4, 5, 5, 7, 9], "\n".join(problems)
+    assert ".translates" in problems[0] and "hasattr(..., 'translator')" in problems[1]
+    assert "TranslationRun" in "".join(problems) and "isinstance(..., Run)" in "".join(problems)
+    # and gankit itself asks what kind a config or run is only in the registry
+    problems = check_kind_branches()
+    assert not problems, f"{len(problems)} kind branches:\n" + "\n".join(problems)

@@ -27,8 +27,11 @@ HANDLERS = {"train": "gankit.cli.train:cmd_train", "sample": "gankit.cli.command
             "report": "gankit.cli.commands:cmd_report",
             "interpolate": "gankit.cli.commands:cmd_interpolate",
             "export": "gankit.cli.commands:cmd_export", "watch": "gankit.cli.commands:cmd_watch",
-            "inpaint": "gankit.cli.commands:cmd_inpaint", "sweep": "gankit.cli.commands:cmd_sweep",
-            "translate": "gankit.cli.translate:cmd_translate", "data": "gankit.cli.data:cmd_data"}
+            "inpaint": "gankit.cli.latent:cmd_inpaint", "sweep": "gankit.cli.commands:cmd_sweep",
+            "project": "gankit.cli.latent:cmd_project",
+            "directions": "gankit.cli.latent:cmd_directions", "edit": "gankit.cli.latent:cmd_edit",
+            "translate": "gankit.cli.translate:cmd_translate", "data": "gankit.cli.data:cmd_data",
+            "studio": "gankit.cli.studio:cmd_studio"}
 # other names this package has always offered, also imported on first use
 _LAZY = {"describe": "gankit.cli.train:describe"}
 

@@ -12,14 +12,15 @@ import argparse
 from typing import Callable
 
 from gankit import __version__
-from gankit.apps.inpaint_defaults import PRIOR_WEIGHT, REALISM_WEIGHT
 from gankit.cli.argtypes import (add_device_flag, add_ema_flag, add_progress_flag,
                                  add_renamed_flag, add_seed_flag, at_least_two, class_list,
                                  nonnegative_float, nonnegative_int, positive_float,
                                  positive_int, truncation)
 from gankit.cli.config_flags import add_config_flags
 from gankit.cli.examples import EXAMPLES
+from gankit.cli.latent_parser import add_directions, add_edit, add_inpaint, add_project
 from gankit.cli.listing import LISTINGS
+from gankit.cli.studio_parser import add_studio
 from gankit.errors import UserError
 
 __all__ = ["EXAMPLES", "build_parser"]
@@ -63,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
     for add in (_add_train, _add_sample, _add_eval, _add_extractor, _add_interpolate,
-                _add_export, _add_watch, _add_report, _add_inpaint, _add_sweep, _add_translate,
-                _add_data, _add_list):
+                _add_export, _add_watch, _add_report, add_inpaint, add_project,
+                add_directions, add_edit, _add_sweep, _add_translate, add_studio, _add_data,
+                _add_list):
         add(command)
     return parser
 
@@ -226,32 +228,6 @@ def _add_report(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     report.add_argument("--root", metavar="DIR", help="where the run's named data set lives, "
                         "for the memorisation check (data.root; default: the run's, "
                         "usually data)")
-
-
-def _add_inpaint(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    inpaint = command("inpaint", "fill missing pixels of an image with a trained generator: "
-                      "search z (and the class) that match the known pixels, then blend")
-    inpaint.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
-    inpaint.add_argument("--image", required=True, metavar="PNG", help="the image (run's size)")
-    hole = inpaint.add_mutually_exclusive_group(required=True)
-    hole.add_argument("--mask", metavar="PNG", help="mask image: white = missing, black = known")
-    hole.add_argument("--box", metavar="X,Y,W,H", help="missing rectangle (pixels)")
-    inpaint.add_argument("--out", metavar="PNG", help="filled image (default RUN_DIR/inpainted.png)")
-    inpaint.add_argument("--restarts", type=positive_int, default=3,
-                         help="random starts per image (per class when conditional) (3)")
-    add_renamed_flag(inpaint, "--search-steps", "--steps", type=positive_int, default=200,
-                     metavar="N", help="Adam steps of the latent search (200)")
-    add_seed_flag(inpaint, 0, "random starts")
-    inpaint.add_argument("--feature-weight", type=nonnegative_float, default=0.0, metavar="W",
-                         help="weight of the mnist-cnn feature loss on the known pixels (0: off)")
-    inpaint.add_argument("--prior-weight", type=nonnegative_float, default=PRIOR_WEIGHT,
-                         metavar="W", help=f"weight of the prior on z ({PRIOR_WEIGHT:g})")
-    inpaint.add_argument("--realism-weight", type=nonnegative_float, default=REALISM_WEIGHT,
-                         metavar="W", help=f"weight of the run's D on the whole image "
-                                           f"({REALISM_WEIGHT:g}: off)")
-    add_ema_flag(inpaint)
-    add_device_flag(inpaint)
-    add_progress_flag(inpaint)
 
 
 def _add_sweep(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
