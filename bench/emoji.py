@@ -82,7 +82,7 @@ class Scorer:
     def run(self, run_dir: Path) -> tuple[dict[str, float], np.ndarray]:
         """(scores, category shares (K,)) of ``-n`` samples of a run."""
         from gankit.evaluation.evaluate import class_counts, score
-        from gankit.training.trained import load, sample
+        from gankit.training.finished_run import load, sample
 
         run = load(run_dir)
         fake = sample(run, n=self.n, seed=self.seed,

@@ -12,7 +12,7 @@ whether it has AVX-512F. The issue's targets: ``--help`` and ``list`` under 0.5 
 
 The training runs use a calibration cache of their own (``GANKIT_CACHE_DIR`` in a
 temporary folder): the first run measures the fastest step path on this machine (about
-3 s, once per machine and network shape; ``gankit.training.calibrate``) and the others
+3 s, once per machine and network shape; ``gankit.speed.calibrate``) and the others
 read the cache, as a user's later runs do. The first run's time is printed beside the
 median. A benchmark, not a test: the figures depend on what else the machine is doing.
 The table goes to ``docs/results/startup-<kind>.md`` (``--no-write``: printed only).

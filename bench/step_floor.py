@@ -61,7 +61,7 @@ class Gankit:
         from gankit.data import to_model_range
         from gankit.data.embedded import load_mnist5k
         from gankit.speed.fast_mlp import FastMLPStep, layers_of
-        from gankit.training.generation import make_optimisers
+        from gankit.training.noise_to_image import make_optimisers
 
         cfg = resolve("seed-mlp")
         torch.manual_seed(0)

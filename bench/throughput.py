@@ -56,7 +56,7 @@ def gankit_round(preset: str, steps: int, overrides: dict | None = None) -> floa
     """Train ``preset`` for ``steps`` steps in a temporary run dir; images/s of the loop,
     measured from its log after the first log window."""
     from gankit.config import resolve
-    from gankit.apps.train import train
+    from gankit.apps.train import run_training
 
     cfg = resolve(preset, overrides={"train.steps": steps, "train.epochs": 0,
                                      "train.threads": THREADS, "train.device": DEVICE,
@@ -66,7 +66,7 @@ def gankit_round(preset: str, steps: int, overrides: dict | None = None) -> floa
                          f"windows of {cfg.train.log_every}); the first one is warm-up")
     run_dir = Path(tempfile.mkdtemp(prefix="gankit-bench-"))
     try:
-        train(cfg, run_dir, progress=False, echo=lambda *a, **k: None)
+        run_training(cfg, run_dir, progress=False, echo=lambda *a, **k: None)
         records = common.training_records(run_dir)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)

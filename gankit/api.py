@@ -40,7 +40,7 @@ def train(config_or_preset: Config | str = "default", out: str | Path | None = N
     ``device``, ``data``, ``mirror``, ``lr``) or ``section__key`` (``optim__beta1=0.5``).
     """
     from gankit.config import apply_overrides
-    from gankit.apps.train import train as _train
+    from gankit.apps.train import run_training
 
     dotted = keyword_overrides(overrides)
     if isinstance(config_or_preset, Config):
@@ -49,7 +49,7 @@ def train(config_or_preset: Config | str = "default", out: str | Path | None = N
     else:
         cfg = resolve(config_or_preset, overrides=dotted)
     out = Path(out) if out is not None else Path("runs") / cfg.preset
-    return _train(cfg, out, resume=resume, progress=progress)
+    return run_training(cfg, out, resume=resume, progress=progress)
 
 
 def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,

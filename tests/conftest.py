@@ -18,7 +18,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # for the subprocesses tests star
 # The calibration (gankit.training.calibrate) times each eligible path on first use: up to
 # ~3 s per new machine/network key, and a choice that depends on the machine's load. Tests
 # that do not test it keep the fixed choice, so they stay fast and give the same numbers on
-# every run; tests/training/test_calibrate.py turns it on. Its cache goes to a folder of the
+# every run; tests/speed/test_calibrate.py turns it on. Its cache goes to a folder of the
 # test session (set below), never the user's ~/.cache; GANKIT_CALIBRATE=1 in the environment
 # runs the whole suite calibrated.
 os.environ.setdefault("GANKIT_CALIBRATE", "0")

@@ -28,7 +28,7 @@ from gankit.core.models.linear import onednn_available
 from gankit.speed import calibrate, products as speed_products
 from gankit.speed.fast_mlp import fast_mlp_step
 from gankit.core.losses import get_loss
-from gankit.training.generation import make_optimisers
+from gankit.training.noise_to_image import make_optimisers
 from gankit.core.models import build_models
 from gankit.core.steps import d_step, g_step
 
@@ -188,7 +188,7 @@ def test_seed_mlp_step_matches_tutorial(ref, digits, default_dtype, steps, produ
                          indirect=True,
                          ids=[_path_id(p) for p in PATHS_F32 if p[0] == "fast-mlp"])
 def test_seed_mlp_fast_step_matches_tutorial(ref, digits, products):
-    """The hand-written step the loop runs for seed-mlp on the CPU (gankit.training.fast_mlp) against
+    """The hand-written step the loop runs for seed-mlp on the CPU (gankit.speed.fast_mlp) against
     the tutorial's literal step, in float32 as the loop runs it (oneDNN has no float64
     products; over several steps ``test_fast_mlp.py`` holds it to ``d_step``/``g_step``,
     whose mathematics the float64 test above checks): its products by oneDNN, or by

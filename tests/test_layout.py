@@ -50,14 +50,11 @@ APART = {"gankit.core": "gankit.data", "gankit.data": "gankit.core"}
 SPEED = "gankit.speed"
 # The only modules outside gankit.speed that may import it, each with the reason. The driver
 # calls the machinery (speed.tune, once a session) and is the door for callers outside a
-# run; the others only keep files of other owners working until their imports move.
+# run.
 SPEED_IMPORTERS = {
-    "gankit.training.run": "the driver: its one hook, speed.tune; and gankit train's start-up "
-                           "and a fixed thread count for callers outside a run",
-    "gankit.training.accel": "re-exports available_cpus for gankit.training.distributed's "
-                             "torchrun launcher (to ask the driver instead)",
-    "gankit.training.fast_mlp": "re-exports FastMLPStep for tests/training/test_reliability.py "
-                                "(to import gankit.speed.fast_mlp instead)",
+    "gankit.training.driver": "the driver: its one hook, speed.tune; and the door for callers "
+                              "outside a run (gankit train's start-up, a fixed thread count "
+                              "for the extractors, the CPUs --nproc shares out)",
 }
 THREAD_SETTERS = ("set_num_threads",)  # torch's; only gankit.speed calls them
 
@@ -250,9 +247,9 @@ def test_checker_keeps_the_speed_machinery_behind_the_driver(tmp_path):
     for folder in ("", "speed", "training", "evaluation"):
         _write(package, f"{folder}/__init__.py" if folder else "__init__.py", "")
     _write(package, "speed/threads.py", "import torch\ntorch.set_num_threads(1)\n")
-    _write(package, "training/run.py", "from gankit import speed\nfrom gankit.speed import x\n")
+    _write(package, "training/driver.py", "from gankit import speed\nfrom gankit.speed import x\n")
     assert check_file(package / "speed" / "threads.py", package) == []
-    assert check_file(package / "training" / "run.py", package) == []
+    assert check_file(package / "training" / "driver.py", package) == []
     problems = check_file(_write(package, "training/kind.py", (
         "from gankit.speed import threads\n"                    # 1: not the driver
         "def f():\n"

@@ -27,7 +27,7 @@ import torch
 
 from gankit.errors import UserError
 from gankit.config.kinds import require
-from gankit.training.trained import check_truncation, truncate
+from gankit.training.finished_run import check_truncation, truncate
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Drawing from a trained run to files: grids, PNG folders, npz arrays, a window.
 
-Loading a run and drawing tensors from it live in :mod:`gankit.training.trained` (re-exported
+Loading a run and drawing tensors from it live in :mod:`gankit.training.finished_run` (re-exported
 here): the evaluation layer needs them too.
 """
 
@@ -13,7 +13,7 @@ import torch
 
 from gankit.data.pictures import save_grid  # noqa: F401  (gankit sample writes grids)
 from gankit.errors import UserError
-from gankit.training.trained import Run, class_labels, generate, load, sample  # noqa: F401
+from gankit.training.finished_run import Run, class_labels, generate, load, sample  # noqa: F401
 
 
 def save_npz(images_u8: torch.Tensor, path: str | Path) -> Path:

@@ -188,7 +188,7 @@ def open_study(plan: Plan, seed: int, echo):
 
 def run_trial(plan: Plan, trial, deadline: float, quiet: bool, echo) -> float:
     """One trial: a training run in ``OUT/trial_NNNN``, pruned through its callback."""
-    from gankit.apps.train import train
+    from gankit.apps.train import run_training
     from gankit.config import resolve
 
     trial.set_user_attr("gankit_pid", os.getpid())
@@ -208,7 +208,8 @@ def run_trial(plan: Plan, trial, deadline: float, quiet: bool, echo) -> float:
     pruner = PruneCallback(trial, plan.metric)
     say = _silent if quiet else (lambda message: echo(f"  [trial {trial.number}] {message}"))
     try:
-        train(cfg, run_dir, progress=plan.progress, echo=say, callbacks=[lambda *_: [pruner]])
+        run_training(cfg, run_dir, progress=plan.progress, echo=say,
+                     callbacks=[lambda *_: [pruner]])
         if not pruner.values:
             raise UserError(f"trial {trial.number} logged no {plan.metric}; give --eval-every "
                             f"at most the number of steps")

@@ -15,16 +15,15 @@ from typing import Callable, Iterable
 
 from gankit.config import Config
 from gankit.evaluation.kinds import monitors
-from gankit.training import run
-from gankit.training.kinds import setup_for
-from gankit.training.run import CallbackFactory
+from gankit.training import driver
+from gankit.training.driver import CallbackFactory
 
 
-def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
-          echo: Callable[[str], None] = print,
-          callbacks: Iterable[CallbackFactory] = ()) -> Path:
-    """Train per ``cfg`` into ``run_dir`` (see :func:`gankit.training.run.train`) with the
+def run_training(cfg: Config, run_dir: str | Path, *, resume: bool = False,
+                 progress: bool = True, echo: Callable[[str], None] = print,
+                 callbacks: Iterable[CallbackFactory] = ()) -> Path:
+    """Train per ``cfg`` into ``run_dir`` (see :func:`gankit.training.driver.drive`) with the
     monitors of its kind and any further ``callbacks`` factories; return the run
     directory."""
-    return run.train(cfg, run_dir, resume=resume, progress=progress, echo=echo,
-                     kind=setup_for(cfg), callbacks=[monitors, *callbacks])
+    return driver.drive(cfg, run_dir, resume=resume, progress=progress, echo=echo,
+                        callbacks=[monitors, *callbacks])

@@ -20,7 +20,7 @@ def device_of(args) -> str:
     """``--device`` resolved as training resolves ``train.device``: auto is cuda when
     PyTorch sees a GPU, else cpu; a device this machine lacks, or a bad name, is a
     UserError (one line, exit code 2)."""
-    from gankit.training.run import pick_device
+    from gankit.training.driver import pick_device
 
     return str(pick_device(args.device))
 
@@ -83,7 +83,7 @@ def cmd_eval(args) -> int:
                    progress=not args.no_progress)
     if args.run_dir:
         from gankit.evaluation.kinds import evaluate_run
-        from gankit.training.trained import load
+        from gankit.training.finished_run import load
 
         if not Path(args.run_dir).exists():
             raise UserError(f"run directory {args.run_dir} not found")

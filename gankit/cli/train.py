@@ -75,11 +75,12 @@ def _launch(args, cfg, run_dir: Path) -> int:
     """``--nproc N``: check what torchrun's processes would refuse, then start them."""
     from gankit.training.checkpoint import refuse_existing_run
     from gankit.training.distributed import launch_local, split_batch
+    from gankit.training.driver import available_cpus
 
     if not args.resume:
         refuse_existing_run(run_dir)
     split_batch(cfg.train.batch_size, cfg.train.per_device_batch, args.nproc)
-    return launch_local(args.nproc, args.argv)
+    return launch_local(args.nproc, args.argv, available_cpus())
 
 
 def cmd_train(args) -> int:
@@ -93,11 +94,11 @@ def cmd_train(args) -> int:
     if args.dry_run:
         return 0
     say(f"run directory: {run_dir}")
-    from gankit.apps.train import train
+    from gankit.apps.train import run_training
 
-    from gankit.training.run import eager_start
+    from gankit.training.driver import eager_start
 
     eager_start(cfg)  # about 1-2 s of start-up saved; see gankit/speed/lazy_imports.py
 
-    train(cfg, run_dir, resume=bool(args.resume), progress=not args.no_progress)
+    run_training(cfg, run_dir, resume=bool(args.resume), progress=not args.no_progress)
     return 0

@@ -143,7 +143,7 @@ def score(real_features: np.ndarray, fake_features: np.ndarray, real_probs: np.n
 def _images_to_score(run_dir, samples, data, n, reference, seed, device, root):
     """(generated uint8 images, the real reference set, its name, the source's provenance)."""
     if run_dir is not None:
-        from gankit.training.trained import load, sample
+        from gankit.training.finished_run import load, sample
 
         loaded = not isinstance(run_dir, (str, Path))
         run = run_dir if loaded else load(run_dir, device=device)

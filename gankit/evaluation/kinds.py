@@ -19,7 +19,7 @@ class KindEvaluation:
     """A training kind's pieces in the evaluation layer.
 
     ``monitors(setup, cfg, ctx) -> [Callback]``: the callbacks that score a run of the kind
-    while it trains (a ``CallbackFactory`` of :func:`gankit.training.run.train`); they emit
+    while it trains (a ``CallbackFactory`` of :func:`gankit.training.driver.drive`); they emit
     ``eval`` events, which the log keeps. ``evaluate(run, **options) -> {"scores": {...},
     "provenance": {...}}``: ``gankit eval`` of a loaded run, given the command's options by
     keyword (``n``, ``seed``, ``device``, ``data``, ``metrics``, ``reference``,

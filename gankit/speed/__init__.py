@@ -3,7 +3,7 @@ behind one call from the training driver.
 
 **Where it sits.** Between ``gankit.config`` and ``gankit.training`` in the layers: it may
 import ``core``, ``data`` and ``config``, and needs nothing from ``training``. Outside this
-package only the driver (:mod:`gankit.training.run`) imports it (``tests/test_layout.py``
+package only the driver (:mod:`gankit.training.driver`) imports it (``tests/test_layout.py``
 holds that, with the few named exceptions there): the driver calls :func:`tune` once per
 session, hands ``gankit train``'s start-up (:func:`skip_compiler_import`) and a fixed
 thread count (:func:`fixed_threads`, for the extractors) to callers that ask it, and

@@ -3,7 +3,7 @@
 The same mathematics as :func:`gankit.core.steps.d_step` followed by
 :func:`gankit.core.steps.g_step`
 (one D update on real + fake, then G through the updated, frozen D), for the MLPs of the
-tutorial's presets; ``tests/training/test_fast_mlp.py`` holds it to those functions and
+tutorial's presets; ``tests/speed/test_fast_mlp.py`` holds it to those functions and
 ``tests/test_exactness.py`` to the tutorial's literal step. It is faster than autograd
 (``bench/throughput.py`` compares both) for two reasons:
 

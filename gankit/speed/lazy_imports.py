@@ -16,14 +16,14 @@ nothing can skip them:
 
 * :func:`skip_dynamo_import` fills the first wrapper's cache with the plain method. It
   changes PyTorch's ``Optimizer`` for the whole process, so only ``gankit train`` asks for
-  it (through the driver, :func:`gankit.training.run.eager_start`): other programs
+  it (through the driver, :func:`gankit.training.driver.eager_start`): other programs
   importing gankit keep PyTorch's behaviour;
 * :func:`lazy_steps` gives the optimisers of one run (the driver's hook passes them) a
   ``step`` that is :func:`optimizer_step`: the optimiser's own step under
   ``torch.no_grad()`` (what the second wrapper does for a non-differentiable optimiser).
   The step functions (``d_step``, the hand-written MLP step) just call ``opt.step()``.
 
-The same update runs either way (``tests/core/test_lazy_dynamo.py`` checks it bit for bit).
+The same update runs either way (``tests/speed/test_lazy_imports.py`` checks it bit for bit).
 Both look at private details of PyTorch (the wrapper's cache attribute, ``__wrapped__``).
 The wrappers are recognised by their code objects, and once torch._dynamo is imported (a
 ``--compile`` run, or another part of the program) everything goes through PyTorch's own

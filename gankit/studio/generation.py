@@ -102,7 +102,7 @@ def walk_frames(sr: StudioRun, seed_a: int, seed_b: int, frames: int, psi: float
     """uint8 (frames, C, H, W): the walk of the module's docstring."""
     from gankit.apps.latent import slerp
     from gankit.data import to_uint8
-    from gankit.training.trained import truncate
+    from gankit.training.finished_run import truncate
 
     run = sr.run
     G = run.generator if ema else run.G

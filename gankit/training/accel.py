@@ -7,8 +7,7 @@ step, by :mod:`gankit.speed.precision`), torch.compile, CUDA graphs. The CPU def
 eager) compute exactly the tutorial's mathematics (``tests/test_exactness.py``).
 
 The speed machinery (thread count, oneDNN products, the hand-written MLP step, calibration,
-precision probing, lazy imports) is :mod:`gankit.speed`, which the driver alone calls; the
-two thread functions left here only keep older callers working (see each).
+precision probing, lazy imports) is :mod:`gankit.speed`, which the driver alone calls.
 """
 
 from __future__ import annotations
@@ -16,22 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gankit.speed import threads as speed_threads
-
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on (:func:`gankit.speed.threads.available_cpus`); kept
-    here for :mod:`gankit.training.distributed`'s launcher until it asks the driver."""
-    return speed_threads.available_cpus()
-
-
-def threads_for_run(threads: int, device: torch.device, deterministic: bool) -> int:
-    """Changes nothing now and returns the count in use: the driver's speed hook
-    (:func:`gankit.speed.tune`) applies ``train.threads`` for every kind of run, after the
-    kind's setup. Kept until :mod:`gankit.training.translation` drops its call."""
-    return torch.get_num_threads()
 
 
 def configure_cuda(device: torch.device, deterministic: bool, tf32: bool) -> list[str]:

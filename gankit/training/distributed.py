@@ -307,17 +307,16 @@ def strip_nproc(argv: list[str]) -> list[str]:
     return out
 
 
-def launch_local(nproc: int, argv: list[str]) -> int:
+def launch_local(nproc: int, argv: list[str], cpus: int) -> int:
     """Run ``gankit <argv>`` (without ``--nproc``) under ``torchrun --standalone
-    --nproc_per_node=nproc`` on this machine; return its exit code."""
+    --nproc_per_node=nproc`` on this machine, sharing its ``cpus`` between the processes;
+    return its exit code."""
     import subprocess
     import sys
 
-    from gankit.training.accel import available_cpus
-
     env = dict(os.environ)
     # torchrun would set 1 thread per process (with a warning); share the cores instead.
-    env.setdefault("OMP_NUM_THREADS", str(max(1, available_cpus() // nproc)))
+    env.setdefault("OMP_NUM_THREADS", str(max(1, cpus // nproc)))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc_per_node={nproc}", "-m", "gankit", *strip_nproc(argv)]
     try:

@@ -1,15 +1,15 @@
 """Training kinds: what a kind of GAN training builds, and what the trainer needs of it.
 
 A kind's training is a function ``setup(cfg, ctx, echo) -> Setup`` (noise-to-image in
-:mod:`gankit.training.generation`, image translation in :mod:`gankit.training.translation`).
-The driver (:mod:`gankit.training.run`) does the rest the same way for every kind: the run
+:mod:`gankit.training.noise_to_image`, image translation in :mod:`gankit.training.translation`).
+The driver (:mod:`gankit.training.driver`) does the rest the same way for every kind: the run
 directory, resuming, the standard callbacks, divergence rollbacks and signals.
 
 :data:`TRAINING` is the training layer's table of the kinds (see
 :mod:`gankit.config.kinds`, which decides a config's kind): each kind's setup, its loader
 and, for kinds whose runs serve ``gankit sample``, its sampler. :func:`setup_for` gives the
 setup of a config's kind; it writes the kind's name into every checkpoint, from which
-:func:`gankit.training.trained.load` picks the loader.
+:func:`gankit.training.finished_run.load` picks the loader.
 """
 
 from __future__ import annotations
@@ -81,10 +81,10 @@ class KindTraining:
 
 
 def _builtins() -> None:
-    from gankit.training import generation, trained, translation
+    from gankit.training import finished_run, noise_to_image, translation
 
-    TRAINING.register("generation", KindTraining(generation.setup, trained.load_generation,
-                                                 trained.sample_generation))
+    TRAINING.register("generation", KindTraining(noise_to_image.setup, finished_run.load_generation,
+                                                 finished_run.sample_generation))
     TRAINING.register("translation", KindTraining(translation.setup, translation.load_run))
 
 

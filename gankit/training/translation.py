@@ -29,9 +29,8 @@ from gankit.data.batches import to_model_range
 from gankit.data.pair_batches import TwoDomainBatches
 from gankit.data.pictures import save_grid
 from gankit.errors import UserError
-from gankit.training.accel import threads_for_run
 from gankit.training.distributed import Context
-from gankit.training.generation import make_adam, set_deterministic
+from gankit.training.noise_to_image import make_adam, set_deterministic
 from gankit.training.kinds import Setup
 from gankit.training.state import TrainingState
 from gankit.training.strategies import LinearDecay
@@ -177,7 +176,6 @@ def setup(cfg: Config, ctx: Context, echo) -> Setup:
     """Everything a translation run needs before its first step."""
     t, device = cfg.train, ctx.device
     set_deterministic(t.deterministic)
-    threads_for_run(t.threads, device, t.deterministic)
     torch.manual_seed(t.seed)
     data = _load_data(cfg, ctx)
     shape_a, shape_b = tuple(data.a.shape[1:]), tuple(data.b.shape[1:])

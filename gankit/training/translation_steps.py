@@ -23,7 +23,6 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from gankit.core.lazy_dynamo import optimizer_step
 from gankit.core.losses import Loss
 from gankit.core.pool import ImagePool
 from gankit.core.steps import ema_update
@@ -49,7 +48,7 @@ def frozen(*nets: nn.Module) -> Iterator[None]:
 def _step(opt: torch.optim.Optimizer, value: torch.Tensor) -> None:
     opt.zero_grad(set_to_none=True)
     value.backward()
-    optimizer_step(opt)
+    opt.step()
 
 
 def _d_update(D: nn.Module, loss: Loss, real: torch.Tensor, fake: torch.Tensor

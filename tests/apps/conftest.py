@@ -44,7 +44,7 @@ def toy_run():
     """``toy_run(num_classes=0)``: a loaded run (gankit.load's type) around a :class:`ToyG`
     of 4 latent dimensions, 8x8 gray images in [-1, 1]."""
     from gankit.config import apply_overrides, resolve
-    from gankit.training.trained import Run
+    from gankit.training.finished_run import Run
 
     def make(num_classes: int = 0):
         cfg = apply_overrides(resolve("default"), {"model.latent_dim": 4})

@@ -84,7 +84,7 @@ def test_device_defaults_to_auto(name):
 
 def test_device_auto_resolves_with_the_training_function(cli, trained_run, tmp_path,
                                                          monkeypatch):
-    import gankit.training.run as run_module
+    import gankit.training.driver as run_module
 
     asked, real = [], run_module.pick_device
     monkeypatch.setattr(run_module, "pick_device", lambda name: asked.append(name) or real(name))

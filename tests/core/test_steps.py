@@ -184,14 +184,14 @@ def test_lr_decay_in_a_run_and_its_errors(tmp_path):
     from gankit.training.checkpoint import latest_checkpoint
     from gankit.config import resolve
     from gankit.errors import UserError
-    from gankit.apps.train import train
+    from gankit.apps.train import run_training
 
     tiny = {"train.steps": 8, "train.epochs": 0, "train.log_every": 4, "train.grid_size": 4,
             "train.tensorboard": False, "train.batch_size": 16, "model.g_hidden": "16",
             "model.d_hidden": "16"}
     cfg = resolve("seed-mlp", overrides={**tiny, "optim.lr_decay": 0.5,
                                          "optim.lr_g": 1e-3, "optim.lr_d": 4e-4})
-    state = latest_checkpoint(train(cfg, tmp_path / "run", progress=False, echo=lambda *a: 0))
+    state = latest_checkpoint(run_training(cfg, tmp_path / "run", progress=False, echo=lambda *a: 0))
     # the last of 8 updates ran at 1/4 of the rates (decay over the last 4 steps)
     assert state["opt_G"]["param_groups"][0]["lr"] == pytest.approx(1e-3 / 4)
     assert state["opt_D"]["param_groups"][0]["lr"] == pytest.approx(4e-4 / 4)

@@ -16,7 +16,7 @@ from gankit.data.batches import mirror_flags
 from gankit.data.prepared import PreparedWriter, open_prepared
 from gankit.data.streaming import (StreamingBatches, fits_in_memory, memory_budget_bytes,
                                    physical_memory_bytes)
-from gankit.training import generation
+from gankit.training import noise_to_image
 from gankit.training.distributed import Context
 
 
@@ -165,7 +165,7 @@ def _setup(folder, run_dir, budget, echo):
     cfg = resolve("default", overrides={"data.name": str(folder), "train.steps": 1,
                                         "data.memory_budget_gb": budget, "data.mirror": True,
                                         "model.g_channels": 8, "model.d_channels": 8})
-    return generation.setup(cfg, Context(), echo)
+    return noise_to_image.setup(cfg, Context(), echo)
 
 
 def test_a_set_over_the_budget_is_streamed(tmp_path):

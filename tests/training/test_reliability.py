@@ -20,7 +20,7 @@ import gankit.training.strategies
 from gankit.cli import main
 from gankit.config import valid_keys
 from gankit.errors import UserError
-from gankit.training.fast_mlp import FastMLPStep
+from gankit.speed.fast_mlp import FastMLPStep
 
 
 

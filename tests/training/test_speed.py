@@ -17,7 +17,7 @@ from gankit.speed import threads as speed_threads
 from gankit.training import accel
 from gankit.config import resolve
 from gankit.errors import UserError
-from gankit.apps.train import train
+from gankit.apps.train import run_training
 from gankit.core.losses import get_loss
 from gankit.core.models import build_models
 from gankit.core.models.linear import Linear, linear, onednn_available
@@ -31,7 +31,7 @@ TINY = {"train.steps": 2, "train.epochs": 0, "train.log_every": 1, "train.tensor
 def _train(tmp_path, **overrides):
     cfg = resolve("seed-mlp", overrides={**TINY, **overrides})
     lines = []
-    run_dir = train(cfg, tmp_path / "run", progress=False, echo=lines.append)
+    run_dir = run_training(cfg, tmp_path / "run", progress=False, echo=lines.append)
     records = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
     losses = [r for r in records if "loss_d" in r]
     assert len(losses) == 2
@@ -359,15 +359,17 @@ def test_with_the_machinery_off_a_run_is_plain_pytorch(tmp_path, monkeypatch):
     it would run; recorded as such in the header and config.json, and the run trains."""
     from gankit.core.models.linear import Linear
     from gankit.training.distributed import Context
-    from gankit.training.generation import setup as generation_setup
-    from gankit.training.run import _tuned
+    from gankit.training.driver import Session, _tuned
+    from gankit.training.noise_to_image import setup as noise_to_image_setup
+    from gankit.training.signals import GracefulStop
 
     monkeypatch.setenv("GANKIT_SPEED", "0")
     monkeypatch.setenv("GANKIT_CALIBRATE", "1")  # would calibrate, were the machinery on
     monkeypatch.setattr(speed_threads, "busy_cpus", lambda *a: pytest.fail("measured load"))
     cfg = resolve("seed-mlp", overrides={**TINY, "train.ema_kimg": 1})
     lines = []
-    tuned = _tuned(cfg, generation_setup, Context(), lines.append)
+    tuned = _tuned(Session(cfg, tmp_path, noise_to_image_setup, Context(), GracefulStop(),
+                           echo=lines.append))
     setup, threads = tuned.setup, torch.get_num_threads()
     assert tuned.step is setup.strategy and tuned.step.name == "noise-to-image"
     assert tuned.callbacks == []  # no thread governor

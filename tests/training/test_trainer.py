@@ -17,7 +17,7 @@ from gankit.config import resolve
 from gankit.training.checkpoint import latest_checkpoint
 from gankit.training.kinds import Setup
 from gankit.training.run_log import read_log
-from gankit.training.run import train as run_training
+from gankit.training.driver import drive
 from gankit.training.state import TrainingState
 from gankit.training.stats import StatsWindow
 from gankit.training.trainer import Budget, Callback, Trainer
@@ -136,15 +136,15 @@ def _cfg(steps: int):
 
 def test_a_new_kind_trains_checkpoints_and_resumes_bit_exactly(tmp_path):
     events = EventLog()
-    straight = run_training(_cfg(20), tmp_path / "straight", kind=mean_kind, progress=False,
+    straight = drive(_cfg(20), tmp_path / "straight", kind=mean_kind, progress=False,
                             echo=lambda *a: None, callbacks=[lambda setup, cfg, ctx: [events]])
     assert events.seen == {"start": 1, "step_end": 20, "epoch_end": 2, "checkpoint": 5,
                            "end": 1}  # steps 0, 6, 12, 18 and the end
     assert events.closed == 1
     # interrupted at step 11 (not a checkpoint or log step), then resumed to 20
-    run_training(_cfg(11), tmp_path / "split", kind=mean_kind, progress=False,
+    drive(_cfg(11), tmp_path / "split", kind=mean_kind, progress=False,
                  echo=lambda *a: None)
-    run_training(_cfg(20), tmp_path / "split", kind=mean_kind, resume=True, progress=False,
+    drive(_cfg(20), tmp_path / "split", kind=mean_kind, resume=True, progress=False,
                  echo=lambda *a: None)
     a, b = latest_checkpoint(straight, warn=None), latest_checkpoint(tmp_path / "split",
                                                                      warn=None)

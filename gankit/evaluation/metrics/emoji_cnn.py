@@ -184,7 +184,7 @@ def train_emoji_cnn(out: str | Path, root: str = "data", epochs: int = EMOJI_CNN
     ``{"accuracy", "balanced_accuracy", "held_out", "trained_on", "sha256", "path"}``: the
     accuracy on the held-out emoji of both vendors, and its mean over the categories."""
     from gankit.training.checkpoint import writable_file
-    from gankit.training.run import fixed_threads  # the speed machinery owns the count
+    from gankit.training.driver import fixed_threads  # the speed machinery owns the count
 
     out = writable_file(out)  # checked before training, not after
     images, labels, groups = data if data is not None else emoji_training_data(root, download)

@@ -126,7 +126,7 @@ def train_mnist_cnn(images_u8: torch.Tensor, labels: torch.Tensor, out: str | Pa
     """
     if labels is None:
         raise UserError("the extractor is a classifier: its data set must have labels")
-    from gankit.training.run import fixed_threads  # the speed machinery owns the count
+    from gankit.training.driver import fixed_threads  # the speed machinery owns the count
 
     out = writable_file(out)  # checked before training, not after
     with fixed_threads(1):

@@ -1,4 +1,4 @@
-"""``train(cfg, run_dir)``: one run of any training kind, from its run directory to its
+"""``drive(cfg, run_dir)``: one run of any training kind, from its run directory to its
 last checkpoint.
 
 The driver never overwrites earlier work, resumes from the newest good checkpoint,
@@ -7,18 +7,21 @@ meets: a first SIGINT/SIGTERM finishes the step, checkpoints and returns; a non-
 loss or weight rolls back to the last good checkpoint with lower learning rates; a full
 disk stops with one line and keeps the last good checkpoint.
 
-It is also the one caller of the speed machinery (:mod:`gankit.speed`): each session goes
-through ``speed.tune`` (:func:`_tuned`), which runs the kind and may hand back a faster step
-and the thread governor. Callers outside a run that need the machinery ask here:
-``gankit train``'s start-up (:func:`eager_start`) and a fixed thread count
-(:func:`fixed_threads`).
+What one run needs is one :class:`Session`; each attempt (a rollback starts another) builds
+the kind's setup through the speed machinery, restores a checkpoint, assembles the
+callbacks and trains. The driver is the one caller of the speed machinery
+(:mod:`gankit.speed`): each attempt goes through ``speed.tune`` (:func:`_tuned`), which runs
+the kind and may hand back a faster step and the thread governor. Callers outside a run
+that need the machinery ask here: ``gankit train``'s start-up (:func:`eager_start`), a
+fixed thread count (:func:`fixed_threads`) and the CPUs a launcher may share out
+(:func:`available_cpus`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -27,12 +30,12 @@ import torch
 from gankit import __version__, speed
 from gankit.config import Config, from_dict
 from gankit.errors import UserError
-from gankit.training import distributed, generation
+from gankit.training import distributed
 from gankit.training.callbacks import (Checkpoints, Diverged, DivergenceGuard, EpochLine,
                                        JsonlLog, LogCollector, LossPlot, ProgressBar,
                                        SamplePictures, TensorBoard)
 from gankit.training.checkpoint import atomic_write_text, latest_checkpoint, refuse_existing_run
-from gankit.training.kinds import Setup, TrainingKind
+from gankit.training.kinds import Setup, TrainingKind, setup_for
 from gankit.training.signals import GracefulStop
 from gankit.training.stats import StatsWindow
 from gankit.training.strategies import set_learning_rates
@@ -75,53 +78,85 @@ def fixed_threads(threads: int):
     return speed.fixed_threads(threads)
 
 
-def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
-          echo: Callable[[str], None] = print, kind: TrainingKind = generation.setup,
+def available_cpus() -> int:
+    """The CPUs this process may run on (``gankit train --nproc`` shares them out)."""
+    return speed.available_cpus()
+
+
+@dataclass
+class Session:
+    """What every attempt of one run shares: the config (a rollback lowers its rates), the
+    run directory, how to build the kind, the callers' callback factories, where messages
+    go, the stop signal and the distributed context."""
+
+    cfg: Config
+    run_dir: Path
+    kind: TrainingKind
+    ctx: distributed.Context
+    stop: GracefulStop
+    resume: bool = False
+    progress: bool = True
+    echo: Callable[[str], None] = print
+    factories: list[CallbackFactory] = field(default_factory=list)
+
+
+def drive(cfg: Config, run_dir: str | Path, *, resume: bool = False, progress: bool = True,
+          echo: Callable[[str], None] = print, kind: TrainingKind | None = None,
           callbacks: Iterable[CallbackFactory] = ()) -> Path:
     """Train per ``cfg`` into ``run_dir`` and return it.
 
-    ``resume=True`` continues from the newest good checkpoint with the run's saved model and
-    data config (budgets and rates from ``cfg`` apply). Under ``torchrun`` every process
-    calls this; rank 0 alone prints and writes (:mod:`gankit.training.distributed`).
+    ``kind``: the setup of the run's training kind (default: the one ``cfg`` is, from the
+    kinds' table). ``resume=True`` continues from the newest good checkpoint with the run's
+    saved model and data config (budgets and rates from ``cfg`` apply). Under ``torchrun``
+    every process calls this; rank 0 alone prints and writes
+    (:mod:`gankit.training.distributed`).
     """
     ctx = distributed.start(pick_device(cfg.train.device))
     if not ctx.is_main:
         progress, echo = False, _silent
     try:
         with GracefulStop() as stop:
-            result = _with_retries(cfg, Path(run_dir), resume, progress, echo, kind,
-                                   list(callbacks), stop, ctx)
+            session = Session(cfg, Path(run_dir), kind or setup_for(cfg), ctx, stop,
+                              resume=resume, progress=progress, echo=echo,
+                              factories=list(callbacks))
+            result = _with_retries(session)
         ctx.barrier()  # rank 0 has written everything: leave the process group together
         return result
     finally:
         ctx.close()
 
 
-def _with_retries(cfg, run_dir, resume, progress, echo, kind, factories, stop, ctx) -> Path:
-    """Sessions until one ends normally: each divergence rolls back to the last good
+def _with_retries(session: Session) -> Path:
+    """Attempts until one ends normally: each divergence rolls back to the last good
     checkpoint with the learning rates times ``train.divergence_lr_factor``."""
-    for attempt in range(cfg.train.divergence_retries + 1):
+    retries = session.cfg.train.divergence_retries
+    for attempt in range(retries + 1):
         try:
-            return _session(cfg, run_dir, resume, progress, echo, kind, factories, stop, ctx)
+            return _attempt(session)
         except OSError as exc:
             # A full disk or a folder turned read-only: checkpoints are written atomically,
             # so the last good one is intact.
-            raise UserError(f"cannot write to {run_dir}: {exc.strerror or exc}; the last "
-                            f"good checkpoint is kept - fix that, then continue with: "
-                            f"gankit train --resume {run_dir}") from None
+            raise UserError(f"cannot write to {session.run_dir}: {exc.strerror or exc}; the "
+                            f"last good checkpoint is kept - fix that, then continue with: "
+                            f"gankit train --resume {session.run_dir}") from None
         except Diverged as diverged:
-            if attempt == cfg.train.divergence_retries:
+            if attempt == retries:
                 raise UserError(f"training diverged (non-finite values at step "
                                 f"{diverged.step}) after {attempt} rollbacks; lower the "
                                 f"learning rates or change the loss") from None
-            factor = cfg.train.divergence_lr_factor
-            cfg = replace(cfg, optim=replace(cfg.optim, lr_g=cfg.optim.lr_g * factor,
-                                             lr_d=cfg.optim.lr_d * factor))
-            echo(f"warning: non-finite values at step {diverged.step}; rolling back to the "
-                 f"last checkpoint with learning rates x{factor} (lr_g={cfg.optim.lr_g:.3g}, "
-                 f"lr_d={cfg.optim.lr_d:.3g})")
-            resume = True
+            _roll_back(session, diverged.step)
     raise AssertionError("unreachable")
+
+
+def _roll_back(session: Session, step: int) -> None:
+    """The next attempt resumes from the last good checkpoint at lower learning rates."""
+    cfg, factor = session.cfg, session.cfg.train.divergence_lr_factor
+    session.cfg = replace(cfg, optim=replace(cfg.optim, lr_g=cfg.optim.lr_g * factor,
+                                             lr_d=cfg.optim.lr_d * factor))
+    session.resume = True
+    session.echo(f"warning: non-finite values at step {step}; rolling back to the last "
+                 f"checkpoint with learning rates x{factor} (lr_g={session.cfg.optim.lr_g:.3g}, "
+                 f"lr_d={session.cfg.optim.lr_d:.3g})")
 
 
 def config_with_provenance(cfg: Config, provenance: dict[str, Any]) -> str:
@@ -134,11 +169,13 @@ def config_with_provenance(cfg: Config, provenance: dict[str, Any]) -> str:
     return json.dumps(record, indent=2)
 
 
-def _open_run_dir(cfg: Config, run_dir: Path, resume: bool, echo, ctx) -> dict | None:
-    """The checkpoint to resume from (None for a new run); writes config.json."""
+def _open_run_dir(session: Session) -> dict | None:
+    """The checkpoint to resume from (None for a new run), after the checks that no earlier
+    work is overwritten and that a resumed run keeps its model and data."""
+    cfg, run_dir, ctx = session.cfg, session.run_dir, session.ctx
     saved = None
-    if resume:
-        saved = latest_checkpoint(run_dir, "cpu", warn=echo)
+    if session.resume:
+        saved = latest_checkpoint(run_dir, "cpu", warn=session.echo)
         saved_cfg = from_dict(json.loads(saved["config"]))
         for section in ("model", "data"):
             if getattr(saved_cfg, section) != getattr(cfg, section):
@@ -149,7 +186,6 @@ def _open_run_dir(cfg: Config, run_dir: Path, resume: bool, echo, ctx) -> dict |
     try:
         if ctx.is_main:
             (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-            atomic_write_text(run_dir / "config.json", cfg.to_json())
     except OSError as exc:
         raise UserError(f"cannot write to {run_dir}: {exc.strerror or exc}") from None
     ctx.barrier()  # every rank has looked for earlier work before rank 0 writes any
@@ -185,54 +221,73 @@ def standard_callbacks(cfg: Config, setup: Setup, run_dir: Path, ctx, progress: 
     return head, tail
 
 
-def _tuned(cfg: Config, kind: TrainingKind, ctx, echo) -> speed.Tuned:
-    """The session built by ``kind`` through the speed machinery's one hook: it resolves
-    the precision, runs the kind, sets the threads, and may give back a faster step than
-    the kind's general one and the thread governor (see :mod:`gankit.speed.hook`)."""
+def _tuned(session: Session) -> speed.Tuned:
+    """The attempt's setup, built by the kind through the speed machinery's one hook: it
+    resolves the precision, runs the kind, sets the threads, and may give back a faster step
+    than the kind's general one and the thread governor (see :mod:`gankit.speed.hook`)."""
+    ctx, kind, echo = session.ctx, session.kind, session.echo
+
     def build(resolved: Config) -> speed.Built:
         setup = kind(resolved, ctx, echo)
         entries = [setup.state.get(name) for name in setup.state.names()]
         return speed.Built(setup, setup.strategy, setup.tunable,
                            [e for e in entries if isinstance(e, torch.optim.Optimizer)])
 
-    return speed.tune(speed.Session(cfg, ctx.device, ctx.world_size, ctx.is_main, echo, build))
+    return speed.tune(speed.Session(session.cfg, ctx.device, ctx.world_size, ctx.is_main,
+                                    echo, build))
 
 
-def _session(cfg, run_dir, resume, progress, echo, kind, factories, stop, ctx) -> Path:
-    """One attempt: build, restore, train, summarise."""
-    saved = _open_run_dir(cfg, run_dir, resume, echo, ctx)
-    tuned = _tuned(cfg, kind, ctx, echo)
-    setup = tuned.setup
-    setup.strategy, setup.run_dir = tuned.step, run_dir
-    setup.provenance = {**setup.provenance, **tuned.provenance}
-    if ctx.is_main:  # config.json again, now with what the session chose on this machine
-        atomic_write_text(run_dir / "config.json", config_with_provenance(cfg, setup.provenance))
+def _restored(session: Session, setup: Setup, saved: dict | None) -> None:
+    """The checkpoint's state in ``setup`` (its random streams come last, in _attempt)."""
+    if saved is None:
+        return
+    setup.state.load_state_dict(saved, rng=False)
+    set_learning_rates(setup.learning_rates)  # the config's win (rollbacks lower them)
+    counters = setup.state.counters
+    session.echo(f"resuming {session.run_dir} at step {counters.step} "
+                 f"(epoch {counters.epoch + 1})")
+
+
+def _trainer(session: Session, tuned: speed.Tuned, saved: dict | None) -> Trainer:
+    """The trainer of one attempt: the setup restored, every callback in order."""
+    cfg, ctx, setup = session.cfg, session.ctx, tuned.setup
     window = StatsWindow()
     setup.state.register("stats_window", window, optional=True)
-    if saved is not None:
-        setup.state.load_state_dict(saved, rng=False)
-        set_learning_rates(setup.learning_rates)  # the config's win (rollbacks lower them)
-        counters = setup.state.counters
-        echo(f"resuming {run_dir} at step {counters.step} (epoch {counters.epoch + 1})")
-    head, tail = standard_callbacks(cfg, setup, run_dir, ctx, progress,
+    _restored(session, setup, saved)
+    head, tail = standard_callbacks(cfg, setup, session.run_dir, ctx, session.progress,
                                     setup.state.counters.step if saved is not None else None)
     head = tuned.callbacks + head  # the thread governor adds its count to every log record
-    extra = [cb for factory in factories for cb in factory(setup, cfg, ctx)]
+    extra = [cb for factory in session.factories for cb in factory(setup, cfg, ctx)]
     if saved is not None:  # last: building the callbacks may have drawn random numbers
         setup.state.restore_rng(saved)
     ctx.sync_rng()  # all ranks draw the same global z from here on
-    trainer = Trainer(setup.state, setup.strategy, setup.batches,
-                      head + setup.callbacks + extra + tail, setup.budget,
-                      processes=ctx.world_size, agree=ctx.any,
-                      agree_every=10 if ctx.enabled and ctx.device.type == "cuda" else 1,
-                      stop_signal=stop, say=echo, stats=window)
+    return Trainer(setup.state, setup.strategy, setup.batches,
+                   head + setup.callbacks + extra + tail, setup.budget,
+                   processes=ctx.world_size, agree=ctx.any,
+                   agree_every=10 if ctx.enabled and ctx.device.type == "cuda" else 1,
+                   stop_signal=session.stop, say=session.echo, stats=window)
+
+
+def _attempt(session: Session) -> Path:
+    """One attempt: open the run directory, build and tune, write config.json (once, with
+    what was chosen on this machine), restore, train, summarise."""
+    run_dir, echo = session.run_dir, session.echo
+    saved = _open_run_dir(session)
+    tuned = _tuned(session)
+    setup = tuned.setup
+    setup.strategy, setup.run_dir = tuned.step, run_dir
+    setup.provenance = {**setup.provenance, **tuned.provenance}
+    if session.ctx.is_main:
+        atomic_write_text(run_dir / "config.json",
+                          config_with_provenance(session.cfg, setup.provenance))
+    trainer = _trainer(session, tuned, saved)
     started = time.monotonic()
     trainer.fit()
     counters = setup.state.counters
     echo(f"trained {counters.step} steps ({counters.images_seen / 1000:.1f} kimg) in "
          f"{time.monotonic() - started:.0f} s; samples: {trainer.outputs.get('samples')}; "
          f"checkpoint: {trainer.outputs.get('checkpoint')}")
-    if stop.requested:
-        echo(f"stopped by {stop.signal_name} at step {counters.step}; continue with: "
+    if session.stop.requested:
+        echo(f"stopped by {session.stop.signal_name} at step {counters.step}; continue with: "
              f"gankit train --resume {run_dir}")
     return run_dir

@@ -11,11 +11,12 @@ run records then instead.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from gankit.apps.train import train
+from gankit.apps.train import run_training
 from gankit.config import resolve
 from gankit.core.models.linear import onednn_available
 from gankit.errors import UserError
@@ -66,7 +67,7 @@ def _run(tmp_path, name, **overrides):
     """A short seed-mlp run: (printed lines, config.json as a dict)."""
     cfg = resolve("seed-mlp", overrides={**TINY, **overrides})
     lines: list[str] = []
-    run_dir = train(cfg, tmp_path / name, progress=False, echo=lines.append)
+    run_dir = run_training(cfg, tmp_path / name, progress=False, echo=lines.append)
     return lines, json.loads((run_dir / "config.json").read_text())
 
 
@@ -303,11 +304,13 @@ def test_cpu_model_is_read_from_cpuinfo(tmp_path):
 def _tuned(overrides=None, echo=None):
     """The driver's hook on a small seed-mlp session (no run directory, no training)."""
     from gankit.training.distributed import Context
-    from gankit.training.generation import setup as generation_setup
-    from gankit.training.run import _tuned as tuned
+    from gankit.training.driver import Session, _tuned
+    from gankit.training.noise_to_image import setup as noise_to_image_setup
+    from gankit.training.signals import GracefulStop
 
     cfg = resolve("seed-mlp", overrides={**TINY, "train.ema_kimg": 1, **(overrides or {})})
-    return tuned(cfg, generation_setup, Context(), echo or (lambda line: None))
+    return _tuned(Session(cfg, Path("unused"), noise_to_image_setup, Context(), GracefulStop(),
+                          echo=echo or (lambda line: None)))
 
 
 def _linear_layers(setup):
@@ -345,7 +348,7 @@ def test_a_measurement_builds_each_step_once_on_one_set_of_copies(calibrating, m
     """The kind builds its general step once for the run; a measurement rebuilds it once on
     one set of copies and builds the hand-written step once there, for all 4 candidates;
     the run's own hand-written step is built once. A cached choice copies nothing."""
-    from gankit.training import generation
+    from gankit.training import noise_to_image
 
     built = {"general": 0, "fast": 0, "copies": 0}
 
@@ -355,8 +358,8 @@ def test_a_measurement_builds_each_step_once_on_one_set_of_copies(calibrating, m
             return real(*args, **kwargs)
         return call
 
-    monkeypatch.setattr(generation, "_general_step",
-                        counting("general", generation._general_step))
+    monkeypatch.setattr(noise_to_image, "_general_step",
+                        counting("general", noise_to_image._general_step))
     monkeypatch.setattr(fast_mlp.FastMLPStep, "__init__",
                         counting("fast", fast_mlp.FastMLPStep.__init__))
     monkeypatch.setattr(paths.Trials, "_build", counting("copies", paths.Trials._build))

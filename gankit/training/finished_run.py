@@ -3,7 +3,7 @@
 :func:`load` reads a run directory (its newest good checkpoint) or one checkpoint file and
 hands it to its training kind's loader (:data:`gankit.training.kinds.TRAINING`); a
 noise-to-image run's networks are built with the same code as in training
-(:func:`gankit.training.generation.networks_state`). :func:`sample` draws images (or 2-D
+(:func:`gankit.training.noise_to_image.networks_state`). :func:`sample` draws images (or 2-D
 points) from seeded noise with the sampler of the run's kind; :func:`generate` is the
 noise-to-image kind's. The applications (``gankit sample``, ``eval``, ``report``,
 ``export``, ``inpaint``, ``interpolate``, ``translate``) all start here.
@@ -24,7 +24,7 @@ from gankit.core.models.conditioning import proportional_labels
 from gankit.data import is_points_shape, to_uint8
 from gankit.errors import UserError, first_line
 from gankit.training.checkpoint import latest_checkpoint, load_checkpoint, run_dir_of
-from gankit.training.generation import NETWORKS, networks_state
+from gankit.training.noise_to_image import NETWORKS, networks_state
 from gankit.training.kinds import TRAINING
 
 

@@ -157,7 +157,7 @@ def _run(tmp_path, monkeypatch, threads: int):
     """A tiny seed-mlp run whose governor (if any) checks after every step and reads a
     2-CPU machine that other processes keep fully busy; returns (governors made, log
     records, printed lines). The counts it applies are recorded, not applied."""
-    from gankit.apps.train import train
+    from gankit.apps.train import run_training
 
     made, build = [], thread_governor.for_run
 
@@ -176,7 +176,7 @@ def _run(tmp_path, monkeypatch, threads: int):
     monkeypatch.setattr(thread_governor, "for_run", for_run)
     cfg = resolve("seed-mlp", overrides={**TINY, "train.threads": threads})
     lines = []
-    run_dir = train(cfg, tmp_path / "run", progress=False, echo=lines.append)
+    run_dir = run_training(cfg, tmp_path / "run", progress=False, echo=lines.append)
     records = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
     return made, records, lines
 

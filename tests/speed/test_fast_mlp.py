@@ -18,8 +18,8 @@ from gankit.config import preset, resolve
 from gankit.speed import speed_on
 from gankit.speed.fast_mlp import (FastMLPStep, backward, fast_mlp_step, forward, layers_of,
                                    output_of)
-from gankit.apps.train import train
-from gankit.training.generation import make_optimisers
+from gankit.apps.train import run_training
+from gankit.training.noise_to_image import make_optimisers
 from gankit.core.losses import get_loss
 from gankit.core.models import build_models
 from gankit.core.models.linear import Linear
@@ -189,7 +189,7 @@ def _run(tmp_path, name, monkeypatch, **overrides):
     real_call = FastMLPStep.__call__
     monkeypatch.setattr(FastMLPStep, "__call__",
                         lambda self, *a, **k: calls.append(a[2]) or real_call(self, *a, **k))
-    run_dir = train(resolve("seed-mlp", overrides={**TINY, **overrides}), tmp_path / name,
+    run_dir = run_training(resolve("seed-mlp", overrides={**TINY, **overrides}), tmp_path / name,
                     progress=False, echo=lambda *a, **k: None)
     records = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
     state = torch.load(sorted((run_dir / "checkpoints").glob("*.pt"))[-1], weights_only=True)
