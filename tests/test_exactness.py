@@ -197,7 +197,7 @@ def test_seed_mlp_fast_step_matches_tutorial(ref, digits, products):
     cfg, (G, D, opt_G, opt_D), theirs = _seed_mlp_pair(ref, torch.float32)
     generator, discriminator, optim_G, optim_D = theirs
     fast = fast_mlp_step(cfg, G, D, opt_G, opt_D, get_loss(cfg.loss.name),
-                         torch.device("cpu"), conditional=False, onednn=onednn)
+                         device=torch.device("cpu"), conditional=False, onednn=onednn)
     assert fast is not None, "seed-mlp must take the hand-written step on the CPU"
     assert fast.onednn is onednn
     seen = GradientsSeen(optim_G, optim_D)

@@ -1,5 +1,10 @@
 """The package's shape, read from its source: imports flow down the layers, functions and
-modules stay short.
+modules stay short, and functions take their options by keyword.
+
+Sizes: no function over :data:`MAX_FUNCTION_LINES` (60) lines, none taking more than
+:data:`MAX_POSITIONAL` (6) parameters by position (``self``/``cls`` not counted; keyword-only
+parameters, after a bare ``*`` or ``*args``, and ``**kwargs`` do not count: options are
+keyword-only), no module over :data:`MAX_MODULE_LINES` (400) lines.
 
 Layers, lowest first (a module may import its own layer and the ones before it):
 
@@ -28,7 +33,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gankit"
-MAX_FUNCTION_LINES = 80
+MAX_FUNCTION_LINES = 60
+MAX_POSITIONAL = 6  # parameters a function takes by position, self/cls not counted
 MAX_MODULE_LINES = 400
 
 # (layer name, module prefixes); a prefix matches itself and its submodules.
@@ -118,6 +124,14 @@ def imported_modules(tree: ast.AST, module: str, is_package: bool, package_dir: 
     return sorted({(line, name) for line, name in found if _within(name, "gankit")})
 
 
+def positional_parameters(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """How many parameters ``node`` takes by position (positional-only and ordinary ones),
+    a leading ``self`` or ``cls`` not counted; keyword-only ones, ``*args`` and ``**kwargs``
+    are not positional parameters."""
+    names = [a.arg for a in node.args.posonlyargs + node.args.args]
+    return len(names) - (1 if names and names[0] in ("self", "cls") else 0)
+
+
 def check_file(path: Path, package_dir: Path = PACKAGE) -> list[str]:
     """Every violation in one file, as ``file:line: rule: what``."""
     source = path.read_text(encoding="utf-8")
@@ -134,6 +148,11 @@ def check_file(path: Path, package_dir: Path = PACKAGE) -> list[str]:
             if length > MAX_FUNCTION_LINES:
                 problems.append(f"{where}:{node.lineno}: function length: {node.name} has "
                                 f"{length} lines (at most {MAX_FUNCTION_LINES})")
+            positional = positional_parameters(node)
+            if positional > MAX_POSITIONAL:
+                problems.append(f"{where}:{node.lineno}: positional parameters: {node.name} "
+                                f"takes {positional} (at most {MAX_POSITIONAL}; make the "
+                                f"options keyword-only, after a bare *)")
     module = module_name(path, package_dir)
     own = layer_of(module)
     if own is None:
@@ -287,6 +306,37 @@ def test_checker_accepts_what_the_rules_allow(tmp_path):
     assert len(path.read_text().splitlines()) == MAX_MODULE_LINES
     assert check_file(path, package) == []
     assert check_package(package) == []
+
+
+def test_checker_counts_positional_parameters(tmp_path):
+    """More than MAX_POSITIONAL parameters that can be passed by position is a violation
+    (positional-only ones count, in methods and async functions too); self/cls, keyword-only
+    parameters (after a bare * or *args) and **kwargs do not count."""
+    package = tmp_path / "gankit"
+    _write(package, "__init__.py", "")
+    _write(package, "core/__init__.py", "")
+    problems = check_file(_write(package, "core/many.py", (
+        "def seven(a, b, c, d, e, f, g=0):\n"                     # 1: seven, one with a default
+        "    return a\n"
+        "class Net:\n"
+        "    def __init__(self, a, b, /, c, d, e, f, g):\n"       # 4: positional-only count too
+        "        def inner(a, b, c, d, e, f, g, *args):\n"        # 5: nested; *args is not one
+        "            pass\n"
+        "async def later(a, b, c, d, e, f, g, *, h=0):\n"         # 7
+        "    pass\n")), package)
+    assert sorted(problems, key=lambda p: int(p.split(":")[1])) == [
+        f"gankit/core/many.py:{line}: positional parameters: {name} takes 7 (at most "
+        f"{MAX_POSITIONAL}; make the options keyword-only, after a bare *)"
+        for line, name in [(1, "seven"), (4, "__init__"), (5, "inner"), (7, "later")]], problems
+    assert check_file(_write(package, "core/options.py", (
+        "def six(a, b, c, d, e, f, *, g=0, h=1, i=2):\n"           # options keyword-only
+        "    return a\n"
+        "class Net:\n"
+        "    def __init__(self, a, b, c, d, e, f, *args, g=0, **kwargs):\n"
+        "        pass\n"
+        "    @classmethod\n"
+        "    def create(cls, a, b, c, d, e, f, /, *, g):\n"
+        "        pass\n")), package) == []
 
 
 # --- no kind branch: what kind a config or run is, is asked in the kinds registry only ---------

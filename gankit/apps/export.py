@@ -149,8 +149,9 @@ def export_run(run, out: str | Path, format: str = "onnx", ema: bool = True,
     out = writable_file(out)
     try:
         if format == "onnx":
-            _export_onnx(exported.network, exported.inputs, out, exported.metadata, opset,
-                         exported.input_names, exported.output_name)
+            _export_onnx(exported.network, exported.inputs, out, info=exported.metadata,
+                         opset=opset, names=exported.input_names,
+                         output=exported.output_name)
         else:
             _export_torchscript(exported.network, exported.inputs, out, exported.metadata)
     except OSError as exc:
@@ -159,7 +160,7 @@ def export_run(run, out: str | Path, format: str = "onnx", ema: bool = True,
     return exported
 
 
-def _export_onnx(G: nn.Module, inputs: tuple[torch.Tensor, ...], out: Path,
+def _export_onnx(G: nn.Module, inputs: tuple[torch.Tensor, ...], out: Path, *,
                  info: dict[str, str], opset: int, names: list[str], output: str) -> None:
     try:
         import onnx

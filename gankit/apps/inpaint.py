@@ -194,8 +194,9 @@ def lower_half_mask(batch: int, size: tuple[int, int]) -> torch.Tensor:
     return known
 
 
-def inpaint_image(run, image: str | Path | torch.Tensor, mask: str | Path | torch.Tensor | None
-                  = None, box: tuple[int, int, int, int] | str | None = None,
+def inpaint_image(run, image: str | Path | torch.Tensor, *,
+                  mask: str | Path | torch.Tensor | None = None,
+                  box: tuple[int, int, int, int] | str | None = None,
                   out: str | Path | None = None, restarts: int = 3, steps: int = 200,
                   seed: int = 0, feature_weight: float = 0.0, ema: bool = True,
                   device: str = "cpu", prior_weight: float = PRIOR_WEIGHT,

@@ -52,8 +52,8 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def interpolate(run, frames: int | None = None, rows: int = 8, seed: int = 0,
-                truncation: float = 1.0, ema: bool = True, batch_size: int = 500, *,
+def interpolate(run, frames: int | None = None, *, rows: int = 8, seed: int = 0,
+                truncation: float = 1.0, ema: bool = True, batch_size: int = 500,
                 steps: int | None = None) -> torch.Tensor:
     """Images along slerp paths between ``rows`` random pairs of latents, ``frames`` images
     per path (both ends included; default 10).

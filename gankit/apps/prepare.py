@@ -54,7 +54,7 @@ def _first_error(found: list, skip_bad: bool) -> None:
         raise UserError(errors[0] + SKIP_HINT)
 
 
-def _prepare_files(source: ImageSource, out: Path, image_size: int, resize: str,
+def _prepare_files(source: ImageSource, out: Path, *, image_size: int, resize: str,
                    background: tuple[int, int, int], channels: int, workers: int,
                    skip_bad: bool, progress: bool) -> dict[str, Any]:
     """Decode the files of ``source`` into the prepared set ``out``; returns its manifest."""
@@ -71,7 +71,8 @@ def _prepare_files(source: ImageSource, out: Path, image_size: int, resize: str,
     classes, labels = source.classes()
     with PreparedWriter(out, len(source), (3 if colour else 1, height, width)) as writer:
         hasher = RowHasher(writer.images)
-        bad = decode_into(writer.images, source.jobs(), spec, workers, skip_bad, progress,
+        bad = decode_into(writer.images, source.jobs(), spec, workers, skip_bad=skip_bad,
+                          progress=progress,
                           chunk=PATH_CHUNK if source.kind == "folder" else CHUNK,
                           written=hasher.add)
         keep = np.ones(len(source), bool)
@@ -101,7 +102,7 @@ def _prepare_registered(name: str, out: Path, image_size: int, channels: int,
                              background="", skipped=[])
 
 
-def prepare(source: str | Path, out: str | Path, image_size: int = 0,
+def prepare(source: str | Path, out: str | Path, *, image_size: int = 0,
             resize: str = "center-crop", background: str = "white", channels: int = 0,
             workers: int = 0, skip_bad: bool = False, progress: bool = True,
             root: str = "data", echo: Callable[[str], None] = print) -> dict[str, Any]:
@@ -130,8 +131,9 @@ def prepare(source: str | Path, out: str | Path, image_size: int = 0,
             raise UserError(f"{path} is already a prepared data set (train on it with "
                             f"--data {path})")
         files = open_source(path)
-        manifest = _prepare_files(files, out, image_size, resize, colour, channels, workers,
-                                  skip_bad, progress)
+        manifest = _prepare_files(files, out, image_size=image_size, resize=resize,
+                                  background=colour, channels=channels, workers=workers,
+                                  skip_bad=skip_bad, progress=progress)
     elif str(source) in DATASETS:
         manifest = _prepare_registered(str(source), out, image_size, channels, root)
     else:

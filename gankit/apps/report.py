@@ -316,7 +316,7 @@ def translation_sections(run_dir: Path, cfg, *, device: str, **options) -> list[
     return parts
 
 
-def build_report(run_dir: str | Path, out: str | Path | None = None, neighbours: int = 8,
+def build_report(run_dir: str | Path, out: str | Path | None = None, *, neighbours: int = 8,
                  k: int = 3, max_grids: int = 12, seed: int = 0, device: str = "cpu",
                  root: str | None = None) -> Path:
     """Write the run's HTML report (default ``RUN_DIR/report.html``) and return its path.

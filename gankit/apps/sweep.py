@@ -134,7 +134,7 @@ class Plan:
                 "fixed": {k: v for k, v in sorted(self.fixed.items())}}
 
 
-def make_plan(preset, params, trials, storage, metric, study_name, out, steps, eval_every,
+def make_plan(preset, params, trials, storage, *, metric, study_name, out, steps, eval_every,
               overrides) -> Plan:
     """Parse and validate a sweep's arguments; every mistake is a UserError."""
     from gankit.config import resolve
@@ -225,7 +225,7 @@ def run_trial(plan: Plan, trial, deadline: float, quiet: bool, echo) -> float:
     return value
 
 
-def sweep(preset: str, params: list[str | ParamSpec], trials: int, storage: str,
+def sweep(preset: str, params: list[str | ParamSpec], trials: int, storage: str, *,
           metric: str = "fid", study_name: str | None = None, out: str | Path | None = None,
           steps: int | None = None, eval_every: int | None = None,
           budget_minutes: float = 0.0, overrides: dict[str, Any] | None = None,
@@ -243,8 +243,8 @@ def sweep(preset: str, params: list[str | ParamSpec], trials: int, storage: str,
     optuna = _import_optuna()
     from optuna.trial import TrialState
 
-    plan = make_plan(preset, params, trials, storage, metric, study_name, out, steps,
-                     eval_every, overrides)
+    plan = make_plan(preset, params, trials, storage, metric=metric, study_name=study_name,
+                     out=out, steps=steps, eval_every=eval_every, overrides=overrides)
     plan.progress = progress
     study = open_study(plan, seed, echo)
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)

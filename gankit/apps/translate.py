@@ -72,7 +72,7 @@ def _write(image_u8: torch.Tensor, path: Path) -> None:
     Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(path)
 
 
-def translate_files(run, source: str | Path, out: str | Path, direction: str | None = None,
+def translate_files(run, source: str | Path, out: str | Path, direction: str | None = None, *,
                     keep_size: bool = False, ema: bool = True, progress: bool = False,
                     batch_size: int = 64) -> list[Path]:
     """Translate one image file or every image of a folder (recursively) into PNGs: a file

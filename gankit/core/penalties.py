@@ -123,7 +123,7 @@ class Regularisers:
 
 
 def d_extra_terms(reg: Regularisers, critic: Critic, real: torch.Tensor, fake: torch.Tensor,
-                  real_logits: torch.Tensor, real_classes: torch.Tensor | None,
+                  real_logits: torch.Tensor, *, real_classes: torch.Tensor | None,
                   real_labels: torch.Tensor | None,
                   fake_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
     """The penalties and class loss for one D step, by name (each a 0-d tensor with graph).

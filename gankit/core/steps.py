@@ -71,7 +71,7 @@ def discriminate(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
 
 
 def d_step(D: nn.Module, opt_D: torch.optim.Optimizer, loss: Loss, real: torch.Tensor,
-           fake: torch.Tensor, separate: bool = False,
+           fake: torch.Tensor, *, separate: bool = False,
            scaler: torch.amp.GradScaler | None = None, real_labels: torch.Tensor | None = None,
            fake_labels: torch.Tensor | None = None,
            reg: Regularisers | None = None) -> dict[str, torch.Tensor]:
@@ -89,8 +89,9 @@ def d_step(D: nn.Module, opt_D: torch.optim.Optimizer, loss: Loss, real: torch.T
     if reg is not None or (not separate and _has_aux(D)):
         if separate:
             raise ValueError("penalties and auxiliary classifiers need train.d_updates=joint")
-        return _regularised_d_step(D, opt_D, loss, real, fake, scaler, real_labels,
-                                   fake_labels, reg or Regularisers())
+        return _regularised_d_step(D, opt_D, loss, real, fake, scaler=scaler,
+                                   real_labels=real_labels, fake_labels=fake_labels,
+                                   reg=reg or Regularisers())
     if separate:
         real_logits = _separate_update(D, opt_D, loss.d_real, real, scaler, real_labels)
         fake_logits = _separate_update(D, opt_D, loss.d_fake, fake, scaler, fake_labels)
@@ -108,14 +109,15 @@ def _has_aux(D: nn.Module) -> bool:
     return any(getattr(m, "aux_classes", 0) for m in D.modules())
 
 
-def _regularised_d_step(D, opt_D, loss, real, fake, scaler, real_labels, fake_labels, reg):
+def _regularised_d_step(D, opt_D, loss, real, fake, *, scaler, real_labels, fake_labels, reg):
     if reg.needs_real_grad:
         real = real.detach().requires_grad_(True)
     real_out, fake_out = discriminate(D, real, fake, real_labels, fake_labels, raw=True)
     (real_logits, real_classes), (fake_logits, _) = split_aux(real_out), split_aux(fake_out)
     loss_d = loss.d(real_logits, fake_logits)
     terms = d_extra_terms(reg, lambda x, y: judge(D, x, y), real, fake, real_logits,
-                          real_classes, real_labels, fake_labels)
+                          real_classes=real_classes, real_labels=real_labels,
+                          fake_labels=fake_labels)
     total = loss_d + sum(terms.values()) if terms else loss_d
     opt_D.zero_grad(set_to_none=True)
     _backward_and_step(total, opt_D, scaler)
@@ -143,7 +145,7 @@ def _backward_and_step(value: torch.Tensor, opt: torch.optim.Optimizer,
         scaler.update()
 
 
-def g_step(D: nn.Module, opt_G: torch.optim.Optimizer, loss: Loss, fake: torch.Tensor,
+def g_step(D: nn.Module, opt_G: torch.optim.Optimizer, loss: Loss, fake: torch.Tensor, *,
            scaler: torch.amp.GradScaler | None = None,
            fake_labels: torch.Tensor | None = None, aux_weight: float = 1.0
            ) -> dict[str, torch.Tensor]:

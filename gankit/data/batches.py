@@ -75,7 +75,7 @@ def batch_rows(order: torch.Tensor, index: int, batch_size: int, rank: int = 0,
     return share[index * local:index * local + in_batch]
 
 
-def mirror_flags(seed: int, epoch: int, index: int, batch_size: int, rank: int = 0,
+def mirror_flags(seed: int, epoch: int, index: int, batch_size: int, *, rank: int = 0,
                  world_size: int = 1, rows: int | None = None) -> torch.Tensor:
     """Which images of batch ``index`` of ``epoch`` to mirror (``data.mirror``): bool (B,).
 
@@ -127,8 +127,9 @@ class EpochBatches:
         order = order.to(device if device is not None else self.samples.device)
         for index in range(start, len(self)):
             rows = batch_rows(order, index, self.batch_size, self.rank, self.world_size)
-            flip = (mirror_flags(self.seed, epoch, index, self.batch_size, self.rank,
-                                 self.world_size, rows.shape[0]) if self.mirror else None)
+            flip = (mirror_flags(self.seed, epoch, index, self.batch_size, rank=self.rank,
+                                 world_size=self.world_size, rows=rows.shape[0])
+                    if self.mirror else None)
             yield rows, flip
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:

@@ -201,7 +201,7 @@ def scan(jobs: Iterable, total: int, workers: int, progress: bool = True
     return found
 
 
-def decode_into(out: np.ndarray, jobs: Iterable, spec: DecodeSpec, workers: int,
+def decode_into(out: np.ndarray, jobs: Iterable, spec: DecodeSpec, workers: int, *,
                 skip_bad: bool = False, progress: bool = True, chunk: int = CHUNK,
                 written: Callable[[list[int]], None] | None = None) -> dict[int, str]:
     """Decode every job into ``out`` (uint8 (N, C, H, W), e.g. a memory map) at its index.

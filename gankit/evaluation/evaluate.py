@@ -140,7 +140,7 @@ def score(real_features: np.ndarray, fake_features: np.ndarray, real_probs: np.n
 
 # --- the command -----------------------------------------------------------------------------
 
-def _images_to_score(run_dir, samples, data, n, reference, seed, device, root):
+def _images_to_score(run_dir, samples, data, n, *, reference, seed, device, root):
     """(generated uint8 images, the real reference set, its name, the source's provenance)."""
     if run_dir is not None:
         from gankit.training.finished_run import load, sample
@@ -167,7 +167,7 @@ def _images_to_score(run_dir, samples, data, n, reference, seed, device, root):
     return fake, reference_set(data, reference, root), data, {"samples": str(samples)}
 
 
-def evaluate(run_dir: str | Path | None = None, samples: str | Path | None = None,
+def evaluate(run_dir: str | Path | None = None, samples: str | Path | None = None, *,
              data: str | None = None, n: int | None = None,
              metrics: str | list[str] = "fid,kid,is,pr,dc,modes", reference: str = "train",
              extractor: str | None = None, extractor_weights: str | None = None, seed: int = 0,
@@ -189,7 +189,7 @@ def evaluate(run_dir: str | Path | None = None, samples: str | Path | None = Non
     with progress_bar(4, "eval", "stage", progress, leave=False) as bar:
         bar.set_postfix_str("images")
         fake, reference_data, data, source = _images_to_score(
-            run_dir, samples, data, n, reference, seed, device, root)
+            run_dir, samples, data, n, reference=reference, seed=seed, device=device, root=root)
         real = reference_data.samples
         extractor_name = extractor or default_extractor(tuple(real.shape[1:]), str(data))
         net = get_extractor(extractor_name, extractor_weights, device)

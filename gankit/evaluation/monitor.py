@@ -41,7 +41,7 @@ class QualityMonitor(Callback):
     (K,) for a conditional G, whose samples are then drawn in the data's proportions.
     """
 
-    def __init__(self, real_u8: torch.Tensor, latent_dim: int, value_range: str, every: int,
+    def __init__(self, real_u8: torch.Tensor, latent_dim: int, value_range: str, every: int, *,
                  target: str = "", metrics: tuple[str, ...] = ("fid", "modes"), n: int = 2000,
                  collapse: bool = False, seed: int = 0, device: str | torch.device = "cpu",
                  ctx=None, data_name: str | None = None,
@@ -89,10 +89,11 @@ class QualityMonitor(Callback):
         every = t.eval_every or max(1, -(-len(data.samples) // t.batch_size),
                                     PROBE_IMAGES // t.batch_size)
         metrics = ("fid", "modes") if t.eval_every else ()
-        return cls(data.samples, cfg.model.latent_dim, cfg.data.value_range, every, t.target,
-                   metrics, collapse=collapse, seed=t.seed, device=device, ctx=ctx,
-                   data_name=cfg.data.name, class_counts=torch.bincount(
-                       data.labels.cpu(), minlength=data.num_classes) if conditional else None)
+        return cls(data.samples, cfg.model.latent_dim, cfg.data.value_range, every,
+                   target=t.target, metrics=metrics, collapse=collapse, seed=t.seed,
+                   device=device, ctx=ctx, data_name=cfg.data.name,
+                   class_counts=torch.bincount(data.labels.cpu(), minlength=data.num_classes)
+                   if conditional else None)
 
     def on_step_end(self, trainer: Trainer) -> None:
         """Score when due; an ``eval`` event carries the scores; stop at the target."""

@@ -19,7 +19,7 @@ class ToyMonitor(Callback):
     run (``final``: also ``run_dir/toy_metrics.json``); ``train.target`` may name ``modes``
     (e.g. ``modes=25``)."""
 
-    def __init__(self, data_name: str, latent_dim: int, every: int, target: str = "",
+    def __init__(self, data_name: str, latent_dim: int, every: int, *, target: str = "",
                  n: int = EVAL_POINTS, seed: int = 0, device="cpu", run_dir: Path | None = None):
         self.data_name, self.every, self.device = data_name, every, torch.device(device)
         self.target = parse_target(target) if target else None
@@ -34,8 +34,8 @@ class ToyMonitor(Callback):
     def create(cls, cfg, data, device, run_dir: Path | None = None) -> "ToyMonitor":
         t = cfg.train
         every = t.eval_every or t.sample_every or 500
-        return cls(data.name, cfg.model.latent_dim, every, t.target, seed=t.seed, device=device,
-                   run_dir=run_dir)
+        return cls(data.name, cfg.model.latent_dim, every, target=t.target, seed=t.seed,
+                   device=device, run_dir=run_dir)
 
     @torch.no_grad()
     def scores(self, G) -> dict[str, float]:

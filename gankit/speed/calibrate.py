@@ -159,7 +159,7 @@ def switched_off(cfg) -> str | None:
     return None
 
 
-def options(cfg, device: torch.device, world_size: int, fast: bool, onednn: bool | None,
+def options(cfg, device: torch.device, world_size: int, *, fast: bool, onednn: bool | None,
             threads: int, library_fixed: bool = False) -> tuple[Choice, list[Choice]]:
     """(the fixed choice, the candidates, fixed choice first) of a run whose fixed step is
     the hand-written one when ``fast``, whose gankit ``Linear`` products go through oneDNN

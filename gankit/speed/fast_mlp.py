@@ -141,7 +141,7 @@ def output_of(outputs: list[torch.Tensor], layers: list[Layer]) -> torch.Tensor:
 
 
 def backward(layers: list[Layer], x: torch.Tensor, outputs: list[torch.Tensor],
-             grad: torch.Tensor, weights: bool, input_grad: bool, onednn: bool = True
+             grad: torch.Tensor, *, weights: bool, input_grad: bool, onednn: bool = True
              ) -> tuple[list[tuple[torch.Tensor, torch.Tensor | None]], torch.Tensor | None]:
     """Gradients for :func:`forward`'s pass, given grad (B, N_out) of the loss wrt the output
     (``onednn``: as in :func:`forward`).
@@ -245,7 +245,7 @@ class FastMLPStep:
 
 
 def fast_mlp_step(cfg, G_run: nn.Module, D_run: nn.Module, opt_G: torch.optim.Optimizer,
-                  opt_D: torch.optim.Optimizer, loss: Loss, device: torch.device,
+                  opt_D: torch.optim.Optimizer, loss: Loss, *, device: torch.device,
                   conditional: bool, world_size: int = 1,
                   onednn: bool = True) -> FastMLPStep | None:
     """The hand-written step for this run (its products by oneDNN when ``onednn``), or None

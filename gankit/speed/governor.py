@@ -73,7 +73,7 @@ class ThreadGovernor:
     ``(step, old, new, other_cpus)``; each log record gets ``threads``, the count in use.
     """
 
-    def __init__(self, start: int, most: int, cpus: int | None = None,
+    def __init__(self, start: int, most: int, *, cpus: int | None = None,
                  machine: Callable[[], tuple[int, int]] = thread_count.cpu_times,
                  own: Callable[[], float] = time.process_time,
                  clock: Callable[[], float] = time.monotonic,

@@ -58,10 +58,12 @@ class Offer(Protocol):
     def trial(self, step: Any) -> Callable[[], None]: ...
 
 
-def _fast_step(cfg, device: torch.device, world_size: int, offer: Offer, entries, called,
+def _fast_step(cfg, device: torch.device, world_size: int, offer: Offer, *, entries, called,
                onednn: bool):
-    return fast_mlp.fast_mlp_step(cfg, *called, entries["opt_G"], entries["opt_D"], offer.loss,
-                                  device, offer.conditional, world_size, onednn=onednn)
+    G_run, D_run = called
+    return fast_mlp.fast_mlp_step(cfg, G_run, D_run, entries["opt_G"], entries["opt_D"],
+                                  offer.loss, device=device, conditional=offer.conditional,
+                                  world_size=world_size, onednn=onednn)
 
 
 class Trials:
@@ -84,8 +86,9 @@ class Trials:
         general = self.offer.rebuild(copies)
         self.runs["general"] = self.offer.trial(general)
         if self.want_fast:
-            self.fast = _fast_step(self.cfg, self.device, self.world_size, self.offer, copies,
-                                   (copies["G"], copies["D"]), onednn=True)
+            self.fast = _fast_step(self.cfg, self.device, self.world_size, self.offer,
+                                   entries=copies, called=(copies["G"], copies["D"]),
+                                   onednn=True)
             self.runs["fast-mlp"] = self.offer.trial(self.offer.with_update(general, self.fast))
         return copies
 
@@ -108,11 +111,11 @@ def choose(cfg, device: torch.device, world_size: int, offer: Offer, echo
     """(the fixed choice or the calibration's, measured now or cached and printed; the
     hand-written step on the run's own networks where it applies, else None)."""
     library = products.library() if products.switchable(cfg, device, offer.networks) else None
-    fast = _fast_step(cfg, device, world_size, offer, offer.entries, offer.called,
-                      onednn=True) if library is True else None
-    default, candidates = calibrate.options(cfg, device, world_size, fast is not None,
-                                            library, torch.get_num_threads(),
-                                            products.user_fixed())
+    fast = _fast_step(cfg, device, world_size, offer, entries=offer.entries,
+                      called=offer.called, onednn=True) if library is True else None
+    default, candidates = calibrate.options(cfg, device, world_size, fast=fast is not None,
+                                            onednn=library, threads=torch.get_num_threads(),
+                                            library_fixed=products.user_fixed())
     G, D = offer.entries["G"], offer.entries["D"]
     key = calibrate.cache_key({"G": G, "D": D}, offer.key, default.threads, candidates)
     trials = Trials(cfg, device, world_size, offer, fast is not None)

@@ -97,7 +97,7 @@ def _first_latents(seed: int, latent_dim: int, skip: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def walk_frames(sr: StudioRun, seed_a: int, seed_b: int, frames: int, psi: float,
+def walk_frames(sr: StudioRun, seed_a: int, seed_b: int, *, frames: int, psi: float,
                 cls: int | None, offset: torch.Tensor | None, ema: bool) -> torch.Tensor:
     """uint8 (frames, C, H, W): the walk of the module's docstring."""
     from gankit.apps.latent import slerp
@@ -126,7 +126,8 @@ def walk(sr: StudioRun, fields: dict, opts: Options) -> dict:
     psi = _truncation(fields)
     cls = optional_class(fields, "class", sr.num_classes)
     offset = _offset(sr, fields)
-    images = walk_frames(sr, seed_a, seed_b, frames, psi, cls, offset, opts.ema)
+    images = walk_frames(sr, seed_a, seed_b, frames=frames, psi=psi, cls=cls, offset=offset,
+                         ema=opts.ema)
     same = seed_a == seed_b and cls is None and offset is None
     command = (f"gankit interpolate {sr.name} --seed {seed_a} --rows 1 --frames {frames}"
                + _flags(opts.ema, psi, None) + f"   # column {frame}") if same else ""

@@ -234,7 +234,7 @@ class Checkpoints(Callback):
     non-finite weights is never written: :class:`Diverged` rolls back instead. Only the
     main process writes; every process checks."""
 
-    def __init__(self, run_dir: Path, every: int, keep: int, header: Callable[[], dict],
+    def __init__(self, run_dir: Path, every: int, keep: int, *, header: Callable[[], dict],
                  write: bool, new_run: bool, mean: Callable | None = None):
         self.run_dir, self.every, self.keep, self.header = Path(run_dir), every, keep, header
         self.writes, self.new_run, self.mean = write, new_run, mean

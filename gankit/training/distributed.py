@@ -72,7 +72,7 @@ class Context:
         return split_batch(batch_size, per_device_batch, self.world_size)
 
     def epoch_batches(self, images, labels, global_batch: int, drop_last: bool, seed: int,
-                      value_range: str, mirror: bool = False, stream: bool = False
+                      value_range: str, *, mirror: bool = False, stream: bool = False
                       ) -> EpochBatches:
         """This process's batches. ``stream``: ``images`` (uint8, memory-mapped on the CPU)
         stay where they are and each batch is gathered in a background thread
@@ -214,7 +214,7 @@ class ShardedEpochBatches(EpochBatches):
     """
 
     def __init__(self, images, labels, global_batch: int, drop_last: bool, seed: int,
-                 value_range: str, rank: int, world_size: int, mirror: bool = False):
+                 value_range: str, *, rank: int, world_size: int, mirror: bool = False):
         super().__init__(images, labels, global_batch, drop_last, seed, value_range,
                          mirror=mirror, rank=rank, world_size=world_size)
         self.local_batch = global_batch // world_size

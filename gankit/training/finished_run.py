@@ -123,7 +123,7 @@ def class_labels(n: int, classes: list[int] | None, num_classes: int,
     return torch.tensor(classes).repeat_interleave(per_class)[:n]
 
 
-def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, batch_size: int = 500,
+def generate(G: nn.Module, n: int, latent_dim: int, *, seed: int = 0, batch_size: int = 500,
              truncation: float = 1.0, labels: torch.Tensor | None = None) -> torch.Tensor:
     """n images (n, C, H, W) in the model's range from z ~ N(0, I) seeded by ``seed``.
 
@@ -146,7 +146,7 @@ def generate(G: nn.Module, n: int, latent_dim: int, seed: int = 0, batch_size: i
     return torch.cat(out) if out else torch.empty(0)
 
 
-def sample(run, n: int = 64, seed: int = 0, ema: bool = True, truncation: float = 1.0,
+def sample(run, n: int = 64, *, seed: int = 0, ema: bool = True, truncation: float = 1.0,
            classes: list[int] | None = None, class_counts: torch.Tensor | None = None
            ) -> torch.Tensor:
     """n images from a run (or run directory) as uint8 (n, C, H, W), drawn by the sampler
@@ -167,7 +167,7 @@ def sample(run, n: int = 64, seed: int = 0, ema: bool = True, truncation: float 
                    class_counts=class_counts)
 
 
-def sample_generation(run: Run, n: int = 64, seed: int = 0, ema: bool = True,
+def sample_generation(run: Run, n: int = 64, *, seed: int = 0, ema: bool = True,
                       truncation: float = 1.0, classes: list[int] | None = None,
                       class_counts: torch.Tensor | None = None) -> torch.Tensor:
     """The noise-to-image kind's sampler (see :func:`sample`)."""
@@ -176,8 +176,9 @@ def sample_generation(run: Run, n: int = 64, seed: int = 0, ema: bool = True,
         if classes:
             raise UserError("this run makes 2-D points; --class/--classes do not apply")
         with torch.no_grad():
-            return generate(G, n, run.config.model.latent_dim, seed, truncation=truncation)
+            return generate(G, n, run.config.model.latent_dim, seed=seed,
+                            truncation=truncation)
     labels = class_labels(n, classes, run.num_classes, class_counts)
-    images = generate(G, n, run.config.model.latent_dim, seed, truncation=truncation,
+    images = generate(G, n, run.config.model.latent_dim, seed=seed, truncation=truncation,
                       labels=labels)
     return to_uint8(images, run.config.data.value_range)

@@ -70,7 +70,7 @@ class KindTraining:
     ``setup(cfg, ctx, echo) -> Setup``: what a run builds before its first step;
     ``load(cfg, checkpoint, device, run_dir) -> run``: the finished run a checkpoint (a
     dict) holds, its networks in eval mode; the run has ``kind`` (the kind's name),
-    ``config`` and ``step``; ``sample(run, n, seed, ema, truncation, classes,
+    ``config`` and ``step``; ``sample(run, n, *, seed, ema, truncation, classes,
     class_counts)``: n uint8 images (n, C, H, W) (or float points (n, 2)) from a run of
     a kind that serves ``gankit sample`` (such a run also has ``image_shape``).
     """

@@ -196,7 +196,7 @@ def _trial(cfg: Config, ctx: Context, data_shape, global_batch: int, num_classes
     return trial
 
 
-def _tunable(cfg: Config, ctx: Context, state: TrainingState, strategy: GeneralStep, build,
+def _tunable(cfg: Config, ctx: Context, state: TrainingState, strategy: GeneralStep, *, build,
              data_shape, global_batch: int, num_classes: int) -> Tunable:
     """What the speed machinery may tune in this run (see :class:`Tunable`)."""
     return Tunable(
@@ -264,5 +264,6 @@ def setup(cfg: Config, ctx: Context, echo) -> Setup:
                  draw=_picture(cfg, state, data, device), header=header, data=data,
                  learning_rates=[(opt_G, cfg.optim.lr_g), (opt_D, cfg.optim.lr_d)],
                  evaluated=lambda: state.first("G_ema", "G"),
-                 tunable=_tunable(cfg, ctx, state, strategy, build, data.shape, global_batch,
-                                  num_classes))
+                 tunable=_tunable(cfg, ctx, state, strategy, build=build,
+                                  data_shape=data.shape, global_batch=global_batch,
+                                  num_classes=num_classes))

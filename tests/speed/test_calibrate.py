@@ -232,18 +232,18 @@ def test_options_leave_what_the_user_fixed_alone(monkeypatch):
     assert {c.threads for c in candidates} == {4, 2}
     assert {c.onednn for c in candidates} == {True, False}
     fixed_threads = resolve("seed-mlp", overrides={"train.threads": 4})
-    assert {c.threads for c in calibrate.options(fixed_threads, cpu, 1, True, True, 4)[1]} \
-        == {4}
+    both = dict(fast=True, onednn=True, threads=4)
+    assert {c.threads for c in calibrate.options(fixed_threads, cpu, 1, **both)[1]} == {4}
     for cfg_, device, world in ((resolve("seed-mlp", overrides={"train.deterministic": True}),
                                  cpu, 1), (cfg, cpu, 2), (cfg, torch.device("cuda"), 1)):
-        assert calibrate.options(cfg_, device, world, True, True, 4)[1] == [
-            calibrate.options(cfg_, device, world, True, True, 4)[0]]
+        assert calibrate.options(cfg_, device, world, **both)[1] == [
+            calibrate.options(cfg_, device, world, **both)[0]]
     # a GANKIT_ONEDNN setting is the user's library: never the other one
-    assert {c.onednn for c in calibrate.options(cfg, cpu, 1, True, True, 1,
+    assert {c.onednn for c in calibrate.options(cfg, cpu, 1, fast=True, onednn=True, threads=1,
                                                 library_fixed=True)[1]} == {True}
     # F.linear products (GANKIT_ONEDNN=0, or no oneDNN here): the general step only
-    assert {(c.step, c.onednn) for c in calibrate.options(cfg, cpu, 1, False, False, 1)[1]} \
-        == {("general", False)}
+    assert {(c.step, c.onednn) for c in calibrate.options(cfg, cpu, 1, fast=False, onednn=False,
+                                                          threads=1)[1]} == {("general", False)}
 
 
 def test_measure_restores_the_random_stream_and_threads(monkeypatch):

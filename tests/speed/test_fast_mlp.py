@@ -125,7 +125,7 @@ def _pair(name):
 def test_step_equals_d_step_then_g_step(name, loss_name, onednn):
     cfg, (G, D, opt_G, opt_D), (G2, D2, opt_G2, opt_D2) = _pair(name)
     loss = get_loss(loss_name)
-    fast = fast_mlp_step(cfg, G2, D2, opt_G2, opt_D2, loss, CPU, conditional=False,
+    fast = fast_mlp_step(cfg, G2, D2, opt_G2, opt_D2, loss, device=CPU, conditional=False,
                          onednn=onednn)
     assert isinstance(fast, FastMLPStep) and fast.onednn is onednn
     generator = torch.Generator().manual_seed(1)
@@ -145,7 +145,8 @@ def test_step_equals_d_step_then_g_step(name, loss_name, onednn):
 
 def test_step_without_g_update_leaves_g_alone():
     cfg, _, (G, D, opt_G, opt_D) = _pair("seed-mlp")
-    fast = fast_mlp_step(cfg, G, D, opt_G, opt_D, get_loss("bce"), CPU, conditional=False)
+    fast = fast_mlp_step(cfg, G, D, opt_G, opt_D, get_loss("bce"), device=CPU,
+                         conditional=False)
     g_before = copy.deepcopy(G.state_dict())
     d_before = copy.deepcopy(D.state_dict())
     stats = fast(torch.zeros(16, 1, 28, 28), torch.randn(16, 100), update_g=False)
@@ -163,7 +164,8 @@ def test_other_runs_take_the_general_step(override):
     cfg = resolve("seed-mlp", overrides=override)
     G, D = build_models(cfg.model, (1, 28, 28))
     opt_G, opt_D = make_optimisers(cfg, G, D)
-    assert fast_mlp_step(cfg, G, D, opt_G, opt_D, get_loss("bce"), CPU, False) is None
+    assert fast_mlp_step(cfg, G, D, opt_G, opt_D, get_loss("bce"), device=CPU,
+                         conditional=False) is None
 
 
 def test_devices_processes_and_wrappers_take_the_general_step():
@@ -171,12 +173,14 @@ def test_devices_processes_and_wrappers_take_the_general_step():
     G, D = build_models(cfg.model, (1, 28, 28))
     opt_G, opt_D = make_optimisers(cfg, G, D)
     loss = get_loss("bce")
-    assert fast_mlp_step(cfg, G, D, opt_G, opt_D, loss, CPU, False) is not None
-    assert fast_mlp_step(cfg, G, D, opt_G, opt_D, loss, torch.device("cuda"), False) is None
-    assert fast_mlp_step(cfg, G, D, opt_G, opt_D, loss, CPU, conditional=True) is None
-    assert fast_mlp_step(cfg, G, D, opt_G, opt_D, loss, CPU, False, world_size=2) is None
-    assert fast_mlp_step(cfg, G, nn.Sequential(D), opt_G, opt_D, loss, CPU, False) is None
-    assert fast_mlp_step(cfg, G.double(), D, opt_G, opt_D, loss, CPU, False) is None
+    cpu = dict(device=CPU, conditional=False)
+    assert fast_mlp_step(cfg, G, D, opt_G, opt_D, loss, **cpu) is not None
+    assert fast_mlp_step(cfg, G, D, opt_G, opt_D, loss, device=torch.device("cuda"),
+                         conditional=False) is None
+    assert fast_mlp_step(cfg, G, D, opt_G, opt_D, loss, device=CPU, conditional=True) is None
+    assert fast_mlp_step(cfg, G, D, opt_G, opt_D, loss, **cpu, world_size=2) is None
+    assert fast_mlp_step(cfg, G, nn.Sequential(D), opt_G, opt_D, loss, **cpu) is None
+    assert fast_mlp_step(cfg, G.double(), D, opt_G, opt_D, loss, **cpu) is None
 
 
 TINY = {"train.steps": 12, "train.epochs": 0, "train.log_every": 4, "train.tensorboard": False,

@@ -87,8 +87,8 @@ def _log(run_dir: Path) -> list[dict]:
 def test_shards_of_a_batch_are_the_single_process_batch(n, batch, drop_last):
     images = torch.arange(n, dtype=torch.float32).view(n, 1)  # points: yielded as they are
     whole = EpochBatches(images, None, batch, drop_last, seed=3, value_range="tanh")
-    shards = [ShardedEpochBatches(images, None, batch, drop_last, 3, "tanh", rank, 2)
-              for rank in range(2)]
+    shards = [ShardedEpochBatches(images, None, batch, drop_last, 3, "tanh", rank=rank,
+                                  world_size=2) for rank in range(2)]
     assert len(shards[0]) == len(shards[1]) <= len(whole)
     for epoch in (0, 1):
         pairs = zip(whole.epoch(epoch), *(s.epoch(epoch) for s in shards))

@@ -48,7 +48,7 @@ class ResnetGenerator(nn.Module):
     (28 px needs none: 28 -> 14 -> 7 and back).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, base_channels: int = 64,
+    def __init__(self, in_channels: int, out_channels: int, *, base_channels: int = 64,
                  n_blocks: int = 9, norm: str = "instance", n_downsampling: int = 2,
                  dropout: bool = False):
         super().__init__()
@@ -93,7 +93,7 @@ class ResnetGenerator(nn.Module):
                 f"{self.out_channels} channels, {count_parameters(self):,} parameters")
 
 
-# name -> builder; generators take (in_ch, out_ch, image_size, base_channels, norm, dropout,
+# name -> builder; generators take (in_ch, out_ch, image_size, *, base_channels, norm, dropout,
 # n_blocks), the discriminator (in_ch, image_size, base_channels, n_layers, norm)
 TRANSLATION_NETWORKS: Registry[Callable[..., nn.Module]] = Registry("translation network")
 GENERATOR_KINDS = ("unet", "resnet", "warp")
@@ -103,14 +103,16 @@ DEFAULT_NORM = {"unet": "batch", "resnet": "instance", "warp": "instance",
 
 @TRANSLATION_NETWORKS.register("unet", "pix2pix U-Net generator, depth from the image size "
                                "(batch norm, dropout by default)")
-def _unet(in_ch, out_ch, image_size, base_channels, norm, dropout, n_blocks):
-    return UNetGenerator(in_ch, out_ch, image_size, base_channels, norm, dropout)
+def _unet(in_ch, out_ch, image_size, *, base_channels, norm, dropout, n_blocks):
+    return UNetGenerator(in_ch, out_ch, image_size, base_channels=base_channels, norm=norm,
+                         dropout=dropout)
 
 
 @TRANSLATION_NETWORKS.register("resnet", "CycleGAN ResNet generator, n_blocks residual "
                                "blocks (instance norm by default)")
-def _resnet(in_ch, out_ch, image_size, base_channels, norm, dropout, n_blocks):
-    generator = ResnetGenerator(in_ch, out_ch, base_channels, n_blocks, norm, dropout=dropout)
+def _resnet(in_ch, out_ch, image_size, *, base_channels, norm, dropout, n_blocks):
+    generator = ResnetGenerator(in_ch, out_ch, base_channels=base_channels, n_blocks=n_blocks,
+                                norm=norm, dropout=dropout)
     if image_size < generator.min_size:
         raise ValueError(f"the ResNet generator needs images of at least "
                          f"{generator.min_size} px, not {image_size}")
@@ -119,7 +121,7 @@ def _resnet(in_ch, out_ch, image_size, base_channels, norm, dropout, n_blocks):
 
 @TRANSLATION_NETWORKS.register("warp", "zoom-and-shift warp, then a local retouch of n_blocks "
                                "residual blocks at full size (instance norm by default)")
-def _warp(in_ch, out_ch, image_size, base_channels, norm, dropout, n_blocks):
+def _warp(in_ch, out_ch, image_size, *, base_channels, norm, dropout, n_blocks):
     if dropout:
         raise ValueError("the warp generator has no dropout; set translation.dropout=false")
     if image_size < WarpGenerator.min_size:
@@ -128,7 +130,7 @@ def _warp(in_ch, out_ch, image_size, base_channels, norm, dropout, n_blocks):
     return WarpGenerator(in_ch, out_ch, base_channels, n_blocks, norm)
 
 
-def build_generator(kind: str, in_ch: int, out_ch: int, image_size: int,
+def build_generator(kind: str, in_ch: int, out_ch: int, image_size: int, *,
                     base_channels: int = 64, norm: str | None = None,
                     dropout: bool | None = None, n_blocks: int = 9) -> nn.Module:
     """G for square ``image_size`` images: ``kind`` "unet", "resnet" or "warp"; ``norm`` and
@@ -140,8 +142,8 @@ def build_generator(kind: str, in_ch: int, out_ch: int, image_size: int,
                          f"{', '.join(GENERATOR_KINDS)}")
     norm = DEFAULT_NORM[kind] if norm is None else norm
     dropout = kind == "unet" if dropout is None else dropout
-    return TRANSLATION_NETWORKS[kind](in_ch, out_ch, image_size, base_channels, norm,
-                                      dropout, n_blocks)
+    return TRANSLATION_NETWORKS[kind](in_ch, out_ch, image_size, base_channels=base_channels,
+                                      norm=norm, dropout=dropout, n_blocks=n_blocks)
 
 
 @TRANSLATION_NETWORKS.register("patchgan", "PatchGAN discriminator (70x70 for 3 layers), "

@@ -60,7 +60,7 @@ class UNetGenerator(nn.Module):
     """Images (B, in_channels, S, S) in [-1, 1] -> images (B, out_channels, S, S) in [-1, 1],
     ``S = image_size``."""
 
-    def __init__(self, in_channels: int, out_channels: int, image_size: int,
+    def __init__(self, in_channels: int, out_channels: int, image_size: int, *,
                  base_channels: int = 64, norm: str = "batch", dropout: bool = True,
                  max_depth: int = 8):
         super().__init__()

@@ -149,8 +149,8 @@ def class_weights(labels: torch.Tensor) -> torch.Tensor:
     return (weights * len(labels) / (weights * counts).sum()).float()
 
 
-def _fit(net: EmojiCNN, images: torch.Tensor, labels: torch.Tensor, test: tuple, epochs: int,
-         generator: torch.Generator, echo) -> float:
+def _fit(net: EmojiCNN, images: torch.Tensor, labels: torch.Tensor, test: tuple, *,
+         epochs: int, generator: torch.Generator, echo) -> float:
     """Adam 2e-3 with a cosine schedule, batch 64, class-weighted cross-entropy; returns
     the last held-out accuracy."""
     weights = class_weights(labels)
@@ -176,7 +176,7 @@ def _fit(net: EmojiCNN, images: torch.Tensor, labels: torch.Tensor, test: tuple,
     return accuracy
 
 
-def train_emoji_cnn(out: str | Path, root: str = "data", epochs: int = EMOJI_CNN_EPOCHS,
+def train_emoji_cnn(out: str | Path, *, root: str = "data", epochs: int = EMOJI_CNN_EPOCHS,
                     seed: int = 0, echo=print, download: bool = True,
                     data: tuple | None = None) -> dict:
     """Train :class:`EmojiCNN` on both emoji sets (``root`` as ``data.root``; ``data``:
@@ -195,8 +195,8 @@ def train_emoji_cnn(out: str | Path, root: str = "data", epochs: int = EMOJI_CNN
         num_classes = int(labels.max()) + 1
         net = EmojiCNN(num_classes)
         test = (images[test_rows], labels[test_rows])
-        accuracy = _fit(net, images[train_rows], labels[train_rows], test, epochs, generator,
-                        echo)
+        accuracy = _fit(net, images[train_rows], labels[train_rows], test, epochs=epochs,
+                        generator=generator, echo=echo)
         per_class = class_accuracies(net, *test, num_classes)
         save_weights(net, out, num_classes=num_classes, held_out=len(test_rows), seed=seed,
                      epochs=epochs, accuracy=accuracy, per_class_accuracy=per_class)

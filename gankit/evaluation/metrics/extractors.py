@@ -113,7 +113,7 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
 
 
-def train_mnist_cnn(images_u8: torch.Tensor, labels: torch.Tensor, out: str | Path,
+def train_mnist_cnn(images_u8: torch.Tensor, labels: torch.Tensor, out: str | Path, *,
                     epochs: int = 30, held_out: int = 500, seed: int = 0, echo=print,
                     test: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
     """Train :class:`MnistCNN` deterministically and save it to ``out``.
