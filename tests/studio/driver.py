@@ -187,10 +187,9 @@ def walk_slider(page, steps: int) -> tuple[np.ndarray, np.ndarray]:
     tab(page, "walk")
     page.wait_for_selector("#panel-walk[data-state=done]")
     before = shown(page, "#walk-image")
-    page.focus("#walk-slider")
-    for _ in range(steps - 1):
-        page.keyboard.press("ArrowRight")
-    assert answered(page, "walk", lambda: page.keyboard.press("ArrowRight")) == "done"
+    for _ in range(steps):  # one press at a time, on the focused slider, each answered
+        # before the next (a press while a frame is on its way supersedes that frame)
+        assert answered(page, "walk", lambda: page.press("#walk-slider", "ArrowRight")) == "done"
     wait_until(page, f"document.querySelector('#walk-slider').value == {steps} && "
                      f"document.querySelector('#panel-walk').dataset.state == 'done'")
     return before, shown(page, "#walk-image")
