@@ -247,8 +247,10 @@ def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[set[str], float, str]
     one pytest process. A parametrized test counts as failed when any of its cases did."""
     started = time.monotonic()
     stop_early = ["--maxfail=1"] if len(tests) == 1 else []  # one failure says it all
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "-p",
-                           "no:cacheprovider", "-p", "no:xdist", *stop_early, *tests], cwd=tree,
+    # without the plugins these runs do not use (hypothesis' alone costs a second to load)
+    plugins = ["-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:hypothesispytest"]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", *plugins,
+                           *stop_early, *tests], cwd=tree,
                           capture_output=True, text=True, env={**os.environ,
                                                                "PYTHONPATH": str(tree)})
     lines = [line for line in done.stdout.strip().splitlines() if line.strip()]
