@@ -105,7 +105,7 @@ def main() -> None:
               "folder_peak_rss_mib": round(folder_run.peak_rss_mib),
               "search_steps": args.search_steps or "default"}
     markdown = (f"{len(names):,} held-out digits, lower half hidden, `gankit inpaint`'s "
-                f"search ({'its default steps' if not args.search_steps else args.search_steps}"
+                f"search ({'its default' if not args.search_steps else args.search_steps}"
                 f" steps), seed {args.seed}.\n\n"
                 + common.table(["", "seconds"], [
                     ["one `gankit inpaint --input DIR` process", f"{folder_run.seconds:.1f}"],
