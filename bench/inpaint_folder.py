@@ -26,7 +26,7 @@ import numpy as np
 import common
 from gankit.data.embedded import load_mnist5k
 from gankit.evaluation.metrics.extractors import split_mnist5k
-from inpaint_heldout import train_default_run, write_folder
+from inpaint_heldout import default_run_in
 
 TITLE = "Inpainting a folder: one process against one process per image"
 TARGET = 5.0
@@ -88,10 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     print(common.machine_line())
     work = Path(args.work)
-    folder, run_dir = work / "train", work / "run"
-    if not folder.is_dir():
-        write_folder(folder)
-    train_default_run(folder, run_dir, args.train_steps)
+    run_dir = default_run_in(work, args.train_steps)
 
     names = write_digits(work / "folder-in", args.digits)
     folder_run, singles, identical = time_processes(args, work, run_dir, names)

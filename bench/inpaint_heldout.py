@@ -41,9 +41,11 @@ from gankit.data.pictures import save_grid
 
 def write_folder(folder: Path, rows=None) -> None:
     """The mnist5k digits ``rows`` (default: the 4,500 outside the held-out 500) as PNGs in
-    sub-folders 0..9 of ``folder``."""
+    sub-folders 0..9 of ``folder``, unless ``folder`` exists (a reused ``--work``)."""
     from PIL import Image
 
+    if folder.is_dir():
+        return
     data = load_mnist5k()
     if rows is None:
         rows, _ = split_mnist5k(5000, 500, seed=0)
@@ -84,6 +86,16 @@ def train_default_run(folder: Path, run_dir: Path, steps: int) -> None:
     if not (run_dir / "checkpoints").is_dir():
         common.train(["--preset", "default", "--data", str(folder), "--steps", str(steps),
                       "--minutes", "0"], run_dir)
+
+
+def default_run_in(work: Path, steps: int, rows=None) -> Path:
+    """``work/run``: a default-preset run of ``steps`` steps on the digits ``rows`` (default:
+    the 4,500 outside the held-out 500), written as the labelled folder ``work/train``; both
+    made once and reused by later benches given the same ``--work``."""
+    folder, run_dir = work / "train", work / "run"
+    write_folder(folder, rows)
+    train_default_run(folder, run_dir, steps)
+    return run_dir
 
 
 TITLE = "Inpainting: held-out digits whose lower half is hidden"
@@ -131,12 +143,8 @@ def main() -> None:
     args = parser.parse_args()
     print(common.machine_line())
     work = Path(args.work)
-    folder, run_dir = work / "train", work / "run"
-
     # --- 4,500 training digits as a labelled folder; a default-preset run on them -------
-    if not folder.is_dir():
-        write_folder(folder)
-    train_default_run(folder, run_dir, args.train_steps)
+    run_dir = default_run_in(work, args.train_steps)
     run = load(run_dir)
 
     # --- the held-out digits, lower half hidden -------------------------------------------

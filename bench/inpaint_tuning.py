@@ -26,8 +26,8 @@ import common
 from gankit.apps.sampling import load
 from gankit.data.embedded import load_mnist5k
 from gankit.evaluation.metrics.extractors import split_mnist5k
-from inpaint_heldout import (SEARCH_DEFAULTS, inpaint_lower_halves, mnist_cnn_accuracy,
-                             standard_error, train_default_run, write_folder)
+from inpaint_heldout import (SEARCH_DEFAULTS, default_run_in, inpaint_lower_halves,
+                             mnist_cnn_accuracy, standard_error)
 
 VALIDATION_DIGITS = 250
 TITLE = "Inpainting: the search's prior and realism weights, chosen on validation digits"
@@ -60,11 +60,8 @@ def main() -> None:
     args = parser.parse_args()
     print(common.machine_line())
     work = Path(args.work)
-    folder, run_dir = work / "train", work / "run"
     train_rows, validation_rows = validation_split(args.seed)
-    if not folder.is_dir():
-        write_folder(folder, train_rows)
-    train_default_run(folder, run_dir, args.train_steps)
+    run_dir = default_run_in(work, args.train_steps, train_rows)
     run = load(run_dir)
 
     data = load_mnist5k()

@@ -87,8 +87,7 @@ def scored(args, judge, data) -> list[dict]:
     """Each preset's figures on the held-out digits."""
     work = Path(args.work)
     folder = work / "train"
-    if not folder.is_dir():
-        write_folder(folder)
+    write_folder(folder)
     _, held_out = split_mnist5k(5000, 500, seed=0)
     rows = held_out[:args.digits]
     x_u8, y = data.samples[rows], data.labels[rows]
@@ -137,8 +136,7 @@ def tuned(args, judge, data) -> tuple[list[dict], str]:
     work = Path(args.work)
     train_rows, validation_rows = validation_split(args.seed)
     folder = work / "train-tuning"
-    if not folder.is_dir():
-        write_folder(folder, train_rows)
+    write_folder(folder, train_rows)
     rows = validation_rows[:args.digits]
     x_u8, y = data.samples[rows], data.labels[rows]
     results, table = [], []
