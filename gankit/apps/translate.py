@@ -2,13 +2,18 @@
 
 Every input is brought to the run's image size (bilinear, as the built-in sets bring 8x8
 digits to 28x28, so a folder of raw 8x8 digits is translated exactly as the benchmark's
-held-out digits are) and to the run's channels (PIL's conversion: colour to luminance or
-grey to RGB); the output is a PNG per input, optionally back at the input's own size.
+held-out digits are) and to the run's channels: transparency (RGBA, LA, palette or gray
+images with a transparent colour) is composited onto white first, as ``gankit data
+prepare`` and the folder sets do, then PIL converts colour to luminance (one warning per
+call: colour is lost) or gray to RGB (silently: nothing is lost). The output is a PNG per
+input, optionally back at the input's own size.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -50,18 +55,45 @@ def _inputs(path: Path) -> list[Path]:
     return files
 
 
-def _read(path: Path, channels: int) -> torch.Tensor:
-    """One image file as uint8 (C, H, W) with the run's channel count."""
+def _read(path: Path, channels: int) -> tuple[torch.Tensor, bool]:
+    """One image file as uint8 (C, H, W) with the run's channel count, transparency
+    composited onto white, and whether a gray run (``channels`` 1) lost its colour."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
+    from gankit.data.folder import flatten_alpha
+
     try:
         with Image.open(path) as image:
-            array = np.asarray(image.convert("L" if channels == 1 else "RGB"))
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+            lost = channels == 1 and _has_colour(image)
+            # a plain convert() drops alpha, showing whatever the transparent pixels hold
+            # (usually black); the training sets put transparency on white
+            array = np.asarray(flatten_alpha(image).convert("L" if channels == 1 else "RGB"))
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError) as exc:
         raise UserError(f"cannot read image {path}: {exc}") from None
     tensor = torch.from_numpy(array.copy())
-    return tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1)
+    return (tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1)), lost
+
+
+def _has_colour(image) -> bool:
+    """Whether a PIL image holds colour: by its mode, and for a palette image by the
+    palette entries it uses (a gray GIF is a palette image and loses nothing to gray)."""
+    from gankit.data.folder import has_colour
+
+    if image.mode not in ("P", "PA"):
+        return has_colour(image.mode)
+    palette = image.getpalette() or []
+    # a PA image counts (index, alpha) pairs, a P image indices
+    used = [c if isinstance(c, int) else c[0] for _, c in image.getcolors(256) or []]
+    if not used:  # getcolors gives up past 256 colours, which a palette cannot have
+        return True
+    triples = [palette[3 * i:3 * i + 3] for i in used]
+    return any(len(t) == 3 and not t[0] == t[1] == t[2] for t in triples)
+
+
+def _warn(message: str) -> None:
+    """The Python API's warning: the CLI passes its own one-line ``gankit: warning:``."""
+    warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def _write(image_u8: torch.Tensor, path: Path) -> None:
@@ -74,22 +106,27 @@ def _write(image_u8: torch.Tensor, path: Path) -> None:
 
 def translate_files(run, source: str | Path, out: str | Path, direction: str | None = None, *,
                     keep_size: bool = False, ema: bool = True, progress: bool = False,
-                    batch_size: int = 64) -> list[Path]:
+                    batch_size: int = 64, warn: Callable[[str], None] | None = None
+                    ) -> list[Path]:
     """Translate one image file or every image of a folder (recursively) into PNGs: a file
     to ``out`` (a .png path, or a folder), a folder to ``out``/same relative names. Files
-    are read, translated and written ``batch_size`` at a time; ``progress``: a bar of the
-    images on stderr."""
+    are read (transparency onto white), translated as uint8 (N, C, H, W) of the run's input
+    shape and written ``batch_size`` at a time; ``progress``: a bar of the images on stderr.
+    Colour inputs of a gray run are converted to gray with one ``warn`` line per call
+    (default: a :class:`UserWarning`); gray inputs of a colour run silently to RGB."""
     from gankit.data.decoding import progress_bar
 
     require(run.kind, "translate")
     source, out = Path(source), Path(out)
     files = _inputs(source)
     channels, height, width = run.input_shape(direction)
-    written = []
+    written, lost = [], 0
     with progress_bar(len(files), "translating", "img", progress) as bar:
         for start in range(0, len(files), batch_size):
             batch = files[start:start + batch_size]
-            originals = [_read(f, channels) for f in batch]
+            read = [_read(file, channels) for file in batch]
+            originals = [image for image, _ in read]
+            lost += sum(lost_colour for _, lost_colour in read)
             inputs = torch.stack([resize_u8(image[None], (height, width))[0]
                                   for image in originals])
             outputs = translate(run, inputs, direction, ema=ema, batch_size=batch_size)
@@ -98,6 +135,9 @@ def translate_files(run, source: str | Path, out: str | Path, direction: str | N
                     image = resize_u8(image[None], tuple(original.shape[-2:]))[0]
                 written.append(_write_beside(image, file, source, out))
             bar.update(len(batch))
+    if lost:  # after the bar, once: a line per image would bury the bar and the summary
+        (warn or _warn)(f"{lost} of {len(files)} input image(s) had colour; this run "
+                        f"translates gray images, so they were converted to gray (luminance)")
     return written
 
 

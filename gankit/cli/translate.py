@@ -3,6 +3,7 @@ kind's evaluation: :mod:`gankit.evaluation.kinds`)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from gankit.errors import UserError
@@ -20,9 +21,14 @@ def cmd_translate(args) -> int:
     require(run.kind, "translate", subject=args.run_dir)
     written = translate_files(run, args.input, args.out, args.direction,
                               keep_size=args.keep_size, ema=args.ema,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, warn=_warn)
     direction = args.direction or run.config.translation.direction
     where = written[0] if len(written) == 1 else Path(args.out)
     print(f"translated {len(written)} image(s) {direction} with the step-{run.step} "
           f"generator to {where}")
     return 0
+
+
+def _warn(message: str) -> None:
+    """One ``gankit: warning:`` line on stderr, as the deprecated flags' warnings are."""
+    print(f"gankit: warning: {message}", file=sys.stderr)
