@@ -2,7 +2,8 @@
 
 ``list`` shows each pinned extractor's weights file, the sha256 every load checks, whether
 the file here matches it and what it was trained on (read from the package and the files;
-no network, no training); ``train`` makes such a file again, or a new one.
+no network, no training); ``train`` makes such a file again, or a new one, or (``--folder``)
+a classifier of a user's labelled folder.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def _train(args) -> int:
     from gankit.data.decoding import progress_bar
     from gankit.evaluation.metrics import emoji_cnn, extractors
 
+    if args.folder is not None:
+        return _train_folder(args)
     if args.extractor != "mnist-cnn" and args.data is not None:
         raise UserError(f"{args.extractor} trains on its own data sets; --data is for mnist-cnn")
     epochs = args.epochs or {"mnist-cnn": 30, "digits-cnn": extractors.DIGITS_CNN_EPOCHS,
@@ -93,6 +96,28 @@ def _train(args) -> int:
     mean = f" (mean over the categories {balanced:.4f})" if balanced is not None else ""
     print(f"wrote {result['path']}: held-out accuracy {result['accuracy']:.4f}{mean}, "
           f"sha256 {result['sha256']}")
+    return 0
+
+
+def _train_folder(args) -> int:
+    """``extractor train --folder DIR``: a classifier of the labelled folder's classes."""
+    from gankit.data.decoding import progress_bar
+    from gankit.evaluation.metrics import folder_cnn
+
+    if args.data is not None:
+        raise UserError("--folder trains on the folder's class sub-folders; --data is for "
+                        "mnist-cnn")
+    epochs = args.epochs or folder_cnn.FOLDER_CNN_EPOCHS
+    with progress_bar(epochs, "training", "epoch", not args.no_progress) as bar:
+        result = folder_cnn.train_folder_classifier(args.folder, args.out, epochs=epochs,
+                                                    seed=args.seed, echo=_echo_through(bar))
+    classes = result["classes"]
+    shown = ", ".join(classes[:8]) + (f", ... ({len(classes)} in all)" if len(classes) > 8
+                                      else "")
+    print(f"wrote {result['path']}: {len(classes)} classes ({shown}), "
+          f"{result['channels']} channel(s) at {result['side']} px; held-out accuracy "
+          f"{result['accuracy']:.4f} on {result['held_out']} images (mean over the classes "
+          f"{result['balanced_accuracy']:.4f}), sha256 {result['sha256']}")
     return 0
 
 

@@ -33,6 +33,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from gankit.data.decoding import DecodeSpec, decode_into, default_workers
 from gankit.data.prepared import PreparedWriter, is_prepared, open_prepared
@@ -42,6 +43,8 @@ from gankit.errors import UserError, first_line
 VERSION = "16.0.0"
 SIZE = 64
 EXCLUDED_CATEGORIES = ("Component",)
+# of each category's emoji, held out of emoji-cnn's training and of emoji-styles' (both styles)
+HELD_OUT_FRACTION = 0.15
 # data set -> (npm package, vendor, the tarball's integrity as `npm view NAME@16.0.0 dist`
 # reports it: sha512 in Subresource Integrity form)
 PACKAGES = {
@@ -235,3 +238,19 @@ def emoji_set_of(name: str) -> str | None:
         return source["name"]
     package = str(source.get("package", "")).split("@")[0]
     return next((set_name for set_name, (npm, _, _) in PACKAGES.items() if npm == package), None)
+
+
+def split_by_emoji(groups: list[str], labels: torch.Tensor,
+                   fraction: float = HELD_OUT_FRACTION, seed: int = 0
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train rows, held-out rows) of rows labelled ``labels`` (N,) whose emoji are
+    ``groups`` (N names; rows of one emoji share one): of each category a seeded
+    ``fraction`` of its emoji (at least one) is held out, every row of them."""
+    generator = torch.Generator().manual_seed(seed)
+    held: set[str] = set()
+    for category in sorted(set(labels.tolist())):
+        names = sorted({g for g, y in zip(groups, labels.tolist()) if y == category})
+        order = torch.randperm(len(names), generator=generator).tolist()
+        held.update(names[i] for i in order[:max(1, round(fraction * len(names)))])
+    mask = torch.tensor([g in held for g in groups])
+    return torch.nonzero(~mask).flatten(), torch.nonzero(mask).flatten()

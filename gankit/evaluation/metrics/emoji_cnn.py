@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.data.emoji import split_by_emoji  # also imported from here by bench and tests
 from gankit.errors import UserError
 from gankit.evaluation.metrics.extractors import EXTRACTORS, WEIGHTS_DIR, Extractor
 from gankit.evaluation.metrics.pinned import build_pinned, read_pinned, save_weights, sha256_file
@@ -30,7 +31,6 @@ EMOJI_CNN_EPOCHS = 16
 #       --out gankit/evaluation/metrics/weights/emoji_cnn.pt
 EMOJI_CNN_SHA256 = "e5435924892ca824659ea068433d152c7e41a9944c4a513114206bab7df5149a"
 EMOJI_SETS = ("emoji-google", "emoji-twitter")
-HELD_OUT_FRACTION = 0.15
 SIDE = 64
 
 
@@ -45,12 +45,14 @@ class EmojiCNN(nn.Module):
 
     feature_dim = 128
 
-    def __init__(self, num_classes: int = 9):
+    def __init__(self, num_classes: int = 9, channels: int = 3,
+                 strides: tuple[int, int, int, int] = (2, 2, 2, 1)):
         super().__init__()
         layers: list[nn.Module] = []
-        for width_in, width, stride in ((3, 32, 2), (32, 64, 2), (64, 96, 2), (96, 96, 1)):
+        widths = ((channels, 32), (32, 64), (64, 96), (96, 96))
+        for (width_in, width), stride in zip(widths, strides):
             layers += [nn.Conv2d(width_in, width, 3, stride, 1, bias=False),
-                       nn.BatchNorm2d(width), nn.ReLU()]  # 32x32, 16x16, 8x8, 8x8
+                       nn.BatchNorm2d(width), nn.ReLU()]  # 32x32, 16x16, 8x8, 8x8 at 64 px
         self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                                   nn.Linear(96, self.feature_dim))
         self.dropout = nn.Dropout(0.3)
@@ -78,22 +80,6 @@ def emoji_input(images_u8: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, size=(SIDE, SIDE), mode="bilinear", antialias=True,
                           align_corners=False)
     return x
-
-
-def split_by_emoji(groups: list[str], labels: torch.Tensor,
-                   fraction: float = HELD_OUT_FRACTION, seed: int = 0
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train rows, held-out rows) of rows labelled ``labels`` (N,) whose emoji are
-    ``groups`` (N names; rows of one emoji share one): of each category a seeded
-    ``fraction`` of its emoji (at least one) is held out, every row of them."""
-    generator = torch.Generator().manual_seed(seed)
-    held: set[str] = set()
-    for category in sorted(set(labels.tolist())):
-        names = sorted({g for g, y in zip(groups, labels.tolist()) if y == category})
-        order = torch.randperm(len(names), generator=generator).tolist()
-        held.update(names[i] for i in order[:max(1, round(fraction * len(names)))])
-    mask = torch.tensor([g in held for g in groups])
-    return torch.nonzero(~mask).flatten(), torch.nonzero(mask).flatten()
 
 
 def emoji_training_data(root: str = "data", download: bool = True
@@ -149,10 +135,15 @@ def class_weights(labels: torch.Tensor) -> torch.Tensor:
     return (weights * len(labels) / (weights * counts).sum()).float()
 
 
-def _fit(net: EmojiCNN, images: torch.Tensor, labels: torch.Tensor, test: tuple, *,
-         epochs: int, generator: torch.Generator, echo) -> float:
-    """Adam 2e-3 with a cosine schedule, batch 64, class-weighted cross-entropy; returns
-    the last held-out accuracy."""
+def fit_classifier(net: nn.Module, train: tuple, test: tuple, *, epochs: int,
+                   generator: torch.Generator, echo, prepare, predict_fn, batch: int = 64
+                   ) -> float:
+    """Adam 2e-3 with a cosine schedule, class-weighted cross-entropy (:func:`class_weights`)
+    on ``train`` = (uint8 images (N, C, H, W), labels (N,)); returns the last epoch's
+    accuracy on ``test`` (the same form). ``prepare(images_u8, generator)``: the network's
+    augmented input; ``predict_fn(net, images_u8)``: predicted classes (N,). Shared by
+    emoji-cnn and the folder classifier."""
+    images, labels = train
     weights = class_weights(labels)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
@@ -161,16 +152,16 @@ def _fit(net: EmojiCNN, images: torch.Tensor, labels: torch.Tensor, test: tuple,
         net.train()
         order = torch.randperm(len(images), generator=generator)
         total = 0.0
-        for start in range(0, len(order), 64):
-            rows = order[start:start + 64]
-            _, logits = net(_augment(emoji_input(images[rows]), generator))
+        for start in range(0, len(order), batch):
+            rows = order[start:start + batch]
+            _, logits = net(prepare(images[rows], generator))
             loss = F.cross_entropy(logits, labels[rows], weight=weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(rows)
         sched.step()
-        accuracy = float((predict(net, test[0]) == test[1]).float().mean())
+        accuracy = float((predict_fn(net, test[0]) == test[1]).float().mean())
         echo(f"epoch {epoch + 1}/{epochs}: loss {total / len(order):.4f}, "
              f"held-out accuracy {accuracy:.4f}")
     return accuracy
@@ -195,8 +186,10 @@ def train_emoji_cnn(out: str | Path, *, root: str = "data", epochs: int = EMOJI_
         num_classes = int(labels.max()) + 1
         net = EmojiCNN(num_classes)
         test = (images[test_rows], labels[test_rows])
-        accuracy = _fit(net, images[train_rows], labels[train_rows], test, epochs=epochs,
-                        generator=generator, echo=echo)
+        accuracy = fit_classifier(net, (images[train_rows], labels[train_rows]), test,
+                                  prepare=lambda x, g: _augment(emoji_input(x), g),
+                                  predict_fn=predict, epochs=epochs, generator=generator,
+                                  echo=echo)
         per_class = class_accuracies(net, *test, num_classes)
         save_weights(net, out, num_classes=num_classes, held_out=len(test_rows), seed=seed,
                      epochs=epochs, accuracy=accuracy, per_class_accuracy=per_class)
