@@ -6,7 +6,8 @@ Trains the seed-tutorial MLP with --deterministic on a small folder of images tw
 straight through, once killed with SIGKILL at random moments and resumed with --resume
 after each kill. ``--kind streamed`` trains on the same images prepared (``gankit data
 prepare``) and read from their memory map batch by batch (a memory budget below their size);
-``--kind translation`` trains a tiny CycleGAN. Prints whether the final weights, optimiser
+``--kind translation`` trains a tiny CycleGAN, ``--kind cut`` a tiny CUT (random patches
+each step) and ``--kind pix2pix`` a tiny pix2pix on pairs. Prints whether the final weights, optimiser
 states, logged losses and the final sample grid are identical (exit code 0) or not (exit
 code 1).
 """
@@ -37,18 +38,28 @@ def make_images(folder: Path, n: int = 96, seed: int = 0) -> Path:
     return folder
 
 
-def make_domains(folder: Path, n: int = 48, seed: int = 0) -> Path:
-    """An unpaired two-domain folder (trainA/, trainB/ and small test splits)."""
+def make_domains(folder: Path, n: int = 48, seed: int = 0, paired: bool = False) -> Path:
+    """A two-domain folder: unpaired (trainA/, trainB/ and small test splits) or paired by
+    file name (A/, B/, testA/, testB/)."""
+    train = "" if paired else "train"
     for domain, offset in (("A", 0), ("B", 1)):
-        make_images(folder / f"train{domain}", n, seed + offset)
+        make_images(folder / f"{train}{domain}", n, seed + offset)
         make_images(folder / f"test{domain}", 4, seed + 10 + offset)
     return folder
 
 
-# tiny CycleGAN networks: the check is about resuming (pools, both optimisers), not quality
+# tiny networks: the check is about resuming (pools, both optimisers, CUT's heads and its
+# random patches), not quality
 TRANSLATION_SETS = ["--set", "translation.g_channels=8", "--set", "translation.d_channels=8",
                     "--set", "translation.resnet_blocks=1", "--set", "translation.pool_size=6",
                     "--set", "optim.lr_decay=0.5"]
+CUT_SETS = [*TRANSLATION_SETS, "--set", "translation.nce_patches=16", "--set",
+            "translation.nce_head=16"]
+# kind -> (preset, its --set flags, data maker)
+KINDS = {"translation": ("cyclegan", TRANSLATION_SETS, make_domains),
+         "cut": ("cut", CUT_SETS, make_domains),
+         "pix2pix": ("pix2pix", TRANSLATION_SETS,
+                     lambda folder: make_domains(folder, paired=True))}
 
 
 # a memory budget below any data set's size: the prepared set is streamed from its map
@@ -63,11 +74,11 @@ def prepared_images(folder: Path, n: int = 96, seed: int = 0) -> Path:
 
 
 def train_command(data: Path, out: Path, steps: int, kind: str = "generation") -> list[str]:
-    preset = "cyclegan" if kind == "translation" else "seed-tutorial"
-    extra = {"translation": TRANSLATION_SETS, "streamed": STREAMED_SETS}.get(kind, [])
+    preset, extra, _ = KINDS.get(kind, ("seed-tutorial", [], None))
+    extra = STREAMED_SETS if kind == "streamed" else extra
     return common.gankit(
         "train", "--preset", preset, "--data", data, "--out", out, "--steps", steps,
-        "--deterministic", "--no-progress", "--batch-size", 4 if kind == "translation" else 16,
+        "--deterministic", "--no-progress", "--batch-size", 4 if kind in KINDS else 16,
         "--seed", 3, "--set", "train.log_every=1", "--set", "train.checkpoint_every=4",
         "--set", "train.tensorboard=false", "--set", "train.epochs=0", *extra)
 
@@ -142,11 +153,13 @@ def compare(a: Path, b: Path) -> list[str]:
 def kill_resume_check(workdir: Path, kills: int = 5, steps: int = 60, seed: int = 0,
                       kind: str = "generation") -> dict:
     """``kind``: "generation" (seed-tutorial), "streamed" (seed-tutorial on a prepared set
-    read batch by batch from its memory map) or "translation" (a tiny CycleGAN)."""
+    read batch by batch from its memory map), "translation" (a tiny CycleGAN), "cut" or
+    "pix2pix" (tiny ones of those)."""
     env = common.child_env(OMP_NUM_THREADS="1")
     data = {"generation": lambda: make_images(workdir / "images"),
             "streamed": lambda: prepared_images(workdir / "images"),
-            "translation": lambda: make_domains(workdir / "domains")}[kind]()
+            **{name: lambda maker=maker: maker(workdir / "domains")
+               for name, (_, _, maker) in KINDS.items()}}[kind]()
     straight, interrupted = workdir / "straight", workdir / "interrupted"
     said = common.run(train_command(data, straight, steps, kind), env=env).stdout
     killed_at = run_with_kills(data, interrupted, steps, kills, random.Random(seed), env, kind)
@@ -159,10 +172,10 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--kind", choices=("generation", "streamed", "translation"),
+    parser.add_argument("--kind", choices=("generation", "streamed", *KINDS),
                         default="generation", help="streamed: on a prepared set read from "
                         "its memory map; translation: a tiny CycleGAN (two generators, two "
-                        "optimisers, image pools)")
+                        "optimisers, image pools); cut: a tiny CUT; pix2pix: a tiny pix2pix")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         result = kill_resume_check(Path(tmp), args.kills, args.steps, args.seed, args.kind)

@@ -62,22 +62,28 @@ def sample(run: Run | str | Path, n: int = 64, seed: int = 0, ema: bool = True,
     return _sample(run, n=n, seed=seed, ema=ema, truncation=truncation, classes=classes)
 
 
-def translate(run, images: torch.Tensor | str | Path, direction: str | None = None,
-              out: str | Path | None = None, keep_size: bool = False, ema: bool = True):
-    """Translate with a pix2pix or CycleGAN run (or its run directory).
+def translate(run, images: torch.Tensor | str | Path | None = None, direction: str | None = None,
+              out: str | Path | None = None, keep_size: bool = False, ema: bool = True, *,
+              emoji: list[str] | None = None):
+    """Translate with a pix2pix, CycleGAN or CUT run (or its run directory).
 
     ``images``: uint8 (N, C, H, W) of the run's input size -> uint8 (N, C_out, H, W); or an
-    image file or folder, written as PNGs to ``out`` (returns the paths written).
-    ``direction``: AtoB or BtoA (default: the run's).
+    image file or folder, written as PNGs to ``out`` (returns the paths written). ``emoji``
+    instead of images (runs on emoji-styles): code points of the set's own emoji, written
+    as ``out/<code>.png``. ``direction``: AtoB or BtoA (default: the run's).
     """
-    from gankit.apps.translate import translate as _translate, translate_files
+    from gankit.apps.translate import translate as _translate, translate_emoji, translate_files
 
     if isinstance(run, (str, Path)):
         run = load(run)
     if isinstance(images, torch.Tensor):
         return _translate(run, images, direction, ema=ema)
+    if (images is None) == (emoji is None):
+        raise ValueError("give images (a tensor, a file or a folder) or emoji, one of them")
     if out is None:
         raise ValueError("give out= (a .png file or a folder) when translating files")
+    if emoji is not None:
+        return translate_emoji(run, list(emoji), out, direction, ema=ema)
     return translate_files(run, images, out, direction, keep_size=keep_size, ema=ema)
 
 

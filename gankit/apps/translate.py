@@ -153,3 +153,34 @@ def _write_beside(image_u8: torch.Tensor, file: Path, source: Path, out: Path) -
     except OSError as exc:
         raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target
+
+
+def translate_emoji(run, code_points: list[str], out: str | Path, direction: str | None = None,
+                    *, ema: bool = True) -> list[Path]:
+    """Translate emoji-styles' own images of ``code_points`` (``1f600``, ``U+1F600`` or the
+    emoji itself; training and held-out emoji alike) from the run's input style; writes
+    ``out/<code point>.png`` each. A run not trained on emoji-styles, or a code point the
+    set lacks, is a UserError."""
+    from gankit.data import load_translation
+    from gankit.data.emoji_styles import NAME, code_point_of, rows_of
+
+    require(run.kind, "translate")
+    d = run.config.data
+    if d.name != NAME:
+        raise UserError(f"--emoji picks emoji of {NAME}; this run was trained on {d.name}: "
+                        f"give --input IMAGE|FOLDER")
+    data = load_translation(d.name, image_size=d.image_size, channels=d.channels, root=d.root)
+    forward = (direction or run.config.translation.direction) == "AtoB"
+    names = data.a_names + data.a_test_names
+    images = torch.cat([data.a, data.a_test] if forward else [data.b, data.b_test])
+    rows = rows_of(code_points, names)
+    outputs = translate(run, images[rows], direction, ema=ema)
+    written = []
+    for row, image in zip(rows, outputs):
+        target = Path(out) / f"{code_point_of(names[row])}.png"
+        try:
+            _write(image, target)
+        except OSError as exc:
+            raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
+        written.append(target)
+    return written

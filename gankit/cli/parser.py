@@ -271,11 +271,15 @@ def _add_sweep(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
 
 
 def _add_translate(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    translate = command("translate", "translate images with a pix2pix or CycleGAN run: one "
-                        "image or a folder, any size, PNG out")
+    translate = command("translate", "translate images with a pix2pix, CycleGAN or CUT run: "
+                        "one image or a folder, any size, PNG out")
     translate.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
-    translate.add_argument("--input", required=True, metavar="IMAGE|FOLDER",
-                           help="an image file, or a folder of images (searched recursively)")
+    source = translate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", metavar="IMAGE|FOLDER",
+                        help="an image file, or a folder of images (searched recursively)")
+    source.add_argument("--emoji", metavar="CODE[,CODE...]",
+                        help="runs on emoji-styles: these emoji of its own (code points as "
+                        "1f600, U+1F600 or the emoji itself), written as CODE.png")
     translate.add_argument("--out", required=True, metavar="PATH",
                            help="a .png file (one input) or a folder")
     translate.add_argument("--direction", choices=("AtoB", "BtoA"),

@@ -165,6 +165,13 @@ def _translation_rules(cfg: Config) -> None:
     if tr.gan_weight <= 0 and tr.mode != "paired":
         raise UserError("translation.gan_weight=0 (no discriminator) needs "
                         "translation.mode=paired")
+    if tr.mode == "contrastive" and tr.generator != "resnet":
+        raise UserError(f"translation.mode=contrastive (CUT) compares patches of G's encoder "
+                        f"features, which the resnet G has: use translation.generator=resnet, "
+                        f"not {tr.generator}")
+    if tr.semantic_weight > 0 and tr.mode == "paired":
+        raise UserError("translation.semantic_weight is for unpaired runs (cyclegan, cut): a "
+                        "paired run already has its targets")
     if d.value_range != "tanh":
         raise UserError("translation runs work in [-1, 1]: data.value_range=tanh")
     if d.mirror:
@@ -185,14 +192,14 @@ def _translation_sets() -> tuple[str, Collection[str]]:
 
 
 register_kind(Kind(
-    "generation", "noise to images (or to 2-D points): every preset but pix2pix and cyclegan",
-    what="generates from noise", how="any preset but pix2pix and cyclegan",
+    "generation", "noise to images (or to 2-D points): every preset but the translation ones",
+    what="generates from noise", how="any preset but pix2pix, cyclegan, cut and fastcut",
     serves=("sample", "interpolate", "inpaint", "project", "directions", "edit", "eval",
             "report", "export"),
     data_sets=_image_sets))
 register_kind(Kind(
-    "translation", "image to image: pix2pix (paired) and CycleGAN (unpaired)",
-    what="translates images", how="--preset pix2pix or cyclegan",
+    "translation", "image to image: pix2pix (paired), CycleGAN and CUT (unpaired)",
+    what="translates images", how="--preset pix2pix, cyclegan or cut",
     serves=("translate", "eval", "report", "export"),
     claims=lambda cfg: cfg.translation.mode != "off", check=_translation_rules,
     data_sets=_translation_sets))

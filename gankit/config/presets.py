@@ -311,3 +311,36 @@ def _cyclegan() -> Config:
                                       dropout=False, cycle_weight=2.0, identity_weight=0.0,
                                       pool_size=50),
     )
+
+
+def _cut_config(name: str, description: str, **changes) -> Config:
+    """CUT's recipe at 32 px on emoji-styles (taesungp/contrastive-unpaired-translation's
+    defaults where they fit a CPU): ResNet G, PatchGAN D, least-squares loss, PatchNCE on 5
+    encoder layers with 256-wide MLP heads, 256 patches, tau 0.07, lambda_NCE 1 and the
+    identity term; ``changes``: translation settings of a variant."""
+    settings = dict(mode="contrastive", generator="resnet", g_channels=32, resnet_blocks=6,
+                    d_channels=32, d_layers=0, norm="instance", dropout=False, pool_size=0,
+                    nce_weight=1.0, nce_identity=True, nce_patches=256,
+                    nce_temperature=0.07, nce_head=256)
+    return Config(preset=name, description=description, data=DataConfig(name="emoji-styles"),
+                  loss=LossConfig(name="lsgan"), optim=_translation_optim(),
+                  train=_translation_train(batch_size=8, steps=4000),
+                  translation=TranslationConfig(**{**settings, **changes}))
+
+
+@_preset
+def _cut() -> Config:
+    return _cut_config(
+        "cut", "CUT (Park et al. 2020), contrastive unpaired translation one way "
+        "(emoji-styles: Google's emoji -> Twitter's, 32 px): ResNet G (32 channels, 6 "
+        "blocks), PatchGAN D, least-squares loss + PatchNCE (5 encoder layers, MLP heads "
+        "256 wide, 256 patches, tau 0.07, lambda 1) with the identity term, InstanceNorm, "
+        "Adam 2e-4 (0.5, 0.999) flat then linear decay over the second half")
+
+
+@_preset
+def _fastcut() -> Config:
+    return _cut_config(
+        "fastcut", "FastCUT: CUT without the identity PatchNCE term and lambda_NCE 10 "
+        "(Park et al. 2020's lighter setting), otherwise the cut preset",
+        nce_identity=False, nce_weight=10.0)

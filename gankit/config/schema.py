@@ -194,8 +194,9 @@ class TranslationConfig:
     to 28 px.
     """
 
-    mode: str = option("off", "off (noise to image), paired (pix2pix: A -> B with L1) or "
-                       "unpaired (CycleGAN: both ways)")
+    mode: str = option("off", "off (noise to image), paired (pix2pix: A -> B with L1), "
+                       "unpaired (CycleGAN: both ways) or contrastive (CUT: one way, "
+                       "PatchNCE)")
     direction: str = option("AtoB", "AtoB or BtoA: paired: which domain is the input; "
                             "unpaired: the direction gankit translate and gankit eval use "
                             "by default")
@@ -216,6 +217,22 @@ class TranslationConfig:
     identity_weight: float = option(0.5, "unpaired: identity L1, times cycle_weight")
     pool_size: int = option(50, "unpaired: the fakes D sees come from a history of this "
                             "many (0: none)")
+    nce_weight: float = option(1.0, "contrastive: weight of the PatchNCE loss (lambda_NCE; "
+                               "FastCUT: 10)")
+    nce_identity: bool = option(True, "contrastive: the identity PatchNCE term on target "
+                                "images (CUT: on; FastCUT: off)")
+    nce_patches: int = option(256, "contrastive: patches sampled per layer and image")
+    nce_temperature: float = option(0.07, "contrastive: PatchNCE temperature (tau)")
+    nce_head: int = option(256, "contrastive: width of the MLP projection head per layer")
+    semantic_weight: float = option(0.0, "unpaired, contrastive: CyCADA semantic "
+                                    "consistency, weight of the source classifier's "
+                                    "cross-entropy on translations (0: off; uses the "
+                                    "training labels)")
+    classifier_a: str = option("", "semantic consistency: domain A's classifier, an "
+                               "extractor name or a file of `gankit extractor train --folder` "
+                               "(empty: the built-in one of the domain: digits-cnn, mnist-cnn)")
+    classifier_b: str = option("", "semantic consistency: domain B's classifier (as "
+                               "classifier_a)")
 
 
 @dataclass(frozen=True)

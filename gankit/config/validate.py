@@ -144,8 +144,8 @@ def _validate_train(t) -> None:
 
 
 def _validate_translation(tr) -> None:
-    _check(tr.mode in ("off", "paired", "unpaired"), f"translation.mode must be off, paired or "
-           f"unpaired, not {tr.mode!r}")
+    _check(tr.mode in ("off", "paired", "unpaired", "contrastive"), f"translation.mode must be "
+           f"off, paired, unpaired or contrastive, not {tr.mode!r}")
     _check(tr.direction in ("AtoB", "BtoA"), f"translation.direction must be AtoB or BtoA, "
            f"not {tr.direction!r}")
     _check(tr.generator in ("unet", "resnet", "warp"), f"translation.generator must be unet, "
@@ -158,10 +158,16 @@ def _validate_translation(tr) -> None:
                f"not {getattr(tr, name)}")
     _check(0 <= tr.d_layers <= 5, f"translation.d_layers must lie in 0..5 (0: from the image "
            f"size), not {tr.d_layers}")
-    for name in ("gan_weight", "l1_weight", "cycle_weight", "identity_weight"):
+    for name in ("gan_weight", "l1_weight", "cycle_weight", "identity_weight", "nce_weight",
+                 "semantic_weight"):
         _check(getattr(tr, name) >= 0, f"translation.{name} must be >= 0, "
                f"not {getattr(tr, name)}")
     _check(tr.pool_size >= 0, f"translation.pool_size must be >= 0, not {tr.pool_size}")
+    for name in ("nce_patches", "nce_head"):
+        _check(getattr(tr, name) >= 1, f"translation.{name} must be >= 1, "
+               f"not {getattr(tr, name)}")
+    _check(tr.nce_temperature > 0, f"translation.nce_temperature must be > 0, "
+           f"not {tr.nce_temperature}")
 
 
 def _check_data_name(cfg: Config) -> None:

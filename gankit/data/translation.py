@@ -1,26 +1,31 @@
 """Two-domain data sets for image-to-image translation: paired (pix2pix) and unpaired
-(CycleGAN).
+(CycleGAN, CUT).
 
 ``load_translation(name_or_path)`` returns a :class:`TranslationData`: uint8 training images
 of domains A and B and held-out images of both that training never sees (with class
-labels where the source has them, for evaluation only). Built in, offline and
-deterministic:
+labels where the source has them, for evaluation only). Built in and deterministic (the
+digit sets offline, emoji-styles from the npm packages gankit caches once):
 
 * ``digits2mnist`` (unpaired): scikit-learn's 1,797 8x8 digits, upscaled to 28x28
   (:func:`upscale_digits`), to the embedded mnist5k digits;
 * ``mnist-8px`` (paired): mnist5k digits area-downsampled to 8x8 and upscaled again, to the
-  digits themselves (GAN super-resolution).
+  digits themselves (GAN super-resolution);
+* ``emoji-styles`` (paired by code point, colour; :mod:`gankit.data.emoji_styles`): Google's
+  emoji to Twitter's, 32 px unless asked otherwise, held out by emoji-cnn's split.
 
-Both hold out the 500 mnist5k digits that the pinned mnist-cnn extractor never saw
+The digit sets hold out the 500 mnist5k digits that the pinned mnist-cnn extractor never saw
 (:func:`~gankit.data.embedded.split_mnist5k`). A folder is read in one of three layouts:
 ``trainA/`` + ``trainB/`` (unpaired; optional ``testA/``, ``testB/``), ``A/`` + ``B/`` with
 files matched by relative path (paired; optional ``testA/`` + ``testB/``), or ``train/``
 with each image's left half A and right half B (paired; optional ``test/``). Without test
-folders a seeded 10 % (at least one image) is held out.
+folders a seeded 10 % (at least one image) is held out. Unpaired domains whose images all
+sit in class subfolders (``trainA/<class>/``) have labels, used by semantic consistency
+(``translation.semantic_weight``) and by evaluation only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -58,6 +63,14 @@ class TranslationData:
     b_test_labels: torch.Tensor | None = None
     a_domain: str = "A"
     b_domain: str = "B"
+    # the training images' int64 class labels (N,), used only by semantic consistency
+    # (translation.semantic_weight); None where the set has none for training
+    a_labels: torch.Tensor | None = None
+    b_labels: torch.Tensor | None = None
+    preferred_size: int = 0  # px the set is used at when data.image_size is 0 (0: its own)
+    # paired by name: the name of each training and held-out pair (e.g. emoji code points)
+    a_names: list[str] | None = None
+    a_test_names: list[str] | None = None
 
     def __post_init__(self) -> None:
         parts = (self.a, self.b, self.a_test, self.b_test)
@@ -66,8 +79,8 @@ class TranslationData:
         assert len({tuple(p.shape[1:]) for p in parts}) == 1, [p.shape for p in parts]
         if self.paired:
             assert len(self.a) == len(self.b) and len(self.a_test) == len(self.b_test)
-        for labels, images in ((self.a_test_labels, self.a_test),
-                               (self.b_test_labels, self.b_test)):
+        for labels, images in ((self.a_test_labels, self.a_test), (self.b_test_labels, self.b_test),
+                               (self.a_labels, self.a), (self.b_labels, self.b)):
             if labels is not None:
                 assert labels.dtype == torch.int64 and labels.shape == (len(images),)
 
@@ -90,7 +103,8 @@ def load_translation(name_or_path: str, image_size: int = 0, channels: int = 0,
     """
     if name_or_path in TRANSLATION_SETS:
         data = TRANSLATION_SETS[name_or_path](root=root)
-        parts = [_resize(p, image_size) for p in (data.a, data.b, data.a_test, data.b_test)]
+        size = image_size or data.preferred_size
+        parts = [_resize(p, size) for p in (data.a, data.b, data.a_test, data.b_test)]
     else:
         path = Path(name_or_path).expanduser()
         if not path.exists():
@@ -99,8 +113,7 @@ def load_translation(name_or_path: str, image_size: int = 0, channels: int = 0,
         data = load_translation_folder(path, image_size)
         parts = [data.a, data.b, data.a_test, data.b_test]
     a, b, a_test, b_test = (_convert_channels(p, channels) for p in parts)
-    return TranslationData(data.name, data.paired, a, b, a_test, b_test, data.a_test_labels,
-                           data.b_test_labels, data.a_domain, data.b_domain)
+    return dataclasses.replace(data, a=a, b=b, a_test=a_test, b_test=b_test)
 
 
 # --- the built-in sets --------------------------------------------------------------------
@@ -144,20 +157,22 @@ def digits_training_set() -> tuple[ImageData, ImageData]:
             ImageData("digits-held-out", test, test_labels, 10))
 
 
-def _mnist5k_split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """mnist5k's (4,500 training digits, 500 held-out digits, their labels)."""
+def _mnist5k_split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """mnist5k's (4,500 training digits, their labels, 500 held-out digits, their labels)."""
     data = load_mnist5k()
     train_rows, test_rows = split_mnist5k(5000, 500, seed=0)
-    return data.samples[train_rows], data.samples[test_rows], data.labels[test_rows]
+    return (data.samples[train_rows], data.labels[train_rows], data.samples[test_rows],
+            data.labels[test_rows])
 
 
 @TRANSLATION_SETS.register("digits2mnist", "unpaired: scikit-learn's 8x8 digits upscaled to "
                            "28x28 (1,497 + 300 held out) <-> mnist5k (4,500 + 500); offline")
 def load_digits2mnist(root: str = "") -> TranslationData:
-    a, _, a_test, a_test_labels = _digits_split()
-    b, b_test, b_test_labels = _mnist5k_split()
+    a, a_labels, a_test, a_test_labels = _digits_split()
+    b, b_labels, b_test, b_test_labels = _mnist5k_split()
     return TranslationData("digits2mnist", False, a, b, a_test, b_test, a_test_labels,
-                           b_test_labels, a_domain="digits", b_domain="mnist")
+                           b_test_labels, a_domain="digits", b_domain="mnist",
+                           a_labels=a_labels, b_labels=b_labels)
 
 
 def downscale_digits(images_u8: torch.Tensor) -> torch.Tensor:
@@ -169,7 +184,7 @@ def downscale_digits(images_u8: torch.Tensor) -> torch.Tensor:
 @TRANSLATION_SETS.register("mnist-8px", "paired super-resolution: mnist5k digits shrunk to "
                            "8x8 and upscaled -> the digits (4,500 + 500 held out); offline")
 def load_mnist_8px(root: str = "") -> TranslationData:
-    b, b_test, labels = _mnist5k_split()
+    b, _, b_test, labels = _mnist5k_split()
     a, a_test = upscale_digits(downscale_digits(b)), upscale_digits(downscale_digits(b_test))
     return TranslationData("mnist-8px", True, a, b, a_test, b_test, labels, labels.clone(),
                            a_domain="mnist-8px", b_domain="mnist")
@@ -225,17 +240,43 @@ def _hold_out(n: int, where: Path, what: str = "image") -> tuple[torch.Tensor, t
     return train.sort().values, test.sort().values
 
 
+def _class_labels(groups: dict[str, list[Path]], root: Path, side: str
+                  ) -> dict[str, torch.Tensor] | None:
+    """Labels of domain ``side``'s images when every one of them (train and test) sits in a
+    class subfolder (``trainA/<class>/x.png``): int64 (N,) per group, classes by sorted
+    name; None when any image lies elsewhere."""
+    mine = {name: paths for name, paths in groups.items() if name.endswith(side)}
+    classes: dict[str, list[str]] = {}
+    for name, paths in mine.items():
+        parts = [p.relative_to(root / name).parts for p in paths]
+        if not parts or any(len(part) != 2 for part in parts):
+            return None
+        classes[name] = [part[0] for part in parts]
+    index = {c: i for i, c in enumerate(sorted({c for names in classes.values() for c in names}))}
+    return {name: torch.tensor([index[c] for c in names], dtype=torch.int64)
+            for name, names in classes.items()}
+
+
 def _unpaired_folder(root: Path, image_size: int) -> TranslationData:
+    """trainA/ + trainB/ (+ testA/, testB/); class subfolders give labels (semantic
+    consistency trains on them, evaluation reads the held-out ones)."""
     groups = {name: image_paths(root / name) for name in ("trainA", "trainB", "testA", "testB")
               if name.startswith("train") or (root / name).is_dir()}
     images = _read(groups, root, image_size)
+    labels = {side: _class_labels(groups, root, side) for side in "AB"}
     for side in "AB":
         if f"test{side}" not in images:
             train, test = _hold_out(len(images[f"train{side}"]), root / f"train{side}")
             whole = images[f"train{side}"]
             images[f"train{side}"], images[f"test{side}"] = whole[train], whole[test]
+            if labels[side] is not None:
+                every = labels[side][f"train{side}"]
+                labels[side] = {f"train{side}": every[train], f"test{side}": every[test]}
+    named = {f"{part}{side}": (labels[side] or {}).get(f"{part}{side}")
+             for side in "AB" for part in ("train", "test")}
     return TranslationData(_name_of(root), False, images["trainA"], images["trainB"],
-                           images["testA"], images["testB"])
+                           images["testA"], images["testB"], named["testA"], named["testB"],
+                           a_labels=named["trainA"], b_labels=named["trainB"])
 
 
 def _matched(folder_a: Path, folder_b: Path) -> tuple[list[Path], list[Path]]:
@@ -301,3 +342,12 @@ def _side_by_side_folder(root: Path, image_size: int) -> TranslationData:
     for prefix, both in zip(groups, stacked):
         parts[f"{prefix}A"], parts[f"{prefix}B"] = both[0::2].clone(), both[1::2].clone()
     return _paired(root, parts)
+
+
+@TRANSLATION_SETS.register("emoji-styles", "paired by code point, colour: 3,781 emoji as "
+                           "Google draws them <-> as Twitter does, 32 px (data.image_size=64: "
+                           "64 px); emoji-cnn's held-out emoji; npm emoji-datasource, cached")
+def load_emoji_styles(root: str = "data") -> TranslationData:
+    from gankit.data.emoji_styles import load_emoji_styles as load
+
+    return load(root)

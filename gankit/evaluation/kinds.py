@@ -33,18 +33,14 @@ class KindEvaluation:
     format: Callable[[dict[str, Any]], str]
 
 
-def no_monitors(setup, cfg, ctx) -> list[Callback]:
-    """A kind scored only after training (translation: by ``gankit eval``)."""
-    return []
-
-
 def _builtins() -> None:
-    from gankit.evaluation import evaluate, monitor, translation
+    from gankit.evaluation import evaluate, monitor, semantic, translation
 
     EVALUATION.register("generation", KindEvaluation(
         monitor.generation_monitors, evaluate.evaluate_generation, evaluate.format_table))
     EVALUATION.register("translation", KindEvaluation(
-        no_monitors, translation.evaluate_translation_run, translation.format_translation))
+        semantic.attach_semantic, translation.evaluate_translation_run,
+        translation.format_translation))
 
 
 EVALUATION: KindTable[KindEvaluation] = KindTable("evaluation", _builtins)

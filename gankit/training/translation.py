@@ -1,10 +1,14 @@
-"""The image-to-image translation training kind: pix2pix (paired) and CycleGAN (unpaired).
+"""The image-to-image translation training kind: pix2pix (paired), CycleGAN (unpaired) and
+CUT (contrastive: unpaired, one way).
 
 :func:`setup` builds a :class:`~gankit.training.kinds.Setup` like the noise-to-image kind
 does, through the same driver and callbacks. Its state holds the generators (``G_AB`` and,
-unpaired, ``G_BA``), the discriminators (``D_B``, unpaired also ``D_A``), their EMA copies
-when ``train.ema_kimg`` is set, both optimisers and, unpaired, the two image pools; all of
-them are registered, so checkpoints and exact resume need nothing more.
+unpaired, ``G_BA``), the discriminators (``D_B``, unpaired also ``D_A``), CUT's PatchNCE
+heads (``H_AB``), their EMA copies when ``train.ema_kimg`` is set, both optimisers and,
+unpaired, the two image pools; all of them are registered, so checkpoints and exact resume
+need nothing more. A run with semantic consistency gets labelled batches here and its
+source classifiers from the evaluation layer (:mod:`gankit.evaluation.semantic`), which owns
+the classifiers.
 :func:`translation_networks` is the one place that builds a translation run's networks,
 for training and for loading a finished run (:func:`load_run`, the kind's loader in
 :data:`gankit.training.kinds.TRAINING`).
@@ -22,6 +26,7 @@ from gankit.config import Config
 from gankit.core.losses import get_loss
 from gankit.core.models.translation import (build_generator, build_patch_discriminator,
                                             receptive_field)
+from gankit.core.patch_nce import PatchHeads
 from gankit.core.pool import ImagePool
 from gankit.core.steps import ema_beta
 from gankit.data import load_translation, to_uint8
@@ -35,7 +40,7 @@ from gankit.training.kinds import Setup
 from gankit.training.state import TrainingState
 from gankit.training.strategies import LinearDecay
 from gankit.training.trainer import Budget
-from gankit.training.translation_steps import CycleGANStep, Pix2PixStep
+from gankit.training.translation_steps import CUTStep, CycleGANStep, Pix2PixStep
 
 PICTURE_ROWS = 8  # held-out inputs in each sample picture
 
@@ -48,7 +53,7 @@ def translation_networks(cfg: Config, shape_a: tuple[int, int, int],
     take is a :class:`UserError`."""
     tr, size = cfg.translation, shape_a[1]
     paired = tr.mode == "paired"
-    if paired and tr.direction == "BtoA":  # one generator, from the input domain
+    if one_way(cfg) and tr.direction == "BtoA":  # one generator, from the input domain
         shape_a, shape_b = shape_b, shape_a
 
     def generator(c_in: int, c_out: int):
@@ -64,6 +69,9 @@ def translation_networks(cfg: Config, shape_a: tuple[int, int, int],
         nets = {"G_AB": generator(shape_a[0], shape_b[0])}
         if paired and tr.gan_weight > 0:  # D sees the input and the output stacked
             nets["D_B"] = discriminator(shape_a[0] + shape_b[0])
+        elif tr.mode == "contrastive":
+            nets["D_B"] = discriminator(shape_b[0])
+            nets["H_AB"] = patch_heads(nets["G_AB"], shape_a, tr.nce_head)
         elif not paired:
             nets.update(G_BA=generator(shape_b[0], shape_a[0]), D_A=discriminator(shape_a[0]),
                         D_B=discriminator(shape_b[0]))
@@ -76,6 +84,19 @@ def translation_networks(cfg: Config, shape_a: tuple[int, int, int],
             copy_ = copy.deepcopy(nets[name]).eval().requires_grad_(False) if ema else None
             state.register(f"{name}_ema", copy_, optional=True)
     return state
+
+
+def one_way(cfg: Config) -> bool:
+    """Whether the run trains one generator, from its direction's input domain (pix2pix,
+    CUT), rather than both (CycleGAN)."""
+    return cfg.translation.mode in ("paired", "contrastive")
+
+
+def patch_heads(G: torch.nn.Module, shape: tuple[int, int, int], width: int) -> PatchHeads:
+    """CUT's MLP heads for the channels of ``G``'s PatchNCE layers on (C, H, W) inputs."""
+    with torch.no_grad():
+        channels = [f.shape[1] for f in G.nce_features(torch.zeros(1, *shape))]
+    return PatchHeads(channels, width)
 
 
 def generators(state: TrainingState) -> list[str]:
@@ -94,6 +115,11 @@ def _load_data(cfg: Config, ctx: Context):
     for name, images in (("A", data.a), ("B", data.b)):
         if len(images) == 0:
             raise UserError(f"{d.name}: domain {name} holds no training images")
+    if cfg.translation.semantic_weight > 0 and (data.a_labels is None or data.b_labels is None):
+        why = " (its labels are for evaluation only)" if data.a_test_labels is not None else ""
+        raise UserError(f"translation.semantic_weight needs class labels of both domains' "
+                        f"training images, and {d.name} has none{why}; a folder gives them "
+                        f"by class subfolders: trainA/<class>/, trainB/<class>/")
     return data
 
 
@@ -146,7 +172,9 @@ def _strategy(cfg: Config, state: TrainingState, total_steps: int):
     tr, o = cfg.translation, cfg.optim
     gens = generators(state)
     discs = [n for n in ("D_A", "D_B") if n in state]
-    opt_G = make_adam(cfg, [p for n in gens for p in state[n].parameters()], o.lr_g)
+    # CUT's heads learn with G (one Adam over both is CUT's two: Adam is per parameter)
+    trained_with_g = gens + [n for n in ("H_AB",) if n in state]
+    opt_G = make_adam(cfg, [p for n in trained_with_g for p in state[n].parameters()], o.lr_g)
     state.register("opt_G", opt_G)
     opt_D = None
     if discs:
@@ -154,22 +182,32 @@ def _strategy(cfg: Config, state: TrainingState, total_steps: int):
         state.register("opt_D", opt_D)
     rates = [(opt_G, o.lr_g)] + ([(opt_D, o.lr_d)] if opt_D is not None else [])
     ema_pairs = [(state[f"{n}_ema"], state[n]) for n in gens if f"{n}_ema" in state]
+    # CycleGAN trains both ways whatever its direction (which only picks what gankit
+    # translate and eval do by default); one-way runs take the direction's input as A
     shared = dict(schedule=LinearDecay(rates, total_steps, o.lr_decay),
-                  loss=get_loss(cfg.loss.name), reverse=tr.direction == "BtoA",
+                  loss=get_loss(cfg.loss.name), opt_G=opt_G, opt_D=opt_D,
+                  reverse=one_way(cfg) and tr.direction == "BtoA",
                   ema=(ema_pairs, ema_beta(cfg.train.batch_size, cfg.train.ema_kimg))
                   if ema_pairs else None)
+    return _step_of(tr, state, shared), rates
+
+
+def _step_of(tr, state: TrainingState, shared: dict):
+    """The mode's step strategy on the state's networks (``shared``: the arguments every
+    strategy takes)."""
     if tr.mode == "paired":
-        step = Pix2PixStep(G=state["G_AB"], D=state.get("D_B"), opt_G=opt_G, opt_D=opt_D,
-                           gan_weight=tr.gan_weight, l1_weight=tr.l1_weight, **shared)
-    else:
-        pools = {name: ImagePool(tr.pool_size) for name in ("pool_A", "pool_B")}
-        for name, pool in pools.items():
-            state.register(name, pool)
-        step = CycleGANStep(G_AB=state["G_AB"], G_BA=state["G_BA"], D_A=state["D_A"],
-                            D_B=state["D_B"], opt_G=opt_G, opt_D=opt_D,
-                            cycle_weight=tr.cycle_weight, identity_weight=tr.identity_weight,
-                            **pools, **shared)
-    return step, rates
+        return Pix2PixStep(G=state["G_AB"], D=state.get("D_B"), gan_weight=tr.gan_weight,
+                           l1_weight=tr.l1_weight, **shared)
+    if tr.mode == "contrastive":
+        return CUTStep(G=state["G_AB"], D=state["D_B"], heads=state["H_AB"],
+                       nce_weight=tr.nce_weight, nce_identity=tr.nce_identity,
+                       patches=tr.nce_patches, temperature=tr.nce_temperature, **shared)
+    pools = {name: ImagePool(tr.pool_size) for name in ("pool_A", "pool_B")}
+    for name, pool in pools.items():
+        state.register(name, pool)
+    return CycleGANStep(G_AB=state["G_AB"], G_BA=state["G_BA"], D_A=state["D_A"],
+                        D_B=state["D_B"], cycle_weight=tr.cycle_weight,
+                        identity_weight=tr.identity_weight, **pools, **shared)
 
 
 def setup(cfg: Config, ctx: Context, echo) -> Setup:
@@ -187,8 +225,12 @@ def setup(cfg: Config, ctx: Context, echo) -> Setup:
         layers = state["D_B"].n_layers
         echo(f"PatchGAN D: {layers} stride-2 layers, {receptive_field(layers)}x"
              f"{receptive_field(layers)} px patches on {shape_a[1]} px images")
+    labels = None  # only semantic consistency reads the training labels
+    if cfg.translation.semantic_weight > 0:
+        labels = (data.a_labels.to(device), data.b_labels.to(device))
     batches = TwoDomainBatches(data.a.to(device), data.b.to(device), t.batch_size,
-                               data.paired and cfg.translation.mode == "paired", t.seed)
+                               data.paired and cfg.translation.mode == "paired", t.seed,
+                               labels=labels)
     limits = [n for n in (t.steps, t.epochs * len(batches)) if n > 0]
     total_steps = min(limits) if limits else 0
     strategy, rates = _strategy(cfg, state, total_steps)
@@ -218,10 +260,10 @@ class TranslationRun:
         direction = direction or tr.direction
         if direction not in ("AtoB", "BtoA"):
             raise UserError(f"direction must be AtoB or BtoA, not {direction!r}")
-        if tr.mode == "paired":
+        if one_way(self.config):
             if direction != tr.direction:
-                raise UserError(f"this paired run was trained {tr.direction}; it cannot "
-                                f"translate {direction}")
+                raise UserError(f"this {tr.mode} run was trained {tr.direction} (one way); "
+                                f"it cannot translate {direction}")
             name = "G_AB"
         else:
             name = "G_AB" if direction == "AtoB" else "G_BA"

@@ -160,6 +160,25 @@ def test_unpaired_folder_holds_out_a_seeded_tenth(tmp_path, disk):
     assert torch.equal(again.a_test, d.a_test) and torch.equal(again.b_test, d.b_test)
 
 
+def test_class_subfolders_label_an_unpaired_domain(tmp_path, disk):
+    """trainA/<class>/ gives labels (held out with their images); B without subfolders has
+    none."""
+    for label, name in enumerate(("cat", "dog")):
+        _write(disk, tmp_path / "trainA" / name, [f"{i:02d}.png" for i in range(10)],
+               seed=label)
+    _write(disk, tmp_path / "trainB", [f"{i}.png" for i in range(4)], seed=5)
+    d = load_translation(str(tmp_path))
+    assert d.b_labels is None and d.b_test_labels is None
+    assert len(d.a_labels) == 18 and len(d.a_test_labels) == 2
+    assert sorted(d.a_labels.tolist() + d.a_test_labels.tolist()) == [0] * 10 + [1] * 10
+    whole = torch.cat([d.a, d.a_test])  # each image kept with its own class
+    labels = torch.cat([d.a_labels, d.a_test_labels])
+    cats = {tuple(_as_chw(a).flatten().tolist()) for a in _write(
+        disk, tmp_path / "x", [f"{i:02d}.png" for i in range(10)], seed=0).values()}
+    assert all((tuple(img.flatten().tolist()) in cats) == (y == 0)
+               for img, y in zip(whole, labels.tolist()))
+
+
 def test_unpaired_rgb_and_gray_mixed_become_rgb_and_convert(tmp_path, disk):
     _write(disk, tmp_path / "trainA", ["x.png", "y.png"], rgb=True)
     _write(disk, tmp_path / "trainB", ["x.png", "y.png"], seed=1)

@@ -139,11 +139,13 @@ def test_export_writes_a_translator_that_onnxruntime_runs(pix2pix_run, tmp_path)
 
 
 @pytest.mark.slow
-def test_sigkill_and_resume_of_a_translation_run_is_bit_identical(tmp_path, load_bench):
+@pytest.mark.parametrize("kind,kills", [("translation", 2), ("cut", 1), ("pix2pix", 1)])
+def test_sigkill_and_resume_of_a_translation_run_is_bit_identical(kind, kills, tmp_path,
+                                                                  load_bench):
+    """CycleGAN (pools, two optimisers), CUT (its heads, random patches) and pix2pix."""
     kill_resume = load_bench("kill_resume")
-    result = kill_resume.kill_resume_check(tmp_path, kills=2, steps=12, seed=2,
-                                           kind="translation")
-    assert len(result["killed_at_logged_steps"]) == 2
+    result = kill_resume.kill_resume_check(tmp_path, kills=kills, steps=12, seed=2, kind=kind)
+    assert len(result["killed_at_logged_steps"]) == kills
     assert result["differences"] == []
 
 
@@ -156,6 +158,11 @@ def test_sigkill_and_resume_of_a_translation_run_is_bit_identical(tmp_path, load
     (["train", "--preset", "cyclegan", "--data", "{empty}", "--steps", "1"], "trainB"),
     (["translate", "{p2p}", "--input", "{img}", "--out", "{tmp}/o.png", "--direction", "BtoA"],
      "trained AtoB"),
+    (["train", "--preset", "cyclegan", "--data", "{domains}", "--steps", "1", "--set",
+      "translation.semantic_weight=1"], "needs class labels of both domains"),
+    (["train", "--preset", "cut", "--data", "digits2mnist", "--steps", "1", "--set",
+      "translation.generator=warp"], "use translation.generator=resnet"),
+    (["translate", "{p2p}", "--emoji", "1f600", "--out", "{tmp}/o"], "--emoji picks emoji"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys, pix2pix_run,
                                           png_folder):
@@ -168,8 +175,12 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys, pix2p
     (empty / "trainA").mkdir(parents=True)
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(empty / "trainA" / "a.png")
     (empty / "trainB").mkdir()
+    domains = tmp_path / "domains"  # unpaired, no class subfolders: no labels
+    for name in ("trainA/a.png", "trainA/b.png", "trainB/c.png", "trainB/d.png"):
+        (domains / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((28, 28), np.uint8)).save(domains / name)
     values = {"gen": str(gen), "img": str(tmp_path / "img.png"), "tmp": str(tmp_path),
-              "empty": str(empty), "p2p": str(pix2pix_run)}
+              "empty": str(empty), "p2p": str(pix2pix_run), "domains": str(domains)}
     code = main([a.format(**values) for a in argv])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
@@ -184,3 +195,80 @@ def test_report_of_a_translation_run_explains_its_pictures_and_scores(pix2pix_ru
     page = gankit.write_report(pix2pix_run, neighbours=0).read_text()
     assert "<h2>Translation</h2>" in page and "input | output | target" in page
     assert "accuracy" in page and "psnr" in page
+
+
+TINY_CUT = {**TINY, "translation__nce_patches": 16, "translation__nce_head": 16}
+
+
+@pytest.fixture(scope="module")
+def cut_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cut") / "run"
+    return gankit.train("cut", out=out, steps=6, batch_size=4, data="digits2mnist", **TINY_CUT)
+
+
+def test_cut_holds_one_generator_its_heads_and_one_discriminator(cut_run):
+    saved = latest_checkpoint(cut_run)
+    assert {"G_AB", "D_B", "H_AB", "opt_G", "opt_D"} <= set(saved)
+    assert "G_BA" not in saved and "D_A" not in saved and "pool_A" not in saved
+    # the heads learn with G: opt_G holds G's and the heads' parameters
+    run = gankit.load(cut_run)
+    n_params = sum(1 for _ in run.nets["G_AB"].parameters()) + \
+        sum(1 for _ in run.nets["H_AB"].parameters())
+    assert len(saved["opt_G"]["state"]) == n_params
+    digits = load_translation("digits2mnist").a_test[:3]
+    out = gankit.translate(run, digits)
+    assert out.shape == (3, 1, 28, 28) and out.dtype == torch.uint8
+    with pytest.raises(UserError, match="trained AtoB \\(one way\\)"):
+        gankit.translate(run, digits, direction="BtoA")
+
+
+def _setup(preset_name: str, **settings):
+    """(a translation run's setup in this process, no run directory; its config)."""
+    from gankit.config import preset
+    from gankit.config.overrides import apply_overrides
+    from gankit.training.distributed import Context
+    from gankit.training.translation import setup
+
+    cfg = apply_overrides(preset(preset_name), {k.replace("__", "."): v
+                                                for k, v in settings.items()})
+    return setup(cfg, Context(), lambda m: None), cfg
+
+
+@pytest.mark.parametrize("name,translated", [("cut", 8), ("fastcut", 4)])
+def test_cut_translates_the_target_too_fastcut_only_the_input(name, translated):
+    """CUT's identity term: A and B through G in one pass (4 + 4), then both outputs'
+    features; FastCUT only A's."""
+    made, _ = _setup(name, data__name="digits2mnist", train__batch_size=4, **TINY_CUT)
+    G, calls = made.state["G_AB"], []
+    original = G.nce_features
+
+    def spy(x, translate=False):
+        calls.append((len(x), translate))
+        return original(x, translate)
+
+    G.nce_features = spy
+    stats = made.strategy(made.state, next(made.batches.epoch(0)))
+    assert calls == [(translated, True), (translated, False)]
+    assert made.strategy.nce_weight == (1.0 if name == "cut" else 10.0)
+    assert 0 < float(stats["nce"]) < 10
+
+
+def test_semantic_consistency_takes_the_source_domain_s_classifier():
+    """CycleGAN: digits-cnn reads digits -> MNIST, mnist-cnn MNIST -> digits; a CUT run
+    BtoA translates MNIST, so its classifier is mnist-cnn; batches carry the labels."""
+    from gankit.evaluation.semantic import attach_semantic
+    from gankit.training.distributed import Context
+
+    made, cfg = _setup("cyclegan", translation__semantic_weight=0.5, **TINY)
+    a, b, labels_a, labels_b = next(made.batches.epoch(0))
+    assert labels_a.dtype == torch.int64 and len(labels_a) == len(a)
+    assert attach_semantic(made, cfg, Context()) == []
+    semantic = made.strategy.semantic
+    assert (semantic.classifier_a.name, semantic.classifier_b.name, semantic.weight) == \
+        ("digits-cnn", "mnist-cnn", 0.5)
+    stats = made.strategy(made.state, (a, b, labels_a, labels_b))
+    assert 0 < float(stats["semantic"]) < 10
+    cut, cfg = _setup("cut", data__name="digits2mnist", translation__direction="BtoA",
+                      translation__semantic_weight=1.0, **TINY_CUT)
+    attach_semantic(cut, cfg, Context())
+    assert cut.strategy.semantic.classifier_a.name == "mnist-cnn"

@@ -86,6 +86,33 @@ class ResnetGenerator(nn.Module):
         padded, offsets = pad_to_multiple(x, 2 ** self.n_downsampling)
         return crop(self.net(padded), offsets, tuple(x.shape[2:]))
 
+    @property
+    def nce_layers(self) -> tuple[int, ...]:
+        """Indices into ``net`` whose outputs PatchNCE compares, as CUT's layers 0, 4, 8,
+        12, 16 of its 9-block G: the padded pixels, each downsampling conv's output, the
+        first residual block's and the middle one's (fewer where G has fewer blocks)."""
+        down = [4 + 3 * i for i in range(self.n_downsampling)]  # each stride-2 conv
+        first_block = 4 + 3 * self.n_downsampling
+        blocks = [first_block, first_block + self.n_blocks // 2] if self.n_blocks else []
+        return tuple(sorted({0, *down, *blocks}))
+
+    def nce_features(self, x: torch.Tensor, translate: bool = False):
+        """Encoder features (B, C_l, H_l, W_l) of ``x`` (B, C_in, H, W) at :attr:`nce_layers`,
+        the patch descriptors of CUT's PatchNCE loss; only the layers up to the last of them
+        run. ``translate``: the whole G runs and (translation, features) come back, so that
+        a CUT step gets the input's features from the pass that translates it."""
+        check_input(x, self.in_channels, self.min_size, "ResnetGenerator")
+        feature, offsets = pad_to_multiple(x, 2 ** self.n_downsampling)
+        wanted, features = self.nce_layers, []
+        layers = self.net if translate else self.net[:wanted[-1] + 1]
+        for index, layer in enumerate(layers):
+            feature = layer(feature)
+            if index in wanted:
+                features.append(feature)
+        if translate:
+            return crop(feature, offsets, tuple(x.shape[2:])), features
+        return features
+
     def describe(self) -> str:
         return (f"ResNet generator: {self.n_downsampling} downsamplings, {self.n_blocks} "
                 f"residual blocks, widths {'-'.join(map(str, self.widths))}, {self.norm} "
