@@ -1,14 +1,18 @@
-"""Image translation benchmark: pix2pix and CycleGAN on the built-in sets, over seeds, beside
-the baselines they must beat.
+"""Image translation benchmark: pix2pix, CycleGAN and CUT on the built-in sets, over seeds,
+beside the baselines they must beat.
 
-  python bench/translation.py                       # both tasks, seeds 0,1,2
+  python bench/translation.py                       # digits2mnist and mnist-8px, seeds 0,1,2
   python bench/translation.py --tasks mnist-8px --seeds 0
   python bench/translation.py --seeds none          # the baselines only (seconds)
+  python bench/translation.py --tasks digits2mnist --methods cyclegan,"cyclegan + semantic","cut AtoB","cut BtoA"
+  python bench/translation.py --tasks emoji-styles  # colour, with true targets, 32 px
+  python bench/translation.py --tasks emoji-styles --seeds 0 --size 64
+  python bench/translation.py --tasks emoji-styles --part step-cost   # CUT vs CycleGAN step
   python bench/translation.py --tasks digits2mnist --seeds 0 \
       --set translation.generator=resnet --set translation.resnet_blocks=3 \
       --set translation.g_channels=32        # the anchor's ResNet G instead of the warp G
 
-``--set KEY=VALUE`` (repeatable) goes to every training run of the benchmark.
+``--set KEY=VALUE`` (repeatable) goes to every training run of the digit tasks.
 
 Tasks (held-out images only: never trained on, scored by classifiers that never saw them):
 * ``digits2mnist`` (unpaired, ``--preset cyclegan``): digits -> MNIST scored by mnist-cnn
@@ -18,9 +22,12 @@ Tasks (held-out images only: never trained on, scored by classifiers that never 
   MNIST -> digits: the 20x20 box cut out, area-averaged to 8x8 and upscaled like the digits;
   and a stronger one, ``normalise_mnist``: each digit's bounding box scaled into 32x32 as
   scikit-learn's digits were made, strokes thickened, averaged to 8x8, upscaled).
+  ``--methods`` adds CycleGAN with semantic consistency (labels used: each direction's
+  *source* classifier in its loss, the target's scores it) and CUT (a run per direction).
 * ``mnist-8px`` (paired, ``--preset pix2pix``): 8x8 -> 28x28 super-resolution scored by
   mnist-cnn accuracy, FID, L1 and PSNR against the originals; beside *bilinear upsampling*
   (the input as it is) and *L1 regression* (the same U-Net, ``translation.gan_weight=0``).
+* ``emoji-styles`` (colour, paired by code point): see ``bench/translation_emoji.py``.
 
 Each training run is a ``gankit train`` subprocess (its wall time and the peak resident
 memory of the runs are printed); scores come from ``gankit.evaluation.translation``, the
@@ -36,10 +43,11 @@ import torch
 import torch.nn.functional as F
 
 import common
+import translation_emoji
 from gankit.data import load_translation, upscale_digits
 from gankit.evaluation.translation import translation_scores
 
-TITLE = "Image translation: pix2pix and CycleGAN on the built-in sets"
+TITLE = "Image translation: pix2pix, CycleGAN and CUT on the built-in sets"
 
 
 def reframe_digits(a_u8: torch.Tensor) -> torch.Tensor:
@@ -118,7 +126,38 @@ def row(name: str, runs: list[dict], keys: tuple[str, ...], **digits: int) -> li
                      if all(k in r for r in runs) else "–" for k in keys]
 
 
-def digits2mnist(seeds: list[int], work: Path, extra: list[str]) -> tuple[dict, str]:
+# digits2mnist's trained rows: name -> (preset, settings, directions each run serves)
+DIGITS_METHODS = {
+    "cyclegan": ("cyclegan", [], ("AtoB", "BtoA")),
+    # CyCADA's semantic consistency: digits-cnn reads digits -> MNIST, mnist-cnn the other way
+    "cyclegan + semantic": ("cyclegan", ["--set", "translation.semantic_weight=1"],
+                            ("AtoB", "BtoA")),
+    # CUT is one way: a run per direction, the cyclegan preset's steps and batch
+    "cut AtoB": ("cut", ["--data", "digits2mnist", "--steps", "3000"], ("AtoB",)),
+    "cut BtoA": ("cut", ["--data", "digits2mnist", "--steps", "3000", "--set",
+                         "translation.direction=BtoA"], ("BtoA",)),
+}
+
+
+def trained_rows(methods: list[str], seeds: list[int], work: Path, extra: list[str]
+                 ) -> tuple[dict, dict]:
+    """({direction: {row: [scores per seed]}}, {method: [seconds]}) of the methods' runs."""
+    scores: dict[str, dict[str, list]] = {"AtoB": {}, "BtoA": {}}
+    seconds: dict[str, list[float]] = {}
+    for seed in seeds:
+        for method in methods:
+            preset, options, directions = DIGITS_METHODS[method]
+            out = work / f"{method.replace(' + ', '-').replace(' ', '-')}-{seed}"
+            seconds.setdefault(method, []).append(train_run(preset, seed, out,
+                                                            [*options, *extra]))
+            for direction in directions:
+                row_name = method.split()[0] if method.startswith("cut") else method
+                scores[direction].setdefault(row_name, []).append(scored(out, direction))
+    return scores, seconds
+
+
+def digits2mnist(seeds: list[int], work: Path, extra: list[str],
+                 methods: list[str] | None = None) -> tuple[dict, str]:
     """The unpaired task's two tables (digits -> MNIST, MNIST -> digits): (figures,
     Markdown)."""
     data = load_translation("digits2mnist")
@@ -126,32 +165,44 @@ def digits2mnist(seeds: list[int], work: Path, extra: list[str]) -> tuple[dict, 
     base_ab = [("resize only", data.a_test), ("hand-made", reframe_digits(data.a_test))]
     base_ba = [("resize only", data.b_test), ("hand-made", unframe_mnist(data.b_test)),
                ("hand-made, bounding box normalised", normalise_mnist(data.b_test))]
-    rows_ab, rows_ba, seconds = [], [], []
-    for seed in seeds:
-        seconds.append(train_run("cyclegan", seed, work / f"cyclegan-{seed}", extra))
-        rows_ab.append(scored(work / f"cyclegan-{seed}", "AtoB"))
-        rows_ba.append(scored(work / f"cyclegan-{seed}", "BtoA"))
+    methods = methods or ["cyclegan"]
+    runs, seconds = trained_rows(methods, seeds, work, extra)
     ab = {name: translation_scores(a, "mnist", data.a_test_labels, data.b_test)
           for name, a in base_ab}
     ba = {name: translation_scores(b, "digits", data.b_test_labels, data.a_test)
           for name, b in base_ba}
     table_ab = [row(name, [s], to_mnist) for name, s in ab.items()]
     table_ba = [row(name, [s], to_mnist + ("cycle_l1",)) for name, s in ba.items()]
-    if seeds:
-        label = f"cyclegan ({common.plural(len(seeds), 'seed')})"
-        table_ab.append(row(label, rows_ab, to_mnist))
-        table_ba.append(row(label, rows_ba, to_mnist + ("cycle_l1",)))
-    runs = (f"; cyclegan runs of {common.mean_std(seconds, 0)} s each" if seeds
-            else " (baselines only)")
+    counted = f" ({common.plural(len(seeds), 'seed')})"
+    table_ab += [row(name + counted, results, to_mnist) for name, results in runs["AtoB"].items()]
+    table_ba += [row(name + counted, results, to_mnist + ("cycle_l1",))
+                 for name, results in runs["BtoA"].items()]
+    took = "; ".join(f"{m} runs of {common.mean_std(s, 0)} s" for m, s in seconds.items())
     markdown = (f"{len(data.a_test)} held-out digits / {len(data.b_test)} held-out MNIST "
-                f"digits{runs}\n\n"
+                f"digits; {took or 'baselines only'}\n\n"
                 + common.table(["digits → MNIST", "mnist-cnn accuracy", "FID (mnist-cnn)"],
                                table_ab) + "\n\n"
                 + common.table(["MNIST → digits", "digits-cnn accuracy", "FID (digits-cnn)",
-                                "cycle L1"], table_ba))
-    figures = {"seeds": seeds, "seconds": seconds, "digits_to_mnist": {**ab, "cyclegan": rows_ab},
-               "mnist_to_digits": {**ba, "cyclegan": rows_ba}}
+                                "cycle L1"], table_ba)
+                + confusions(runs["BtoA"]))
+    figures = {"seeds": seeds, "seconds": seconds, "digits_to_mnist": {**ab, **runs["AtoB"]},
+               "mnist_to_digits": {**ba, **runs["BtoA"]}}
     return figures, markdown
+
+
+def confusions(rows: dict[str, list[dict]]) -> str:
+    """MNIST -> digits: each trained row's confusion matrix summed over its seeds (rows: the
+    MNIST digit's label, columns: the class digits-cnn reads in its translation)."""
+    parts = []
+    for name, results in rows.items():
+        if not all("confusion" in r for r in results):
+            continue
+        total = torch.tensor([r["confusion"] for r in results]).sum(0)
+        cells = [[str(k)] + [str(int(v)) for v in line] for k, line in enumerate(total)]
+        parts.append(f"\n\nMNIST → digits, {name}: confusion over its seeds (rows: true "
+                     f"digit, columns: digits-cnn's reading)\n\n"
+                     + common.table(["", *map(str, range(total.shape[1]))], cells))
+    return "".join(parts)
 
 
 def mnist_8px(seeds: list[int], work: Path, extra: list[str]) -> tuple[dict, str]:
@@ -187,24 +238,41 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/bench-translation"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting for every training run (repeatable)")
+    parser.add_argument("--methods", default="cyclegan", help="digits2mnist's trained rows, "
+                        f"comma-separated: {', '.join(DIGITS_METHODS)}")
+    parser.add_argument("--size", type=int, default=32, help="emoji-styles: 32 or 64 px")
+    parser.add_argument("--emoji-steps", default="pix2pix=2000,cyclegan=1500,cut=2000",
+                        help="emoji-styles: each method's training steps")
+    parser.add_argument("--part", choices=("scores", "step-cost"), default="scores",
+                        help="emoji-styles: step-cost times CUT against CycleGAN in one "
+                        "process instead")
     args = parser.parse_args()
     extra = [item for setting in args.set for item in ("--set", setting)]
     seeds = [] if args.seeds == "none" else [int(s) for s in args.seeds.split(",")]
-    tasks = {"digits2mnist": digits2mnist, "mnist-8px": mnist_8px}
+    steps = {k: int(v) for k, v in (item.split("=") for item in args.emoji_steps.split(","))}
+    methods = args.methods.split(",")
+    tasks = {"digits2mnist": lambda: digits2mnist(seeds, args.work, extra, methods),
+             "mnist-8px": lambda: mnist_8px(seeds, args.work, extra),
+             "emoji-styles": lambda: translation_emoji.emoji_styles(seeds, args.work, steps,
+                                                                    args.size),
+             "emoji-step-cost": lambda: translation_emoji.step_cost(5, 10, args.size)}
     print(common.machine_line())
     for task in args.tasks.split(","):
-        figures, markdown = tasks[task](seeds, args.work, extra)
-        if seeds:
+        task = "emoji-step-cost" if task == "emoji-styles" and args.part == "step-cost" else task
+        figures, markdown = tasks[task]()
+        if seeds and task != "emoji-step-cost":
             peak = common.peak_rss_mib(children=True)
             figures["peak_rss_mib"] = peak
             markdown += f"\n\nPeak resident memory of a training run: {peak:.0f} MiB."
         print(f"\n{task}: {markdown}")
-        options = common.changed(parser, args, {"seeds", "set"})
+        options = common.changed(parser, args, {"seeds", "set", "methods", "size",
+                                                "emoji_steps", "part"})
         common.write_results("translation", TITLE, figures, markdown, args=args,
                              section=f"{task} {options}".strip(),
                              heading=task + (f" (`{options}`)" if options else ""),
-                             headline="held-out label preservation and FID of pix2pix and "
-                             "CycleGAN beside hand-made baselines")
+                             headline="held-out scores of pix2pix, CycleGAN and CUT beside "
+                             "the baselines: digits (label preservation) and emoji styles "
+                             "(against the true target)")
 
 
 if __name__ == "__main__":
