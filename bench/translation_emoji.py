@@ -34,7 +34,7 @@ import common
 CYCLEGAN = ["translation.generator=resnet", "translation.resnet_blocks=6",
             "translation.g_channels=32", "translation.d_channels=32", "translation.d_layers=0",
             "translation.cycle_weight=10", "translation.identity_weight=0.5",
-            "translation.pool_size=50"]
+            "translation.pool_size=50", "train.batch_size=8", "train.ema_kimg=2.0"]
 KEYS = ("l1", "psnr", "ssim", "fid", "accuracy", "style_share")
 HEADER = ["L1", "PSNR (dB)", "SSIM", "FID (emoji-cnn)", "category agreement", "style share"]
 DIGITS = {"l1": 4, "psnr": 2, "ssim": 4, "fid": 2, "accuracy": 4, "style_share": 4}
