@@ -246,6 +246,8 @@ def main() -> None:
     parser.add_argument("--part", choices=("scores", "step-cost"), default="scores",
                         help="emoji-styles: step-cost times CUT against CycleGAN in one "
                         "process instead")
+    parser.add_argument("--reuse", action="store_true", help="emoji-styles: score runs "
+                        "already finished in --work as they are (a stopped bench goes on)")
     args = parser.parse_args()
     extra = [item for setting in args.set for item in ("--set", setting)]
     seeds = [] if args.seeds == "none" else [int(s) for s in args.seeds.split(",")]
@@ -254,7 +256,7 @@ def main() -> None:
     tasks = {"digits2mnist": lambda: digits2mnist(seeds, args.work, extra, methods),
              "mnist-8px": lambda: mnist_8px(seeds, args.work, extra),
              "emoji-styles": lambda: translation_emoji.emoji_styles(seeds, args.work, steps,
-                                                                    args.size),
+                                                                    args.size, args.reuse),
              "emoji-step-cost": lambda: translation_emoji.step_cost(5, 10, args.size)}
     print(common.machine_line())
     for task in args.tasks.split(","):
@@ -266,7 +268,7 @@ def main() -> None:
             markdown += f"\n\nPeak resident memory of a training run: {peak:.0f} MiB."
         print(f"\n{task}: {markdown}")
         options = common.changed(parser, args, {"seeds", "set", "methods", "size",
-                                                "emoji_steps", "part"})
+                                                "emoji_steps", "part"})  # not --reuse
         common.write_results("translation", TITLE, figures, markdown, args=args,
                              section=f"{task} {options}".strip(),
                              heading=task + (f" (`{options}`)" if options else ""),

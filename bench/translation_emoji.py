@@ -16,12 +16,13 @@ split: never trained on by any run, nor by the classifier that reads their categ
 Scores (``gankit.evaluation.translation``, the code behind ``gankit eval``): L1, PSNR and
 SSIM against the true target; FID and category agreement in emoji-cnn space; the style
 judge's share of outputs in the target style. Each run is a ``gankit train`` subprocess; its
-wall time is in the table. ``--part step-cost`` times CUT's and CycleGAN's steps side by
+training time (the trainer's clock, start-up aside) is in the table. ``--part step-cost`` times CUT's and CycleGAN's steps side by
 side in one process (same G, D and batch, alternating rounds).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -85,9 +86,22 @@ def baselines(data, judge, direction: str) -> dict[str, dict]:
             "real vs real (floor)": real_floor(data, direction, judge=judge)}
 
 
-def train_and_score(seeds: list[int], work: Path, steps: dict[str, int], size: int
-                    ) -> tuple[dict, dict]:
-    """Every recipe for every seed: ({direction: {row: [scores per seed]}}, {row: [s]})."""
+def training_seconds(out: Path, steps: int) -> float | None:
+    """The trainer's own clock at the last step of a run in ``out`` that finished ``steps``
+    steps (its log's last record), else None."""
+    log = out / "log.jsonl"
+    lines = log.read_text().splitlines() if log.is_file() else []
+    records = [r for r in map(json.loads, lines) if "seconds" in r and "loss_g" in r]
+    if not records or records[-1].get("step") != steps:
+        return None
+    return float(records[-1]["seconds"])
+
+
+def train_and_score(seeds: list[int], work: Path, steps: dict[str, int], size: int,
+                    reuse: bool = False) -> tuple[dict, dict]:
+    """Every recipe for every seed: ({direction: {row: [scores per seed]}}, {row: [training
+    seconds]}). ``reuse``: a run already finished in ``work`` with its steps is scored as
+    it is (a bench stopped half way goes on)."""
     import gankit
     from gankit.evaluation.translation import evaluate_translation
 
@@ -96,8 +110,11 @@ def train_and_score(seeds: list[int], work: Path, steps: dict[str, int], size: i
     for seed in seeds:
         for name, preset, settings, directions in recipes(steps, size):
             out = work / f"{size}px-{name.split()[0].lower()}-{'-'.join(directions)}-{seed}"
-            ran = common.train(["--preset", preset, "--seed", str(seed), *_sets(settings)], out)
-            seconds.setdefault(name, []).append(ran.seconds)
+            wanted = steps["cyclegan" if name == "cyclegan" else
+                           "cut" if name == "cut" else "pix2pix"]
+            if not (reuse and training_seconds(out, wanted) is not None):
+                common.train(["--preset", preset, "--seed", str(seed), *_sets(settings)], out)
+            seconds.setdefault(name, []).append(training_seconds(out, wanted))
             run = gankit.load(out)
             for direction in directions:
                 result = evaluate_translation(run, direction, style=True)["scores"]
@@ -112,15 +129,15 @@ def row(name: str, runs: list[dict], seconds: list[float] | None) -> list[str]:
     return [name, *cells, took]
 
 
-def emoji_styles(seeds: list[int], work: Path, steps: dict[str, int], size: int
-                 ) -> tuple[dict, str]:
+def emoji_styles(seeds: list[int], work: Path, steps: dict[str, int], size: int,
+                 reuse: bool = False) -> tuple[dict, str]:
     """The task's tables, one per direction: (figures, Markdown)."""
     from gankit.data import load_translation
     from gankit.evaluation.style_judge import style_judge
 
     data = load_translation("emoji-styles", image_size=size)
     judge = style_judge(data)
-    trained, seconds = train_and_score(seeds, work, steps, size) if seeds else ({}, {})
+    trained, seconds = train_and_score(seeds, work, steps, size, reuse) if seeds else ({}, {})
     figures = {"size": size, "seeds": seeds, "steps": steps, "seconds": seconds,
                "judge_accuracy": judge.accuracy, "directions": {}}
     parts = [f"{len(data.a_test)} held-out emoji at {size} px ({len(data.a)} training "
@@ -133,7 +150,7 @@ def emoji_styles(seeds: list[int], work: Path, steps: dict[str, int], size: int
         rows = [row(name, [s], None) for name, s in base.items()]
         rows += [row(name, results, seconds.get(name)) for name, results in runs.items()]
         figures["directions"][direction] = {"baselines": base, "runs": runs}
-        parts.append(common.table([title, *HEADER, "run (s)"], rows))
+        parts.append(common.table([title, *HEADER, "training (s)"], rows))
     return figures, "\n\n".join(parts)
 
 

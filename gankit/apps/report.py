@@ -301,7 +301,9 @@ def translation_sections(run_dir: Path, cfg, *, device: str, **options) -> list[
     from gankit.apps.sampling import load
     from gankit.evaluation.translation import evaluate_translation, format_translation
 
-    third = "target" if cfg.translation.mode == "paired" else "reconstruction"
+    third = {"paired": "target", "unpaired": "reconstruction",
+             "contrastive": "a held-out image of the target domain (its true target where "
+             "the set is paired)"}[cfg.translation.mode]
     parts = ["<h2>Translation</h2>",
              f'<p class="note">Each sample picture shows held-out images in rows: input | '
              f'output | {third} ({cfg.translation.direction}).</p>']

@@ -20,6 +20,8 @@ import re
 
 import numpy as np
 
+from gankit.data.folder import flatten_alpha
+
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
 MODES = {"1": "L", "L": "L", "LA": "L", "P": None, "PA": None, "RGB": "RGB", "RGBA": "RGB"}
 MIB = 1024 * 1024
@@ -106,7 +108,7 @@ def decode_image(data: bytes, max_pixels: int, *, channels: int | None = None,
     """uint8 (H, W) or (H, W, 3) pixels of an uploaded image.
 
     ``channels``: 1 gives gray (colour as luminance), 3 gives RGB (gray repeated), None the
-    image's own (gray or RGB). The header's size is checked against ``max_pixels`` before
+    image's own (gray or RGB); transparency is composited onto white. The header's size is checked against ``max_pixels`` before
     any pixel is decoded; anything refused is a :class:`Refused` with one sentence.
     """
     image = _opened(data, what, max_pixels)
@@ -121,7 +123,8 @@ def decode_image(data: bytes, max_pixels: int, *, channels: int | None = None,
         image.load()
         own = MODES[image.mode] or ("RGB" if "RGB" in image.palette.mode else "L")
         target = own if channels is None else ("L" if channels == 1 else "RGB")
-        array = np.array(image.convert(target), dtype=np.uint8)  # writable, its own
+        # transparent pixels onto white, as gankit translate and the folder reader do
+        array = np.array(flatten_alpha(image).convert(target), dtype=np.uint8)  # writable
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise Refused(f"the {what} could not be decoded ({_reason(exc)}): is it complete?"
                       ) from None

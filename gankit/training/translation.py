@@ -124,13 +124,15 @@ def _load_data(cfg: Config, ctx: Context):
 
 
 def _picture(cfg: Config, state: TrainingState, data, device: torch.device):
-    """``draw(path, step)``: rows of held-out input | output | target (paired) or
-    input | output | reconstruction (unpaired), from the EMA generators where kept."""
+    """``draw(path, step)``: rows of held-out input | output | reconstruction (CycleGAN) or
+    input | output | held-out target image (pix2pix, CUT: the true target where the set is
+    paired), from the EMA generators where kept."""
     reverse = cfg.translation.direction == "BtoA"
     source, target = (data.b_test, data.a_test) if reverse else (data.a_test, data.b_test)
     inputs = to_model_range(source[:PICTURE_ROWS], "tanh").to(device)
     targets = to_model_range(target[:PICTURE_ROWS], "tanh").to(device)
-    forward, backward = ("G_BA", "G_AB") if reverse else ("G_AB", "G_BA")
+    # a one-way run's only generator is G_AB, from its direction's input domain
+    forward, backward = ("G_BA", "G_AB") if reverse and not one_way(cfg) else ("G_AB", "G_BA")
 
     def net(name: str):
         return state.first(f"{name}_ema", name)
@@ -254,8 +256,8 @@ class TranslationRun:
     kind: str = "translation"
 
     def translator(self, direction: str | None = None, ema: bool = True) -> torch.nn.Module:
-        """The generator for ``direction`` (default: the run's): a paired run translates
-        the way it was trained; an unpaired one both ways."""
+        """The generator for ``direction`` (default: the run's): a paired or contrastive
+        (CUT) run translates the way it was trained; a CycleGAN run both ways."""
         tr = self.config.translation
         direction = direction or tr.direction
         if direction not in ("AtoB", "BtoA"):

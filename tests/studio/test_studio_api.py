@@ -354,3 +354,22 @@ def test_bad_requests_each_get_a_sentence_and_the_server_keeps_serving(app, clie
     # the same app, the same loaded runs, and a good request still gives the same pixels
     assert app.state.studio is studio and [r.run for r in studio.runs] == loaded
     assert ok(client.post("/api/generate", json=good))["image"] == before
+
+
+def test_a_transparent_upload_is_read_on_white_as_gankit_translate_reads_it():
+    """RGBA uploads: transparent pixels become white, half-transparent ones blend (the
+    studio and `gankit translate` must see the same pixels)."""
+    import io
+
+    from PIL import Image
+
+    from gankit.studio.uploads import decode_image
+
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[0, 0] = (255, 0, 0, 128)  # half-transparent red on white: (255, 127, 127)
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+    rgb = decode_image(buffer.getvalue(), 10_000, channels=3)
+    assert (rgb[1:, 1:] == 255).all() and abs(int(rgb[0, 0, 1]) - 127) <= 1
+    gray = decode_image(buffer.getvalue(), 10_000, channels=1)
+    assert (gray[1:, 1:] == 255).all()

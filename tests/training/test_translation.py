@@ -17,6 +17,7 @@ from gankit.training.checkpoint import latest_checkpoint
 TINY = {"translation__g_channels": 8, "translation__d_channels": 8,
         "translation__resnet_blocks": 1, "train__tensorboard": False,
         "train__sample_every": 0, "train__log_every": 5}
+TINY_CUT = {**TINY, "translation__nce_patches": 16, "translation__nce_head": 16}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,18 @@ def test_cyclegan_state_holds_pools_both_generators_and_optimisers(cyclegan_run)
     assert run.translate(forward, "BtoA").shape == (3, 1, 28, 28)
     log = (cyclegan_run / "log.jsonl").read_text()
     assert '"cycle"' in log and '"identity"' in log
+
+
+@pytest.mark.parametrize("preset", ["pix2pix", "cut"])
+def test_a_one_way_run_b_to_a_draws_its_samples_from_its_one_generator(preset, tmp_path):
+    """Its only G is G_AB (from B, its input): the sample pictures must not ask for G_BA."""
+    settings = TINY_CUT if preset == "cut" else TINY
+    data = "mnist-8px" if preset == "pix2pix" else "digits2mnist"
+    run = gankit.train(preset, out=tmp_path / "run", steps=2, batch_size=4, data=data,
+                       translation__direction="BtoA", **settings)
+    assert (run / "samples" / "final.png").is_file()
+    out = gankit.translate(gankit.load(run), load_translation(data).b_test[:2])
+    assert out.shape == (2, 1, 28, 28)
 
 
 def test_l1_only_pix2pix_has_no_discriminator(tmp_path):
@@ -195,9 +208,6 @@ def test_report_of_a_translation_run_explains_its_pictures_and_scores(pix2pix_ru
     page = gankit.write_report(pix2pix_run, neighbours=0).read_text()
     assert "<h2>Translation</h2>" in page and "input | output | target" in page
     assert "accuracy" in page and "psnr" in page
-
-
-TINY_CUT = {**TINY, "translation__nce_patches": 16, "translation__nce_head": 16}
 
 
 @pytest.fixture(scope="module")
