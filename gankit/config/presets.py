@@ -324,8 +324,8 @@ def _cut_config(name: str, description: str, **changes) -> Config:
                     nce_temperature=0.07, nce_head=256)
     return Config(preset=name, description=description, data=DataConfig(name="emoji-styles"),
                   loss=LossConfig(name="lsgan"), optim=_translation_optim(),
-                  # an EMA of G (half-life 2k images, 250 steps) averages out the speckles
-                  # that a 32 px CUT's G still flickers with after 1,000-2,000 steps
+                  # an EMA of G (half-life 2k images, 250 steps) against the speckles that a
+                  # 32 px CUT's G still draws after 1,000-2,000 steps (docs/design.md)
                   train=replace(_translation_train(batch_size=8, steps=2000), ema_kimg=2.0),
                   translation=TranslationConfig(**{**settings, **changes}))
 
