@@ -139,17 +139,19 @@ DIGITS_METHODS = {
 }
 
 
-def trained_rows(methods: list[str], seeds: list[int], work: Path, extra: list[str]
-                 ) -> tuple[dict, dict]:
-    """({direction: {row: [scores per seed]}}, {method: [seconds]}) of the methods' runs."""
+def trained_rows(methods: list[str], seeds: list[int], work: Path, extra: list[str],
+                 reuse: bool = False) -> tuple[dict, dict]:
+    """({direction: {row: [scores per seed]}}, {method: [training seconds]}) of the
+    methods' runs; ``reuse``: a run already finished in ``work`` is scored as it is."""
     scores: dict[str, dict[str, list]] = {"AtoB": {}, "BtoA": {}}
     seconds: dict[str, list[float]] = {}
     for seed in seeds:
         for method in methods:
             preset, options, directions = DIGITS_METHODS[method]
             out = work / f"{method.replace(' + ', '-').replace(' ', '-')}-{seed}"
-            seconds.setdefault(method, []).append(train_run(preset, seed, out,
-                                                            [*options, *extra]))
+            if not (reuse and translation_emoji.finished_seconds(out) is not None):
+                train_run(preset, seed, out, [*options, *extra])
+            seconds.setdefault(method, []).append(translation_emoji.finished_seconds(out))
             for direction in directions:
                 row_name = method.split()[0] if method.startswith("cut") else method
                 scores[direction].setdefault(row_name, []).append(scored(out, direction))
@@ -157,7 +159,7 @@ def trained_rows(methods: list[str], seeds: list[int], work: Path, extra: list[s
 
 
 def digits2mnist(seeds: list[int], work: Path, extra: list[str],
-                 methods: list[str] | None = None) -> tuple[dict, str]:
+                 methods: list[str] | None = None, reuse: bool = False) -> tuple[dict, str]:
     """The unpaired task's two tables (digits -> MNIST, MNIST -> digits): (figures,
     Markdown)."""
     data = load_translation("digits2mnist")
@@ -166,7 +168,7 @@ def digits2mnist(seeds: list[int], work: Path, extra: list[str],
     base_ba = [("resize only", data.b_test), ("hand-made", unframe_mnist(data.b_test)),
                ("hand-made, bounding box normalised", normalise_mnist(data.b_test))]
     methods = methods or ["cyclegan"]
-    runs, seconds = trained_rows(methods, seeds, work, extra)
+    runs, seconds = trained_rows(methods, seeds, work, extra, reuse)
     ab = {name: translation_scores(a, "mnist", data.a_test_labels, data.b_test)
           for name, a in base_ab}
     ba = {name: translation_scores(b, "digits", data.b_test_labels, data.a_test)
@@ -177,7 +179,7 @@ def digits2mnist(seeds: list[int], work: Path, extra: list[str],
     table_ab += [row(name + counted, results, to_mnist) for name, results in runs["AtoB"].items()]
     table_ba += [row(name + counted, results, to_mnist + ("cycle_l1",))
                  for name, results in runs["BtoA"].items()]
-    took = "; ".join(f"{m} runs of {common.mean_std(s, 0)} s" for m, s in seconds.items())
+    took = "; ".join(f"{m} runs trained {common.mean_std(s, 0)} s" for m, s in seconds.items())
     markdown = (f"{len(data.a_test)} held-out digits / {len(data.b_test)} held-out MNIST "
                 f"digits; {took or 'baselines only'}\n\n"
                 + common.table(["digits → MNIST", "mnist-cnn accuracy", "FID (mnist-cnn)"],
@@ -246,14 +248,15 @@ def main() -> None:
     parser.add_argument("--part", choices=("scores", "step-cost"), default="scores",
                         help="emoji-styles: step-cost times CUT against CycleGAN in one "
                         "process instead")
-    parser.add_argument("--reuse", action="store_true", help="emoji-styles: score runs "
-                        "already finished in --work as they are (a stopped bench goes on)")
+    parser.add_argument("--reuse", action="store_true", help="emoji-styles and "
+                        "digits2mnist's --methods: score runs already finished in --work as "
+                        "they are (a stopped bench goes on)")
     args = parser.parse_args()
     extra = [item for setting in args.set for item in ("--set", setting)]
     seeds = [] if args.seeds == "none" else [int(s) for s in args.seeds.split(",")]
     steps = {k: int(v) for k, v in (item.split("=") for item in args.emoji_steps.split(","))}
     methods = args.methods.split(",")
-    tasks = {"digits2mnist": lambda: digits2mnist(seeds, args.work, extra, methods),
+    tasks = {"digits2mnist": lambda: digits2mnist(seeds, args.work, extra, methods, args.reuse),
              "mnist-8px": lambda: mnist_8px(seeds, args.work, extra),
              "emoji-styles": lambda: translation_emoji.emoji_styles(seeds, args.work, steps,
                                                                     args.size, args.reuse),

@@ -97,6 +97,15 @@ def training_seconds(out: Path, steps: int) -> float | None:
     return float(records[-1]["seconds"])
 
 
+def finished_seconds(out: Path) -> float | None:
+    """:func:`training_seconds` of a run in ``out`` at the steps its config.json asked for
+    (None: no finished run there)."""
+    config = out / "config.json"
+    if not config.is_file():
+        return None
+    return training_seconds(out, int(json.loads(config.read_text())["train"]["steps"]))
+
+
 def train_and_score(seeds: list[int], work: Path, steps: dict[str, int], size: int,
                     reuse: bool = False) -> tuple[dict, dict]:
     """Every recipe for every seed: ({direction: {row: [scores per seed]}}, {row: [training

@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gankit.config import PRESETS, ModelConfig
+from gankit.config import PRESETS, ModelConfig, preset
+from gankit.config.kinds import kind_of
 from gankit.core.losses import LOSSES, get_loss
 from gankit.core.models import MODELS, build_models
 from gankit.core.models.layers import MinibatchStdDev
@@ -206,10 +207,23 @@ def test_every_preset_runs_twenty_steps(preset_name, tmp_path, png_folder):
     """End to end through the CLI: train --steps 20 (tiny batch), then sample."""
     from gankit.cli import main
 
+    import numpy as np
+    from PIL import Image
+
     out = tmp_path / preset_name
-    # emoji64's own set comes from the npm registry: a folder of 64 px colour images here
-    data = ["--data", str(png_folder(n=16, size=64, rgb=True, classes=("a", "b")))] \
-        if preset_name == "emoji64" else []
+    # emoji64's and the CUT presets' own sets come from the npm registry: folders here (64 px
+    # colour images; two unpaired domains of 32 px colour images)
+    data = []
+    if preset_name == "emoji64":
+        data = ["--data", str(png_folder(n=16, size=64, rgb=True, classes=("a", "b")))]
+    elif preset_name in ("cut", "fastcut"):
+        rng = np.random.default_rng(0)
+        for domain in ("trainA", "trainB"):
+            (tmp_path / "domains" / domain).mkdir(parents=True)
+            for i in range(10):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                    tmp_path / "domains" / domain / f"{i}.png")
+        data = ["--data", str(tmp_path / "domains")]
     assert main(["train", "--preset", preset_name, "--steps", "20", "--batch-size", "8",
                  "--out", str(out), "--no-progress", "--set", "train.tensorboard=false",
                  "--set", "train.grid_size=8", *data]) == 0
@@ -217,13 +231,11 @@ def test_every_preset_runs_twenty_steps(preset_name, tmp_path, png_folder):
     log = (out / "log.jsonl").read_text().splitlines()
     assert '"step": 20' in log[-1]
     _assert_generator_trained(out)
-    if preset_name in ("pix2pix", "cyclegan"):  # translation runs translate, not sample
-        import numpy as np
-        from PIL import Image
-
+    if kind_of(preset(preset_name)) == "translation":  # they translate, not sample
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "in.png")
         assert main(["translate", str(out), "--input", str(tmp_path / "in.png"), "--out",
                      str(tmp_path / "t.png")]) == 0
-        assert Image.open(tmp_path / "t.png").size == (28, 28)
+        size = 32 if preset_name in ("cut", "fastcut") else 28
+        assert Image.open(tmp_path / "t.png").size == (size, size)
         return
     assert main(["sample", str(out), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
