@@ -119,8 +119,7 @@ def train_and_score(seeds: list[int], work: Path, steps: dict[str, int], size: i
     for seed in seeds:
         for name, preset, settings, directions in recipes(steps, size):
             out = work / f"{size}px-{name.split()[0].lower()}-{'-'.join(directions)}-{seed}"
-            wanted = steps["cyclegan" if name == "cyclegan" else
-                           "cut" if name == "cut" else "pix2pix"]
+            wanted = steps.get(name, steps["pix2pix"])  # L1 regression: pix2pix's steps
             if not (reuse and training_seconds(out, wanted) is not None):
                 common.train(["--preset", preset, "--seed", str(seed), *_sets(settings)], out)
             seconds.setdefault(name, []).append(training_seconds(out, wanted))
